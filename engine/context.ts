@@ -1,0 +1,145 @@
+/**
+ * The engine context: one GPU device with its buffer pool, command queue and kernel cache.
+ *
+ * Ops find it through getEngine(); initEngine() opens the device once per process.
+ */
+import { KERNEL_SOURCES } from '../kernels/index.ts';
+import type { DType } from './dtype.ts';
+import { BufferPool, type PoolStats, STORAGE_USAGE } from './runtime/buffer_pool.ts';
+import { type BoundBuffer, CommandQueue } from './runtime/command_queue.ts';
+import { type Gpu, type OpenGpuOptions, openGpu } from './runtime/gpu.ts';
+import { Kernel, preprocess } from './runtime/kernel.ts';
+
+export interface EngineOptions extends OpenGpuOptions {
+  /**
+   * Fill every newly allocated op output with NaN (integers with 0x7fc00000) before the op runs,
+   * so tests catch elements a kernel forgets to write. Costs one extra dispatch per allocation.
+   */
+  poison?: boolean;
+  /** Seed of the engine's RNG stream (dropout masks, hard-concrete noise). Default 0. */
+  seed?: number;
+}
+
+export interface MemoryStats extends PoolStats {
+  /** Tensors created and not yet disposed. */
+  liveTensors: number;
+}
+
+export class Engine {
+  readonly pool: BufferPool;
+  readonly queue: CommandQueue;
+  poison: boolean;
+  /** Counter of the engine's random stream: each random op takes the next 64-bit seed. */
+  private rngCounter = 0n;
+  private rngSeed: bigint;
+  /** Maintained by Tensor: tensors alive. */
+  liveTensors = 0;
+  private readonly kernels = new Map<string, Kernel>();
+  private readonly placeholders = new Map<DType, GPUBuffer>();
+
+  constructor(
+    readonly gpu: Gpu,
+    options: EngineOptions,
+  ) {
+    this.pool = new BufferPool(gpu.device);
+    this.queue = new CommandQueue(gpu.device);
+    this.poison = options.poison ?? false;
+    this.rngSeed = BigInt(options.seed ?? 0);
+  }
+
+  get device(): GPUDevice {
+    return this.gpu.device;
+  }
+
+  /**
+   * The kernel compiled from `kernels/<name>.wgsl` with these template values (cached).
+   * @throws KernelSourceError when the file does not exist or a template value is missing
+   */
+  kernel(name: string, defines: Readonly<Record<string, string | number>> = {}): Kernel {
+    const key = `${name}|${JSON.stringify(defines)}`;
+    let k = this.kernels.get(key);
+    if (!k) {
+      const source = KERNEL_SOURCES[name];
+      if (source === undefined) throw new Error(`no kernel '${name}' in kernels/`);
+      k = new Kernel(name, preprocess(name, source, KERNEL_SOURCES, defines));
+      this.kernels.set(key, k);
+    }
+    return k;
+  }
+
+  /**
+   * A small buffer bound where a kernel variant ignores a binding (each dtype its own, since
+   * bindings are type-checked). Never written: bindings that take it are read-only.
+   */
+  placeholder(dtype: DType): BoundBuffer {
+    let buffer = this.placeholders.get(dtype);
+    if (!buffer) {
+      buffer = this.gpu.device.createBuffer({ size: 16, usage: STORAGE_USAGE });
+      this.placeholders.set(dtype, buffer);
+    }
+    return { buffer, bytes: 16, dtype, label: `placeholder<${dtype}>` };
+  }
+
+  /** Restarts the random stream (dropout, hard-concrete noise) at `seed`. */
+  setSeed(seed: number): void {
+    this.rngSeed = BigInt(seed);
+    this.rngCounter = 0n;
+  }
+
+  /** The state of the random stream, for checkpoints. */
+  rngState(): { seed: string; counter: string } {
+    return { seed: this.rngSeed.toString(), counter: this.rngCounter.toString() };
+  }
+
+  restoreRngState(state: { seed: string; counter: string }): void {
+    this.rngSeed = BigInt(state.seed);
+    this.rngCounter = BigInt(state.counter);
+  }
+
+  /** The next key of the random stream as two u32 words (a Philox key). */
+  nextRandomKey(): [number, number] {
+    const c = this.rngCounter++;
+    // Mix seed and counter so that seeds s and s+1 do not give shifted copies of one stream.
+    const x = splitmix64(this.rngSeed ^ splitmix64(c));
+    return [Number(x & 0xffffffffn), Number((x >> 32n) & 0xffffffffn)];
+  }
+
+  memory(): MemoryStats {
+    return { ...this.pool.stats(), liveTensors: this.liveTensors };
+  }
+
+  /** Flushes pending work and waits for the GPU. */
+  async sync(): Promise<void> {
+    await this.queue.sync();
+  }
+}
+
+function splitmix64(x: bigint): bigint {
+  const M = (1n << 64n) - 1n;
+  let z = (x + 0x9e3779b97f4a7c15n) & M;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+  return z ^ (z >> 31n);
+}
+
+let current: Engine | null = null;
+let opening: Promise<Engine> | null = null;
+
+/**
+ * Opens the GPU and makes the engine current. Calling it again returns the same engine
+ * (options of later calls other than `poison` and `seed` are ignored).
+ * @throws NoAdapterError when no WebGPU adapter exists
+ */
+export async function initEngine(options: EngineOptions = {}): Promise<Engine> {
+  if (!opening) opening = openGpu(options).then((gpu) => (current = new Engine(gpu, options)));
+  const engine = await opening;
+  if (options.poison !== undefined) engine.poison = options.poison;
+  if (options.seed !== undefined) engine.setSeed(options.seed);
+  return engine;
+}
+
+/** The current engine. @throws Error when initEngine() has not completed */
+export function getEngine(): Engine {
+  if (!current) throw new Error('webprune engine not initialised: await initEngine() first');
+  return current;
+}

@@ -1,0 +1,18 @@
+/**
+ * webprune's engine: GPU tensors, reverse-mode autograd, ops and optimizers over WebGPU.
+ *
+ *   await initEngine();
+ *   const w = parameter(data, [4, 3], 'w');
+ *   tidy(() => { const loss = mean(square(matmul(x, w))); backward(loss); });
+ */
+export { initEngine, getEngine, Engine, type EngineOptions, type MemoryStats } from './context.ts';
+export { Tensor, type Shape, sizeOf, shapeString } from './tensor.ts';
+export type { DType } from './dtype.ts';
+export { tensor, zeros, ones, full, zerosLike, randn, rand, parameter } from './creation.ts';
+export { tidy, keep, startScope, endScope } from './scope.ts';
+export { backward, noGrad, isGradEnabled, setGradEnabled, defineOp, type OpDefinition, type OpContext, type GradNode } from './autograd.ts';
+export * from './ops/elementwise.ts';
+export * from './ops/reduce.ts';
+export * from './ops/shape.ts';
+export * from './ops/matmul.ts';
+export { NoAdapterError } from './runtime/gpu.ts';

@@ -1,0 +1,205 @@
+/**
+ * Reductions over axes: sum, mean, max; and sumTo, which folds a broadcast gradient back to an
+ * operand's shape.
+ *
+ * Every reduction is brought to the form [outer, R, inner] → [outer, inner]: reduced axes that are
+ * not adjacent are first permuted to the end. Long reductions are split into chunks whose partial
+ * sums are reduced again, so no thread or workgroup walks more than a few thousand elements.
+ */
+import { defineOp } from '../autograd.ts';
+import { zeros } from '../creation.ts';
+import { type Shape, Tensor, grid1d, shapeString, sizeOf } from '../tensor.ts';
+import { launch } from './dispatch.ts';
+import { scale } from './elementwise.ts';
+import { normalizeAxis } from './layout.ts';
+import { expand, permute } from './shape.ts';
+
+/** Elements one workgroup of reduce_sum_rows sums per chunk (64 threads × 64). */
+const ROWS_CHUNK = 4096;
+/** Rows one thread of reduce_sum_cols sums per chunk. */
+const COLS_CHUNK = 256;
+
+/**
+ * scale · Σ_r x[o, r, i] for x viewed as [outer, R, inner]; the result has `outShape`
+ * (outer·inner elements).
+ */
+function sum3(x: Tensor, outer: number, R: number, inner: number, scale: number, outShape: Shape): Tensor {
+  const outputs = outer * inner;
+  if (R === 0) return zeros(outShape);
+  if (inner >= 32 && outer <= 65535) {
+    const chunk = R <= 4 * COLS_CHUNK ? R : COLS_CHUNK;
+    const chunks = Math.ceil(R / chunk);
+    const last = chunks === 1;
+    const partial = Tensor.empty(last ? outShape : [chunks, outputs]);
+    launch('reduce_sum_cols', {
+      tensors: { x, partial },
+      uniforms: { params: { outer, R, inner, chunk, scale: last ? scale : 1 } },
+      workgroups: [Math.ceil(inner / 64), outer, chunks],
+    });
+    if (last) return partial;
+    const r = sum3(partial, 1, chunks, outputs, scale, outShape);
+    partial.dispose();
+    return r;
+  }
+  const chunks = Math.ceil(R / ROWS_CHUNK);
+  const last = chunks === 1;
+  const partial = Tensor.empty(last ? outShape : [outputs, chunks]);
+  const [gx, gy] = grid1d(outputs, 1);
+  launch('reduce_sum_rows', {
+    tensors: { x, partial },
+    uniforms: { params: { outputs, R, inner, chunk: ROWS_CHUNK, scale: last ? scale : 1 } },
+    workgroups: [gx, gy, chunks],
+  });
+  if (last) return partial;
+  const r = sum3(partial, outputs, chunks, 1, scale, outShape);
+  partial.dispose();
+  return r;
+}
+
+interface ReducePlan {
+  /** Tensor to reduce, with the reduced axes adjacent (a permuted copy when they were not). */
+  source: Tensor;
+  outer: number;
+  R: number;
+  inner: number;
+  /** Output shape with reduced axes kept as 1. */
+  keptShape: number[];
+}
+
+function plan(x: Tensor, axes: readonly number[] | undefined, op: string): ReducePlan {
+  const rank = x.shape.length;
+  const ax = axes === undefined ? [...Array(rank).keys()] : [...new Set(axes.map((a) => normalizeAxis(a, rank, op)))].sort((a, b) => a - b);
+  const keptShape = x.shape.map((d, i) => (ax.includes(i) ? 1 : d));
+  if (ax.length === 0) return { source: x, outer: x.size, R: 1, inner: 1, keptShape };
+  const first = ax[0]!;
+  const lastAxis = ax[ax.length - 1]!;
+  if (lastAxis - first + 1 === ax.length) {
+    return {
+      source: x,
+      outer: sizeOf(x.shape.slice(0, first)),
+      R: sizeOf(x.shape.slice(first, lastAxis + 1)),
+      inner: sizeOf(x.shape.slice(lastAxis + 1)),
+      keptShape,
+    };
+  }
+  const keptAxes = [...Array(rank).keys()].filter((i) => !ax.includes(i));
+  const source = permute(x, [...keptAxes, ...ax]);
+  return { source, outer: sizeOf(keptAxes.map((i) => x.shape[i]!)), R: sizeOf(ax.map((i) => x.shape[i]!)), inner: 1, keptShape };
+}
+
+interface SumAttrs {
+  axes: readonly number[] | undefined;
+  keepDims: boolean;
+  mean: boolean;
+}
+
+const sumOp = defineOp<SumAttrs>({
+  name: 'sum',
+  forward([x], { axes, keepDims, mean }) {
+    if (x!.dtype !== 'f32') throw new Error(`sum: ${x!.label} is ${x!.dtype}, expected f32`);
+    const p = plan(x!, axes, mean ? 'mean' : 'sum');
+    const out = sum3(p.source, p.outer, p.R, p.inner, mean ? 1 / p.R : 1, reducedShape(x!.shape, axes, keepDims, 'sum'));
+    if (p.source !== x) p.source.dispose();
+    return { output: out, saved: undefined };
+  },
+  backward({ inputs: [x], attrs }, g) {
+    // Broadcast the gradient back over the reduced axes (divided by their size for a mean).
+    const kept = x!.shape.map((d, i) => (reducedAxes(x!.shape.length, attrs.axes).includes(i) ? 1 : d));
+    const gk = g.view(kept);
+    const dx = expand(gk, x!.shape);
+    gk.dispose();
+    if (!attrs.mean) return [dx];
+    const scaled = scale(dx, g.size / Math.max(x!.size, 1));
+    dx.dispose();
+    return [scaled];
+  },
+});
+
+function reducedAxes(rank: number, axes: readonly number[] | undefined): number[] {
+  return axes === undefined ? [...Array(rank).keys()] : axes.map((a) => (a < 0 ? a + rank : a));
+}
+
+/** The shape after reducing `axes` (all when undefined). */
+export function reducedShape(shape: Shape, axes: readonly number[] | undefined, keepDims: boolean, op: string): number[] {
+  const ax = axes === undefined ? [...shape.keys()] : axes.map((a) => normalizeAxis(a, shape.length, op));
+  return keepDims ? shape.map((d, i) => (ax.includes(i) ? 1 : d)) : shape.filter((_, i) => !ax.includes(i));
+}
+
+/**
+ * Sum over `axes` (all axes when omitted).
+ * @throws Error when an axis is out of range or x is not f32
+ */
+export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  return sumOp([x], { axes: typeof axes === 'number' ? [axes] : axes, keepDims, mean: false });
+}
+
+/** Mean over `axes` (all axes when omitted). */
+export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  return sumOp([x], { axes: typeof axes === 'number' ? [axes] : axes, keepDims, mean: true });
+}
+
+/**
+ * Sums a gradient of a broadcast result back to `shape`: over leading axes that `shape` lacks and
+ * axes where `shape` has size 1.
+ * @throws Error when `shape` does not broadcast to g's shape
+ */
+export function sumTo(g: Tensor, shape: Shape): Tensor {
+  const lead = g.shape.length - shape.length;
+  if (lead < 0) throw new Error(`sumTo: cannot reduce ${shapeString(g.shape)} to ${shapeString(shape)}`);
+  const axes: number[] = [];
+  for (let d = 0; d < g.shape.length; d++) {
+    if (d < lead) axes.push(d);
+    else if (shape[d - lead] === 1 && g.shape[d] !== 1) axes.push(d);
+    else if (shape[d - lead] !== g.shape[d]) throw new Error(`sumTo: cannot reduce ${shapeString(g.shape)} to ${shapeString(shape)}`);
+  }
+  if (axes.length === 0) return g.view(shape);
+  const s = sum(g, axes, true);
+  const r = s.view(shape);
+  s.dispose();
+  return r;
+}
+
+interface MaxSaved {
+  indices: Tensor;
+  outer: number;
+  R: number;
+  inner: number;
+}
+
+const maxOp = defineOp<{ axis: number; keepDims: boolean }, MaxSaved>({
+  name: 'max',
+  forward([x], { axis, keepDims }) {
+    if (x!.dtype !== 'f32') throw new Error(`max: ${x!.label} is ${x!.dtype}, expected f32`);
+    const a = normalizeAxis(axis, x!.shape.length, 'max');
+    const outer = sizeOf(x!.shape.slice(0, a));
+    const R = x!.shape[a]!;
+    const inner = sizeOf(x!.shape.slice(a + 1));
+    if (R === 0) throw new Error(`max: axis ${axis} of ${x!.label} ${shapeString(x!.shape)} is empty`);
+    const shape = reducedShape(x!.shape, [a], keepDims, 'max');
+    const values = Tensor.empty(shape, 'f32', 'max#');
+    const indices = Tensor.empty(shape, 'i32', 'argmax#');
+    launch('reduce_max', {
+      tensors: { x: x!, values, indices },
+      uniforms: { params: { outputs: outer * inner, R, inner } },
+      workgroups: grid1d(outer * inner, 64),
+    });
+    return { output: values, saved: { indices, outer, R, inner } };
+  },
+  backward({ inputs: [x], saved }, g) {
+    const dx = Tensor.empty(x!.shape);
+    launch('reduce_max_backward', {
+      tensors: { dy: g, indices: saved.indices, dx },
+      uniforms: { params: { n: x!.size, R: saved.R, inner: saved.inner } },
+      workgroups: grid1d(x!.size),
+    });
+    return [dx];
+  },
+});
+
+/**
+ * Maximum along one axis. The gradient flows to the first maximal element (as PyTorch's max(dim)).
+ * @throws Error when the axis is out of range or empty
+ */
+export function max(x: Tensor, axis: number, keepDims = false): Tensor {
+  return maxOp([x], { axis, keepDims });
+}

@@ -1,0 +1,251 @@
+/**
+ * The single stream of GPU work: dispatches recorded into a shared command encoder and submitted
+ * in batches.
+ *
+ * Uniform structs of all dispatches of a batch live in one "arena" buffer, mapped at creation and
+ * written while recording; it is unmapped just before the batch is submitted and destroyed after.
+ * Nothing is read back unless read() is called, so a training step is a few submits and no waits.
+ */
+import type { DType } from '../dtype.ts';
+import { type Kernel, type UniformValues, packUniform } from './kernel.ts';
+
+/** A buffer range bound to a storage binding, with the element type it holds. */
+export interface BoundBuffer {
+  buffer: GPUBuffer;
+  /** Bytes bound from offset 0 (a multiple of 4, at least 4). */
+  bytes: number;
+  dtype: DType;
+  /** Names the tensor in error messages. */
+  label: string;
+}
+
+export interface DispatchArgs {
+  /** Storage bindings by the names the WGSL declares. */
+  buffers: Readonly<Record<string, BoundBuffer>>;
+  /** Uniform structs by binding name, each given by member name. */
+  uniforms?: Readonly<Record<string, UniformValues>>;
+  /** Pipeline-overridable constants (`override` declarations). */
+  constants?: Readonly<Record<string, number>>;
+  /** Workgroup counts; each at most maxComputeWorkgroupsPerDimension. */
+  workgroups: readonly [number, number?, number?];
+}
+
+export interface QueueStats {
+  dispatches: number;
+  submits: number;
+}
+
+const ARENA_BYTES = 1 << 16;
+
+export class CommandQueue {
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private arena: { buffer: GPUBuffer; view: DataView; used: number } | null = null;
+  private commandsInBatch = 0;
+  private retired: GPUBuffer[] = [];
+  private deviceError: string | null = null;
+  private readonly uniformAlign: number;
+  private readonly maxWorkgroups: number;
+  readonly stats: QueueStats = { dispatches: 0, submits: 0 };
+
+  /**
+   * @param maxCommandsPerSubmit a batch is submitted once it holds this many commands, so the GPU
+   *   starts working while the host keeps recording
+   */
+  constructor(
+    readonly device: GPUDevice,
+    private readonly maxCommandsPerSubmit = 256,
+  ) {
+    this.uniformAlign = Math.max(device.limits.minUniformBufferOffsetAlignment, 16);
+    this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
+    device.onuncapturederror = (event: GPUUncapturedErrorEvent) => {
+      this.deviceError ??= event.error.message;
+    };
+  }
+
+  /**
+   * Records one dispatch of `kernel`.
+   * @throws Error naming the kernel and binding when a binding is missing, unknown, of the wrong
+   *   element type, or a written buffer is also bound elsewhere; or when a workgroup count is too large
+   */
+  dispatch(kernel: Kernel, args: DispatchArgs): void {
+    const [x, y = 1, z = 1] = args.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    if (x > this.maxWorkgroups || y > this.maxWorkgroups || z > this.maxWorkgroups) {
+      throw new Error(`kernel ${kernel.name}: dispatch (${x}, ${y}, ${z}) exceeds ${this.maxWorkgroups} workgroups per dimension`);
+    }
+    const { pipeline, bindGroupLayouts } = kernel.pipeline(this.device, args.constants);
+    const entriesByGroup: GPUBindGroupEntry[][] = bindGroupLayouts.map(() => []);
+    const uniforms = args.uniforms ?? {};
+    for (const name of Object.keys(args.buffers)) {
+      const info = kernel.binding(name);
+      if (!info || info.kind !== 'storage') throw new Error(`kernel ${kernel.name}: no storage binding '${name}'`);
+    }
+    for (const name of Object.keys(uniforms)) {
+      const info = kernel.binding(name);
+      if (!info || info.kind !== 'uniform') throw new Error(`kernel ${kernel.name}: no uniform binding '${name}'`);
+    }
+    // Reserve arena room for all uniforms of this dispatch up front, so that a flush for a full
+    // arena cannot strand a uniform already written for it.
+    let uniformBytes = 0;
+    for (const info of kernel.bindings) if (info.kind === 'uniform') uniformBytes += this.alignUniform(info.size);
+    if (this.arena && this.arena.used + uniformBytes > this.arena.view.byteLength) this.flush();
+    for (const info of kernel.bindings) {
+      if (info.kind === 'storage') {
+        const b = args.buffers[info.name];
+        if (!b) throw new Error(`kernel ${kernel.name}: storage binding '${info.name}' not bound`);
+        if (b.dtype !== info.dtype) {
+          throw new Error(`kernel ${kernel.name}: binding '${info.name}' is array<${info.dtype}> but tensor ${b.label} is ${b.dtype}`);
+        }
+        if (info.access === 'read_write') {
+          for (const [other, ob] of Object.entries(args.buffers)) {
+            if (other !== info.name && ob.buffer === b.buffer) {
+              throw new Error(`kernel ${kernel.name}: '${info.name}' is written but its buffer is also bound as '${other}'`);
+            }
+          }
+        }
+        entriesByGroup[info.group]!.push({ binding: info.binding, resource: { buffer: b.buffer, offset: 0, size: b.bytes } });
+      } else {
+        const values = uniforms[info.name];
+        if (!values) throw new Error(`kernel ${kernel.name}: uniform '${info.name}' not given`);
+        const { buffer, offset } = this.uniformSlot(info.size, (view, at) => packUniform(kernel.name, info, values, view, at));
+        entriesByGroup[info.group]!.push({ binding: info.binding, resource: { buffer, offset, size: info.size } });
+      }
+    }
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    entriesByGroup.forEach((entries, group) => {
+      pass.setBindGroup(group, this.device.createBindGroup({ layout: bindGroupLayouts[group]!, entries }));
+    });
+    pass.dispatchWorkgroups(x, y, z);
+    this.stats.dispatches++;
+    this.countCommand();
+  }
+
+  /** Records zero-filling of `size` bytes of `buffer` from `offset` (both multiples of 4). */
+  clear(buffer: GPUBuffer, offset: number, size: number): void {
+    if (size === 0) return;
+    this.endPass();
+    this.commandEncoder().clearBuffer(buffer, offset, size);
+    this.countCommand();
+  }
+
+  /** Records a buffer-to-buffer copy (offsets and size multiples of 4). */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    if (size === 0) return;
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+    this.countCommand();
+  }
+
+  /**
+   * Writes host data into a buffer. Work recorded before it is submitted first, since
+   * queue.writeBuffer takes effect ahead of commands still waiting in the encoder.
+   */
+  upload(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    this.flush();
+    this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    this.endPass();
+    if (this.arena) {
+      this.arena.buffer.unmap();
+      this.retired.push(this.arena.buffer);
+      this.arena = null;
+    }
+    if (this.encoder) {
+      this.device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+      this.stats.submits++;
+    }
+    // Destroying a buffer used by submitted work is allowed: the implementation keeps it alive
+    // until that work is done.
+    for (const b of this.retired) b.destroy();
+    this.retired = [];
+    this.commandsInBatch = 0;
+    this.throwDeviceError();
+  }
+
+  /**
+   * Copies `bytes` bytes of `buffer` to the host; flushes and waits for the GPU.
+   * @throws Error when the device reported a validation or out-of-memory error
+   */
+  async read(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const staging = this.device.createBuffer({ size, usage: 0x0001 /* MAP_READ */ | 0x0008 /* COPY_DST */ });
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(buffer, offset, staging, 0, size);
+    this.flush();
+    await staging.mapAsync(0x0001 /* GPUMapMode.READ */);
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    this.throwDeviceError();
+    return out;
+  }
+
+  /** Flushes and waits until the GPU has finished all submitted work. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwDeviceError();
+  }
+
+  /** Ends the current compute pass so the next commands start a new one (timestamped passes use it). */
+  endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  /** Begins a compute pass with timestamp writes; later dispatches go into it until endPass(). */
+  beginTimedPass(timestampWrites: GPUComputePassTimestampWrites): void {
+    this.endPass();
+    this.pass = this.commandEncoder().beginComputePass({ timestampWrites });
+  }
+
+  /** Records resolving a query set into a buffer (for GPU timestamps). */
+  resolveQueries(querySet: GPUQuerySet, first: number, count: number, destination: GPUBuffer, offset: number): void {
+    this.endPass();
+    this.commandEncoder().resolveQuerySet(querySet, first, count, destination, offset);
+  }
+
+  private throwDeviceError(): void {
+    if (this.deviceError) {
+      const message = this.deviceError;
+      this.deviceError = null;
+      throw new Error(`WebGPU device error: ${message}`);
+    }
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    return (this.encoder ??= this.device.createCommandEncoder());
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    return (this.pass ??= this.commandEncoder().beginComputePass());
+  }
+
+  private countCommand(): void {
+    if (++this.commandsInBatch >= this.maxCommandsPerSubmit) this.flush();
+  }
+
+  private alignUniform(size: number): number {
+    return Math.ceil(size / this.uniformAlign) * this.uniformAlign;
+  }
+
+  private uniformSlot(size: number, write: (view: DataView, offset: number) => void): { buffer: GPUBuffer; offset: number } {
+    const need = this.alignUniform(size);
+    if (!this.arena) {
+      const buffer = this.device.createBuffer({ size: ARENA_BYTES, usage: 0x0040 /* UNIFORM */, mappedAtCreation: true });
+      this.arena = { buffer, view: new DataView(buffer.getMappedRange()), used: 0 };
+    }
+    const offset = this.arena.used;
+    write(this.arena.view, offset);
+    this.arena.used += need;
+    return { buffer: this.arena.buffer, offset };
+  }
+}

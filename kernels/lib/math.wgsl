@@ -1,0 +1,37 @@
+// Special functions shared by kernels.
+
+// erfc(x) by the Chebyshev fit of Numerical Recipes (erfcc), fractional error < 1.2e-7 everywhere.
+// GELU is written through erfc so that its left tail keeps relative precision.
+fn erfc_f32(x: f32) -> f32 {
+  let z = abs(x);
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let p = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  let r = t * exp(p);
+  return select(2.0 - r, r, x >= 0.0);
+}
+
+// Standard normal CDF Φ(x) = erfc(-x / √2) / 2.
+fn normal_cdf(x: f32) -> f32 {
+  return 0.5 * erfc_f32(-x * 0.70710678118654752);
+}
+
+// GELU as BERT uses it (the erf form): x Φ(x).
+fn gelu(x: f32) -> f32 {
+  return x * normal_cdf(x);
+}
+
+// d/dx GELU = Φ(x) + x φ(x).
+fn gelu_grad(x: f32) -> f32 {
+  return normal_cdf(x) + x * 0.39894228040143268 * exp(-0.5 * x * x);
+}
+
+// tanh with the argument clamped: tanh(±10) rounds to ±1 in f32, and some drivers compute
+// tanh through exp(2x) and return NaN past its overflow.
+fn tanh_safe(x: f32) -> f32 {
+  return tanh(clamp(x, -10.0, 10.0));
+}
+
+fn sigmoid(x: f32) -> f32 {
+  return 1.0 / (1.0 + exp(-x));
+}

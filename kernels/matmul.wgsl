@@ -1,0 +1,85 @@
+// Batched GEMM: c[b] = op(a[b]) · op(b[b]) (+ bias), with op(x) = xᵀ when TRANS_A / TRANS_B.
+// a is [M, K] ([K, M] when transposed), b is [K, N] ([N, K] when transposed), c is [M, N], all
+// row-major; batch b starts at b * stride (a stride of 0 broadcasts an operand over the batch).
+//
+// Tiling: a 16×16 workgroup computes a 64×64 tile of c, each thread a 4×4 block interleaved
+// with stride 16 so that shared-memory reads and global writes of neighbouring threads are
+// contiguous. K advances in slices of 16 staged through workgroup memory.
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+
+struct Params { M: u32, N: u32, K: u32, stride_a: u32, stride_b: u32, stride_c: u32 }
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+const TILE = 64u;
+const BK = 16u;
+var<workgroup> a_tile: array<f32, 1024>; // [BK][TILE]: a_tile[k * TILE + m]
+var<workgroup> b_tile: array<f32, 1024>; // [BK][TILE]: b_tile[k * TILE + n]
+
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let M = params.M;
+  let N = params.N;
+  let K = params.K;
+  let m0 = wid.y * TILE;
+  let n0 = wid.x * TILE;
+  let a_base = wid.z * params.stride_a;
+  let b_base = wid.z * params.stride_b;
+  let c_base = wid.z * params.stride_c;
+
+  var acc: array<f32, 16>;
+  for (var k0 = 0u; k0 < K; k0 += BK) {
+    // Stage a 64×16 slice of op(a) and a 16×64 slice of op(b); neighbouring threads read
+    // neighbouring addresses of the operand as it is stored.
+    for (var l = 0u; l < 4u; l++) {
+      let e = li + l * 256u;
+      var m: u32;
+      var ka: u32;
+      if (TRANS_A) { ka = e / TILE; m = e % TILE; } else { m = e / BK; ka = e % BK; }
+      var va = 0.0;
+      if (m0 + m < M && k0 + ka < K) {
+        if (TRANS_A) { va = a[a_base + (k0 + ka) * M + m0 + m]; } else { va = a[a_base + (m0 + m) * K + k0 + ka]; }
+      }
+      a_tile[ka * TILE + m] = va;
+
+      var n: u32;
+      var kb: u32;
+      if (TRANS_B) { n = e / BK; kb = e % BK; } else { kb = e / TILE; n = e % TILE; }
+      var vb = 0.0;
+      if (n0 + n < N && k0 + kb < K) {
+        if (TRANS_B) { vb = b[b_base + (n0 + n) * K + k0 + kb]; } else { vb = b[b_base + (k0 + kb) * N + n0 + n]; }
+      }
+      b_tile[kb * TILE + n] = vb;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k++) {
+      var av: array<f32, 4>;
+      var bv: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) { av[i] = a_tile[k * TILE + lid.y + 16u * i]; }
+      for (var j = 0u; j < 4u; j++) { bv[j] = b_tile[k * TILE + lid.x + 16u * j]; }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+          acc[i * 4u + j] = fma(av[i], bv[j], acc[i * 4u + j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + lid.y + 16u * i;
+    if (m >= M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + lid.x + 16u * j;
+      if (n >= N) { continue; }
+      var v = acc[i * 4u + j];
+      if (HAS_BIAS) { v += bias[n]; }
+      c[c_base + m * N + n] = v;
+    }
+  }
+}
