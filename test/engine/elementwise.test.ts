@@ -1,0 +1,102 @@
+import * as E from '../../engine/index.ts';
+import { AWKWARD, type OpCase, checkOp, useTestEngine } from '../helpers.ts';
+import { erf64, gelu64, zipWith } from '../reference/ndarray.ts';
+
+const sigmoid64 = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** Unary ops: [name, gpu, float64 reference, input range]. */
+const UNARY: Array<[string, (x: E.Tensor) => E.Tensor, (x: number) => number, [number, number]]> = [
+  ['neg', E.neg, (x) => -x, [-2, 2]],
+  ['exp', E.exp, Math.exp, [-3, 3]],
+  ['log', E.log, Math.log, [0.1, 4]],
+  ['sqrt', E.sqrt, Math.sqrt, [0.1, 4]],
+  ['tanh', E.tanh, Math.tanh, [-4, 4]],
+  ['sigmoid', E.sigmoid, sigmoid64, [-6, 6]],
+  ['gelu', E.gelu, gelu64, [-5, 5]],
+  ['relu', E.relu, (x) => Math.max(x, 0), [-2, 2]],
+  ['abs', E.abs, Math.abs, [-2, 2]],
+  ['square', E.square, (x) => x * x, [-2, 2]],
+  ['reciprocal', E.reciprocal, (x) => 1 / x, [0.5, 3]],
+  ['rsqrt', E.rsqrt, (x) => 1 / Math.sqrt(x), [0.5, 3]],
+  ['affine', (x) => E.affine(x, -1.5, 0.25), (x) => -1.5 * x + 0.25, [-2, 2]],
+  ['powScalar', (x) => E.powScalar(x, 2.5), (x) => x ** 2.5, [0.2, 2]],
+  ['clamp', (x) => E.clamp(x, -0.5, 0.3), (x) => Math.min(Math.max(x, -0.5), 0.3), [-1, 1]],
+];
+
+/** Binary ops with broadcasting: [name, gpu, reference, range of b]. */
+const BINARY: Array<[string, (a: E.Tensor, b: E.Tensor) => E.Tensor, (x: number, y: number) => number, [number, number]]> = [
+  ['add', E.add, (x, y) => x + y, [-1, 1]],
+  ['sub', E.sub, (x, y) => x - y, [-1, 1]],
+  ['mul', E.mul, (x, y) => x * y, [-1, 1]],
+  ['div', E.div, (x, y) => x / y, [0.5, 2]],
+  ['maximum', E.maximum, Math.max, [-1, 1]],
+  ['minimum', E.minimum, Math.min, [-1, 1]],
+];
+
+/** Shape pairs: equal, row broadcast, column broadcast, both broadcast, rank-extended. */
+const BROADCASTS: Array<[number[], number[]]> = [
+  [[7, 33], [7, 33]],
+  [[33, 7], [7]],
+  [[7, 1], [7, 33]],
+  [[3, 1, 7], [1, 5, 1]],
+  [[129], [1]],
+  [[2, 3, 4, 5], [3, 1, 5]],
+];
+
+describe('elementwise ops (float64 reference, finite-difference gradients)', () => {
+  before(useTestEngine);
+
+  for (const [name, gpu, ref, range] of UNARY) {
+    it(`${name} at sizes ${AWKWARD.join(', ')}`, async () => {
+      for (const n of AWKWARD) {
+        const c: OpCase = { name, shapes: [[n, 3]], range, gpu: ([x]) => gpu(x!), ref: ([x]) => x!.map(ref) };
+        await checkOp(c);
+      }
+    });
+  }
+
+  it('gelu is the erf form (not the tanh approximation)', async () => {
+    // At x = 1 the two forms differ by 1.6e-4, far above f32 error.
+    const y = await E.gelu(E.tensor([1])).read();
+    const exact = 0.5 * (1 + erf64(1 / Math.SQRT2));
+    if (Math.abs(y[0]! - exact) > 1e-6) throw new Error(`gelu(1) = ${y[0]}, erf form gives ${exact}`);
+  });
+
+  for (const [name, gpu, ref, range] of BINARY) {
+    it(`${name} with broadcasting`, async () => {
+      for (const [sa, sb] of BROADCASTS) {
+        // maximum/minimum are not differentiable at ties; random inputs make ties unlikely.
+        await checkOp({ name, shapes: [sa, sb], range: [[-1, 1], range], gpu: ([a, b]) => gpu(a!, b!), ref: ([a, b]) => zipWith(a!, b!, ref) });
+      }
+    });
+  }
+
+  it('comparisons give 0/1 and take no gradient', async () => {
+    const cases: Array<[string, (a: E.Tensor, b: E.Tensor) => E.Tensor, (x: number, y: number) => number]> = [
+      ['gt', E.gt, (x, y) => +(x > y)],
+      ['ge', E.ge, (x, y) => +(x >= y)],
+      ['lt', E.lt, (x, y) => +(x < y)],
+      ['le', E.le, (x, y) => +(x <= y)],
+      ['eq', E.eq, (x, y) => +(x === y)],
+    ];
+    for (const [name, gpu, ref] of cases) {
+      await checkOp({ name, shapes: [[33, 7], [7]], gpu: ([a, b]) => gpu(a!, b!), ref: ([a, b]) => zipWith(a!, b!, ref), gradTol: false });
+    }
+  });
+
+  it('where selects with broadcasting and routes gradients', async () => {
+    await checkOp({
+      name: 'where',
+      shapes: [[7, 1], [7, 33], [33]],
+      gpu: ([c, a, b]) => E.where(E.gt(c!, E.zeros([1])), a!, b!),
+      ref: ([c, a, b]) => {
+        const ab = zipWith(a!, b!, () => 0);
+        return ab.map((_, i) => {
+          const idx = ab.unravel(i);
+          return c!.atBroadcast(idx) > 0 ? a!.atBroadcast(idx) : b!.atBroadcast(idx);
+        });
+      },
+      noGrad: [0],
+    });
+  });
+});
