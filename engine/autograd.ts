@@ -130,18 +130,26 @@ export function backward(loss: Tensor, grad?: Tensor): void {
       const g = pending.get(node.output);
       if (!g) continue;
       pending.delete(node.output);
-      const inputGrads = node.backward(g);
-      // An op may pass its output gradient through, even to several inputs (add): each tensor
-      // gets one owner, later claims take a copy. The caller's `grad` always stays the caller's.
-      const claimed = new Set<Tensor>(grad ? [grad] : []);
-      node.inputs.forEach((input, i) => {
-        let ig = inputGrads[i];
-        if (!ig || !input.requiresGrad) return;
+      const inputGrads = node.backward(g).map((ig, i) => {
+        const input = node.inputs[i]!;
+        if (!ig || !input.requiresGrad) return null;
         if (ig.size !== input.size || ig.shape.length !== input.shape.length || ig.shape.some((d, k) => d !== input.shape[k])) {
           throw new Error(`${node.op} backward: gradient ${shapeString(ig.shape)} for input ${input.label} ${shapeString(input.shape)}`);
         }
-        if (claimed.has(ig)) ig = copyTensor(ig);
-        claimed.add(ig);
+        return ig;
+      });
+      // An op may pass its output gradient through, even to several inputs (add): give every
+      // input its own tensor before any is consumed. The caller's `grad` stays the caller's.
+      const claimed = new Set<Tensor>(grad ? [grad] : []);
+      for (let i = 0; i < inputGrads.length; i++) {
+        const ig = inputGrads[i];
+        if (!ig) continue;
+        if (claimed.has(ig)) inputGrads[i] = copyTensor(ig);
+        else claimed.add(ig);
+      }
+      node.inputs.forEach((input, i) => {
+        const ig = inputGrads[i];
+        if (!ig) return;
         if (input.node) {
           const acc = pending.get(input);
           if (acc) {

@@ -7,6 +7,8 @@ import libMath from './lib/math.wgsl';
 import libPhilox from './lib/philox.wgsl';
 import libStrided from './lib/strided.wgsl';
 import accumulate from './accumulate.wgsl';
+import adamw from './adamw.wgsl';
+import clipScale from './clip_scale.wgsl';
 import binary from './binary.wgsl';
 import copyStrided from './copy_strided.wgsl';
 import fill from './fill.wgsl';
@@ -18,12 +20,26 @@ import reduceSumRows from './reduce_sum_rows.wgsl';
 import unary from './unary.wgsl';
 import unaryBackward from './unary_backward.wgsl';
 import where from './where.wgsl';
+import softmax from './softmax.wgsl';
+import softmaxBackward from './softmax_backward.wgsl';
+import layerNorm from './layer_norm.wgsl';
+import layerNormBackward from './layer_norm_backward.wgsl';
+import layerNormParamGrad from './layer_norm_param_grad.wgsl';
+import dropout from './dropout.wgsl';
+import indexSelect from './index_select.wgsl';
+import indexSelectBackward from './index_select_backward.wgsl';
+import gather from './gather.wgsl';
+import gatherBackward from './gather_backward.wgsl';
+import crossEntropy from './cross_entropy.wgsl';
+import crossEntropyBackward from './cross_entropy_backward.wgsl';
 
 export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   'lib/math.wgsl': libMath,
   'lib/philox.wgsl': libPhilox,
   'lib/strided.wgsl': libStrided,
   accumulate,
+  adamw,
+  clip_scale: clipScale,
   binary,
   copy_strided: copyStrided,
   fill,
@@ -35,4 +51,16 @@ export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   unary,
   unary_backward: unaryBackward,
   where,
+  softmax,
+  softmax_backward: softmaxBackward,
+  layer_norm: layerNorm,
+  layer_norm_backward: layerNormBackward,
+  layer_norm_param_grad: layerNormParamGrad,
+  dropout,
+  index_select: indexSelect,
+  index_select_backward: indexSelectBackward,
+  gather,
+  gather_backward: gatherBackward,
+  cross_entropy: crossEntropy,
+  cross_entropy_backward: crossEntropyBackward,
 };

@@ -132,7 +132,7 @@ export async function checkOp(c: OpCase): Promise<{ forward: number; grads: numb
     for (let i = 0; i < inputs.length; i++) {
       if ((c.noGrad ?? []).includes(i)) continue;
       expect(grads[i], `${ctx}: no gradient for input ${i}`).to.not.equal(null);
-      result.grads.push(expectClose(await grads[i]!.read(), fd[i]!.data, c.gradTol ?? 1e-4, `${ctx} gradient of input ${i}`));
+      result.grads.push(expectClose(await grads[i]!.read(), fd[i]!.data, (c.gradTol as number | undefined) ?? 1e-4, `${ctx} gradient of input ${i}`));
     }
   }
   out.dispose();

@@ -35,3 +35,10 @@ fn tanh_safe(x: f32) -> f32 {
 fn sigmoid(x: f32) -> f32 {
   return 1.0 / (1.0 + exp(-x));
 }
+
+// A quiet NaN, made at run time (WGSL rejects NaN in constant expressions). Kernels write it
+// where an input is invalid (an index out of range) so the error shows instead of a silent 0.
+fn nan_f32() -> f32 {
+  var bits = 0x7fc00000u;
+  return bitcast<f32>(bits);
+}

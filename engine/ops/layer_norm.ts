@@ -1,0 +1,92 @@
+/** Layer normalisation over the last axis (layer_norm*.wgsl). */
+import { defineOp } from '../autograd.ts';
+import { Tensor, grid1d, shapeString } from '../tensor.ts';
+import { launch } from './dispatch.ts';
+import { sum } from './reduce.ts';
+
+export interface LayerNormOptions {
+  /** Added to the variance (BERT: 1e-12). */
+  eps: number;
+  /**
+   * [cols] mask of the columns to normalise (≠ 0 kept). Statistics use kept columns only and the
+   * other columns pass x through: CoFi's layer norm under hidden-dimension pruning (hidden_z).
+   * Takes no gradient.
+   */
+  keep?: Tensor;
+}
+
+interface Saved {
+  mean: Tensor;
+  rstd: Tensor;
+}
+
+const BLOCK = 256; // rows per partial sum in layer_norm_param_grad.wgsl
+
+const layerNormOp = defineOp<{ eps: number; hasKeep: boolean }, Saved>({
+  name: 'layer_norm',
+  forward([x, gamma, beta, keep], { eps, hasKeep }) {
+    const cols = x!.shape[x!.shape.length - 1]!;
+    for (const [name, p] of [['gamma', gamma!], ['beta', beta!], ...(keep ? [['keep', keep]] : [])] as Array<[string, Tensor]>) {
+      if (p.shape.length !== 1 || p.shape[0] !== cols) {
+        throw new Error(`layer_norm: ${name} ${p.label} ${shapeString(p.shape)} does not match the last axis (${cols}) of ${x!.label}`);
+      }
+    }
+    const rows = x!.size / cols;
+    const y = Tensor.empty(x!.shape, 'f32', 'layer_norm#');
+    const mean = Tensor.empty([rows]);
+    const rstd = Tensor.empty([rows]);
+    const [gx, gy] = grid1d(rows, 1);
+    launch('layer_norm', {
+      constants: { HAS_KEEP: hasKeep ? 1 : 0 },
+      tensors: { x: x!, gamma: gamma!, beta: beta!, keep: keep ?? null, y, mean, rstd },
+      uniforms: { params: { rows, cols, eps } },
+      workgroups: [gx, gy],
+    });
+    return { output: y, saved: { mean, rstd } };
+  },
+  backward({ inputs: [x, gamma, beta, keep], attrs: { hasKeep }, saved: { mean, rstd } }, dy) {
+    if (keep?.requiresGrad) throw new Error(`layer_norm: keep mask ${keep.label} cannot take a gradient`);
+    const cols = x!.shape[x!.shape.length - 1]!;
+    const rows = x!.size / cols;
+    const constants = { HAS_KEEP: hasKeep ? 1 : 0 };
+    let dx: Tensor | null = null;
+    if (x!.requiresGrad) {
+      dx = Tensor.empty(x!.shape);
+      const [gx, gy] = grid1d(rows, 1);
+      launch('layer_norm_backward', {
+        constants,
+        tensors: { x: x!, gamma: gamma!, keep: keep ?? null, mean, rstd, dy, dx },
+        uniforms: { params: { rows, cols } },
+        workgroups: [gx, gy],
+      });
+    }
+    let dgamma: Tensor | null = null;
+    let dbeta: Tensor | null = null;
+    if (gamma!.requiresGrad || beta!.requiresGrad) {
+      const blocks = Math.ceil(rows / BLOCK);
+      const dgPart = Tensor.empty([blocks, cols]);
+      const dbPart = Tensor.empty([blocks, cols]);
+      launch('layer_norm_param_grad', {
+        constants,
+        tensors: { x: x!, keep: keep ?? null, mean, rstd, dy, dgamma_part: dgPart, dbeta_part: dbPart },
+        uniforms: { params: { rows, cols } },
+        workgroups: [Math.ceil(cols / 64), blocks],
+      });
+      dgamma = gamma!.requiresGrad ? sum(dgPart, 0) : null;
+      dbeta = beta!.requiresGrad ? sum(dbPart, 0) : null;
+      dgPart.dispose();
+      dbPart.dispose();
+    }
+    return [dx, dgamma, dbeta, null];
+  },
+});
+
+/**
+ * (x − μ) / √(σ² + eps) · gamma + beta over the last axis (Ba, Kiros, Hinton 2016), with the
+ * biased variance as BERT and PyTorch use. Shapes: x [..., C], gamma and beta [C].
+ * @throws Error when gamma, beta or keep do not have shape [C]
+ */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, options: LayerNormOptions): Tensor {
+  const inputs = options.keep ? [x, gamma, beta, options.keep] : [x, gamma, beta];
+  return layerNormOp(inputs, { eps: options.eps, hasKeep: !!options.keep });
+}

@@ -1,0 +1,78 @@
+/** Softmax and log-softmax over the last axis, with an optional additive mask (softmax.wgsl). */
+import { defineOp } from '../autograd.ts';
+import { Tensor, grid1d, shapeString } from '../tensor.ts';
+import { launch } from './dispatch.ts';
+import { broadcastShapes, broadcastStrides, mergeDims, pack8, sameShape } from './layout.ts';
+
+export interface SoftmaxOptions {
+  /**
+   * Added to x before normalising; broadcasts to x's shape (e.g. [B, 1, 1, S] against attention
+   * scores [B, H, S, S]). Use a large negative finite value (−1e9, −3.4e38) to exclude a position:
+   * −Infinity on a fully masked row gives NaN. The mask takes no gradient.
+   */
+  mask?: Tensor;
+}
+
+interface Attrs {
+  log: boolean;
+}
+
+function rowsOf(x: Tensor): [number, number] {
+  const cols = x.shape[x.shape.length - 1] ?? 1;
+  return [cols === 0 ? 0 : x.size / cols, cols];
+}
+
+const softmaxOp = defineOp<Attrs>({
+  name: 'softmax',
+  forward([x, mask], { log }) {
+    if (x!.shape.length === 0) throw new Error(`softmax: ${x!.label} is a scalar`);
+    const [rows, cols] = rowsOf(x!);
+    const y = Tensor.empty(x!.shape, 'f32', log ? 'log_softmax#' : 'softmax#');
+    let lead = { shape: [1], strides: [[0]] };
+    let maskCols = cols;
+    if (mask) {
+      if (!sameShape(broadcastShapes('softmax mask', mask.shape, x!.shape), x!.shape)) {
+        throw new Error(`softmax: mask ${mask.label} ${shapeString(mask.shape)} does not broadcast to ${shapeString(x!.shape)}`);
+      }
+      const strides = broadcastStrides(mask.shape, x!.shape);
+      maskCols = strides[strides.length - 1] === 0 ? 1 : cols;
+      lead = mergeDims(x!.shape.slice(0, -1), [strides.slice(0, -1)]);
+    }
+    const [gx, gy] = grid1d(rows, 1);
+    launch('softmax', {
+      constants: { LOG: log ? 1 : 0, HAS_MASK: mask ? 1 : 0 },
+      tensors: { x: x!, mask: mask ?? null, y },
+      uniforms: {
+        params: { rows, cols, lead_rank: lead.shape.length, mask_cols: maskCols, lead_shape: pack8(lead.shape, 'softmax'), mask_strides: pack8(lead.strides[0]!, 'softmax') },
+      },
+      workgroups: [gx, gy],
+    });
+    return { output: y, saved: undefined };
+  },
+  backward({ inputs: [x, mask], output, attrs: { log } }, dy) {
+    if (mask?.requiresGrad) throw new Error(`softmax: mask ${mask.label} cannot take a gradient`);
+    const [rows, cols] = rowsOf(x!);
+    const dx = Tensor.empty(x!.shape);
+    const [gx, gy] = grid1d(rows, 1);
+    launch('softmax_backward', {
+      constants: { LOG: log ? 1 : 0 },
+      tensors: { y: output, dy, dx },
+      uniforms: { params: { rows, cols } },
+      workgroups: [gx, gy],
+    });
+    return [dx, null];
+  },
+});
+
+/**
+ * softmax(x + mask) over the last axis.
+ * @throws Error when x is a scalar or the mask does not broadcast
+ */
+export function softmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
+  return softmaxOp(options.mask ? [x, options.mask] : [x], { log: false });
+}
+
+/** log softmax(x + mask) over the last axis, computed as x − max − log Σ exp(x − max). */
+export function logSoftmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
+  return softmaxOp(options.mask ? [x, options.mask] : [x], { log: true });
+}

@@ -1,0 +1,162 @@
+/**
+ * AdamW on the GPU with parameter groups and global-norm gradient clipping.
+ *
+ * CoFi trains three groups: model weights, the masks' log_alpha (their own learning rate), and
+ * the Lagrange multipliers λ1, λ2 with a negative learning rate (gradient ascent on the
+ * Lagrangian). A step records one dispatch per parameter and reads nothing back.
+ */
+import { full, zeros } from '../creation.ts';
+import { launch } from '../ops/dispatch.ts';
+import { concat } from '../ops/shape.ts';
+import { sum } from '../ops/reduce.ts';
+import { square } from '../ops/elementwise.ts';
+import { noGrad } from '../autograd.ts';
+import { keep, tidy } from '../scope.ts';
+import { type Tensor, grid1d } from '../tensor.ts';
+
+export interface ParamGroup {
+  params: Tensor[];
+  /** Learning rate; negative for gradient ascent. Schedules scale it per step (see step()). */
+  lr: number;
+  weightDecay?: number;
+  /** Label in checkpoints and logs. */
+  name?: string;
+}
+
+export interface AdamWOptions {
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Clip the global gradient norm over all groups to this value (none when undefined). */
+  maxGradNorm?: number;
+}
+
+interface State {
+  m: Tensor;
+  v: Tensor;
+}
+
+export class AdamW {
+  readonly groups: ParamGroup[];
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly maxGradNorm: number | undefined;
+  /** Steps taken (t in the bias corrections). */
+  stepCount = 0;
+  private readonly state = new Map<Tensor, State>();
+  private readonly one: Tensor;
+  /** [scale, norm] of the last clipped step (GPU-resident; read it only when logging). */
+  lastClip: Tensor | null = null;
+
+  /** @throws Error when a parameter does not require a gradient or appears in two groups */
+  constructor(groups: ParamGroup[], options: AdamWOptions = {}) {
+    this.groups = groups;
+    this.beta1 = options.beta1 ?? 0.9;
+    this.beta2 = options.beta2 ?? 0.999;
+    this.eps = options.eps ?? 1e-8;
+    this.maxGradNorm = options.maxGradNorm;
+    const seen = new Set<Tensor>();
+    for (const g of groups) {
+      for (const p of g.params) {
+        if (!p.requiresGrad) throw new Error(`AdamW: parameter ${p.label} does not require a gradient`);
+        if (seen.has(p)) throw new Error(`AdamW: parameter ${p.label} is in two groups`);
+        seen.add(p);
+      }
+    }
+    this.one = keep(full([1], 1));
+  }
+
+  private stateOf(p: Tensor): State {
+    let s = this.state.get(p);
+    if (!s) {
+      s = { m: keep(zeros(p.shape)), v: keep(zeros(p.shape)) };
+      this.state.set(p, s);
+    }
+    return s;
+  }
+
+  /**
+   * Applies one update to every parameter that has a gradient.
+   * @param lrScale multiplies every group's lr (a schedule's factor for this step)
+   */
+  step(lrScale = 1): void {
+    this.stepCount++;
+    const t = this.stepCount;
+    const bc1 = 1 - this.beta1 ** t;
+    const bc2 = 1 - this.beta2 ** t;
+    const withGrad = this.groups.flatMap((g) => g.params.filter((p) => p.grad).map((p) => [g, p] as const));
+    if (withGrad.length === 0) return;
+    const scale = this.maxGradNorm === undefined ? this.one : this.clipScale(withGrad.map(([, p]) => p.grad!));
+    for (const [group, p] of withGrad) {
+      const s = this.stateOf(p);
+      launch('adamw', {
+        tensors: { param: p, grad: p.grad!, m: s.m, v: s.v, clip_scale: scale },
+        uniforms: {
+          params: { n: p.size, lr: group.lr * lrScale, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weight_decay: group.weightDecay ?? 0, bc1, bc2 },
+        },
+        workgroups: grid1d(p.size),
+      });
+    }
+  }
+
+  /** [scale, norm] on the GPU: the clipping factor for max_norm over all gradients. */
+  private clipScale(grads: Tensor[]): Tensor {
+    this.lastClip?.dispose();
+    this.lastClip = noGrad(() =>
+      tidy(() => {
+        const sq = concat(
+          grads.map((g) => sum(square(g), undefined, false).view([1])),
+          0,
+        );
+        const out = keep(zeros([2]));
+        launch('clip_scale', { tensors: { sq, out }, uniforms: { params: { count: grads.length, max_norm: this.maxGradNorm! } }, workgroups: [1] });
+        return out;
+      }),
+    );
+    return this.lastClip;
+  }
+
+  /** Drops every gradient (their buffers return to the pool). */
+  zeroGrad(): void {
+    for (const g of this.groups) {
+      for (const p of g.params) {
+        p.grad?.dispose();
+        p.grad = null;
+      }
+    }
+  }
+
+  /** The optimizer state for checkpoints: moments per parameter label, and the step count. */
+  stateTensors(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const g of this.groups) {
+      for (const p of g.params) {
+        const s = this.stateOf(p);
+        out.set(`${p.label}.exp_avg`, s.m);
+        out.set(`${p.label}.exp_avg_sq`, s.v);
+      }
+    }
+    return out;
+  }
+
+  dispose(): void {
+    for (const s of this.state.values()) {
+      s.m.dispose();
+      s.v.dispose();
+    }
+    this.state.clear();
+    this.one.dispose();
+    this.lastClip?.dispose();
+  }
+}
+
+/**
+ * The lr factor of optimizer step `step` (0-based) under linear warmup over `warmupSteps` then
+ * linear decay to 0 at `totalSteps`: exactly transformers' get_linear_schedule_with_warmup
+ * (so the first step of a warmup has factor 0).
+ */
+export function linearWarmupDecay(step: number, warmupSteps: number, totalSteps: number): number {
+  if (step < warmupSteps) return step / Math.max(1, warmupSteps);
+  return Math.max(0, (totalSteps - step) / Math.max(1, totalSteps - warmupSteps));
+}

@@ -1,0 +1,27 @@
+// One AdamW step (Loshchilov & Hutter 2019) for one parameter tensor, as PyTorch's AdamW:
+//   g ← g · clip_scale          (global-norm clipping factor, computed on the GPU)
+//   m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²
+//   p ← p · (1 − lr·wd) − lr · (m / bc1) / (√(v / bc2) + eps),  bc_i = 1 − β_i^t
+// A negative lr ascends (CoFi's Lagrange multipliers λ1, λ2).
+struct Params { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32 }
+@group(0) @binding(0) var<storage, read_write> param: array<f32>;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> m: array<f32>;
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(4) var<storage, read> clip_scale: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= params.n) {
+    return;
+  }
+  let g = grad[i] * clip_scale[0];
+  let mi = params.beta1 * m[i] + (1.0 - params.beta1) * g;
+  let vi = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;
+  m[i] = mi;
+  v[i] = vi;
+  let p = param[i] * (1.0 - params.lr * params.weight_decay);
+  param[i] = p - params.lr * (mi / params.bc1) / (sqrt(vi / params.bc2) + params.eps);
+}

@@ -1,0 +1,169 @@
+import { expect } from 'chai';
+import * as E from '../../engine/index.ts';
+import { HostRandom } from '../../engine/random.ts';
+import { expectClose, finiteDifferenceGrads, freshSeed, randomArray, toTensor, useTestEngine } from '../helpers.ts';
+import { NDArray, gelu64, matmulRef } from '../reference/ndarray.ts';
+import { crossEntropyRef, layerNormRef } from '../reference/nn.ts';
+
+/** The test MLP: x [N, 4] → Linear(4, 16) → LayerNorm → GELU → Linear(16, 3) → cross-entropy. */
+const SHAPES = { w1: [16, 4], b1: [16], gamma: [16], beta: [16], w2: [3, 16], b2: [3] } as const;
+type Name = keyof typeof SHAPES;
+const NAMES = Object.keys(SHAPES) as Name[];
+
+function mlpGpu(p: Record<Name, E.Tensor>, x: E.Tensor, labels: E.Tensor): E.Tensor {
+  const h = E.matmul(x, p.w1, { transB: true, bias: p.b1 });
+  const a = E.gelu(E.layerNorm(h, p.gamma, p.beta, { eps: 1e-5 }));
+  return E.crossEntropy(E.matmul(a, p.w2, { transB: true, bias: p.b2 }), labels);
+}
+
+function mlpRef(p: NDArray[], x: NDArray, labels: number[]): NDArray {
+  const [w1, b1, gamma, beta, w2, b2] = p as [NDArray, NDArray, NDArray, NDArray, NDArray, NDArray];
+  const h = matmulRef(x, w1, false, true, b1);
+  const a = layerNormRef(h, gamma, beta, 1e-5).map(gelu64);
+  return crossEntropyRef(matmulRef(a, w2, false, true, b2), labels);
+}
+
+/** Concentric rings: class = which ring a 2-D point lies on, with two noise features. */
+function ringData(rng: HostRandom, n: number): { x: NDArray; labels: number[] } {
+  const x = NDArray.zeros([n, 4]);
+  const labels: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = rng.int(3);
+    const r = 0.5 + c + 0.2 * rng.normal();
+    const t = 2 * Math.PI * rng.uniform();
+    x.data.set([r * Math.cos(t), r * Math.sin(t), rng.normal(), rng.normal()].map(Math.fround), i * 4);
+    labels.push(c);
+  }
+  return { x, labels };
+}
+
+function initParams(rng: HostRandom): NDArray[] {
+  return NAMES.map((n) => {
+    if (n === 'gamma') return randomArray(rng, SHAPES[n], 0.8, 1.2);
+    return randomArray(rng, SHAPES[n], -0.5, 0.5);
+  });
+}
+
+/** Float64 AdamW, PyTorch's update rule. */
+function adamwRef(params: NDArray[], grads: NDArray[], state: { m: Float64Array[]; v: Float64Array[] }, t: number, lr: number, wd: number): void {
+  const [b1, b2, eps] = [0.9, 0.999, 1e-8];
+  params.forEach((p, k) => {
+    for (let i = 0; i < p.size; i++) {
+      const g = grads[k]!.data[i]!;
+      state.m[k]![i] = b1 * state.m[k]![i]! + (1 - b1) * g;
+      state.v[k]![i] = b2 * state.v[k]![i]! + (1 - b2) * g * g;
+      const mh = state.m[k]![i]! / (1 - b1 ** t);
+      const vh = state.v[k]![i]! / (1 - b2 ** t);
+      p.data[i] = p.data[i]! * (1 - lr * wd) - (lr * mh) / (Math.sqrt(vh) + eps);
+    }
+  });
+}
+
+describe('training', () => {
+  before(useTestEngine);
+
+  it('a composed MLP (linear, layer norm, GELU, cross-entropy) has the float64 gradients end to end', async () => {
+    const seed = freshSeed();
+    const rng = new HostRandom(seed);
+    const { x, labels } = ringData(rng, 16);
+    const p0 = initParams(rng);
+    const params = Object.fromEntries(NAMES.map((n, i) => [n, toTensor(p0[i]!, true)])) as Record<Name, E.Tensor>;
+    const loss = E.tidy(() => {
+      const l = mlpGpu(params, toTensor(x), E.tensor(labels, [16], 'i32'));
+      E.backward(l);
+      return l;
+    });
+    expectClose(await loss.read(), mlpRef(p0, x, labels).data, 1e-5, `mlp loss seed=${seed}`);
+    const fd = finiteDifferenceGrads((ps) => mlpRef(ps, x, labels), p0, NDArray.from([1], []));
+    for (const [i, n] of NAMES.entries()) expectClose(await params[n].grad!.read(), fd[i]!.data, 1e-4, `mlp grad ${n} seed=${seed}`);
+  });
+
+  it('the first 5 AdamW steps follow the float64 trajectory', async () => {
+    const seed = freshSeed();
+    const rng = new HostRandom(seed);
+    const { x, labels } = ringData(rng, 32);
+    const ref = initParams(rng);
+    const params = Object.fromEntries(NAMES.map((n, i) => [n, toTensor(ref[i]!, true)])) as Record<Name, E.Tensor>;
+    const [lr, wd] = [0.01, 0.1];
+    const opt = new E.AdamW([{ params: Object.values(params), lr, weightDecay: wd }]);
+    const xt = toTensor(x);
+    const yt = E.tensor(labels, [32], 'i32');
+    const state = { m: ref.map((p) => new Float64Array(p.size)), v: ref.map((p) => new Float64Array(p.size)) };
+    for (let t = 1; t <= 5; t++) {
+      E.tidy(() => {
+        E.backward(mlpGpu(params, xt, yt));
+        opt.step();
+        opt.zeroGrad();
+      });
+      const grads = finiteDifferenceGrads((ps) => mlpRef(ps, x, labels), ref, NDArray.from([1], []));
+      adamwRef(ref, grads, state, t, lr, wd);
+      for (const [i, n] of NAMES.entries()) expectClose(await params[n].read(), ref[i]!.data, 1e-5, `step ${t} ${n} seed=${seed}`);
+    }
+    opt.dispose();
+  });
+
+  it('learns the rings problem, with a negative-lr group ascending, clipping, and a warmup schedule', async () => {
+    const seed = freshSeed();
+    const rng = new HostRandom(seed);
+    const { x, labels } = ringData(rng, 256);
+    const params = Object.fromEntries(NAMES.map((n, i) => [n, toTensor(initParams(rng)[i]!, true)])) as Record<Name, E.Tensor>;
+    // A scalar that the loss pushes down but a negative learning rate moves up: ascent.
+    const lambda = toTensor(NDArray.from([0], [1]), true);
+    const opt = new E.AdamW(
+      [
+        { params: Object.values(params), lr: 0.03, weightDecay: 0.01 },
+        { params: [lambda], lr: -0.01 },
+      ],
+      { maxGradNorm: 1.0 },
+    );
+    const xt = toTensor(x);
+    const yt = E.tensor(labels, [256], 'i32');
+    const losses: number[] = [];
+    const steps = 150;
+    for (let step = 0; step < steps; step++) {
+      const loss = E.tidy(() => {
+        const l = E.add(mlpGpu(params, xt, yt), E.sum(lambda));
+        E.backward(l);
+        opt.step(E.linearWarmupDecay(step, 10, steps));
+        opt.zeroGrad();
+        return l;
+      });
+      if (step % 30 === 0 || step === steps - 1) losses.push(await loss.item());
+      loss.dispose();
+    }
+    const [scale, norm] = await opt.lastClip!.read();
+    expect(norm, 'gradient norm is measured').to.be.greaterThan(0);
+    expect(scale).to.be.at.most(1);
+    // λ ascends by about lr each step while the loss pushes it down.
+    expect(await lambda.item(), `seed=${seed}`).to.be.greaterThan(0.3);
+    const final = losses[losses.length - 1]! - (await lambda.item());
+    expect(final, `losses ${losses.map((l) => l.toFixed(3)).join(' → ')} seed=${seed}`).to.be.below(0.35);
+    opt.dispose();
+  });
+
+  it('memory after step 50 equals memory after step 5', async () => {
+    const rng = new HostRandom(freshSeed());
+    const { x, labels } = ringData(rng, 64);
+    const params = Object.fromEntries(NAMES.map((n, i) => [n, toTensor(initParams(rng)[i]!, true)])) as Record<Name, E.Tensor>;
+    const opt = new E.AdamW([{ params: Object.values(params), lr: 0.01 }], { maxGradNorm: 1 });
+    const xt = toTensor(x);
+    const yt = E.tensor(labels, [64], 'i32');
+    const engine = E.getEngine();
+    let at5: E.MemoryStats | null = null;
+    for (let step = 1; step <= 50; step++) {
+      E.tidy(() => {
+        // Dropout draws a fresh key each step: the random stream must not hold memory either.
+        const l = E.add(mlpGpu(params, E.dropout(xt, 0.1), yt), E.mean(E.dropout(E.ones([64, 16]), 0.1)));
+        E.backward(l);
+        opt.step();
+        opt.zeroGrad();
+      });
+      if (step === 5) at5 = engine.memory();
+    }
+    const at50 = engine.memory();
+    expect(at50.liveTensors, 'live tensors').to.equal(at5!.liveTensors);
+    expect(at50.inUseBytes, 'bytes in use').to.equal(at5!.inUseBytes);
+    expect(at50.allocatedBytes, 'bytes allocated (pool reuse)').to.equal(at5!.allocatedBytes);
+    opt.dispose();
+  });
+});
