@@ -1,0 +1,23 @@
+/**
+ * The `webprune` command line. Each subcommand lives in cli/commands/ and registers itself here.
+ */
+import { Command } from 'commander';
+import { registerInfo } from './commands/info.ts';
+
+const program = new Command();
+program
+  .name('webprune')
+  .description('Structured pruning of pretrained transformer encoders (CoFi, transfer pruning), trained on the GPU through WebGPU')
+  .showHelpAfterError();
+
+registerInfo(program);
+
+try {
+  await program.parseAsync(process.argv);
+  // Dawn keeps native handles alive; leave once the command is done.
+  process.exit(process.exitCode ?? 0);
+} catch (err) {
+  console.error(`webprune: ${(err as Error).message}`);
+  if (process.env.WEBPRUNE_DEBUG) console.error((err as Error).stack);
+  process.exit(1);
+}
