@@ -1,0 +1,451 @@
+/**
+ * BERT model configuration: Hugging Face `config.json` (BertModel, BertForSequenceClassification,
+ * BertForMaskedLM) plus webprune's per-layer structure for pruned models.
+ *
+ * JSON extension keys (ignored by transformers, which keeps unknown config keys as attributes):
+ * - `"webprune_layers": [{"num_attention_heads": h, "intermediate_size": m}, ...]`, one entry per layer,
+ *   written only when some layer differs from the dense defaults (`num_attention_heads`,
+ *   `intermediate_size`). h = 0: the layer has no multi-head attention; m = 0: no feed-forward network.
+ * - `"attention_head_size"`: written only when it differs from hidden_size / num_attention_heads.
+ *
+ * For interoperability webprune also writes transformers' own `"pruned_heads"` (layer → pruned head
+ * indices) when layers have fewer heads than `num_attention_heads`: transformers then prunes its
+ * freshly built model to the same attention shapes (head identities are not kept, so the last heads
+ * are listed). transformers has no per-layer FFN width, so a model with pruned FFNs still loads
+ * there only with custom code. On reading, `pruned_heads` gives the per-layer head counts when
+ * `webprune_layers` is absent, and must agree with it when both are present.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from './io/atomic.ts';
+
+/** Structure of one encoder layer. 0 heads = no MHA sublayer; intermediateSize 0 = no FFN sublayer. */
+export interface LayerStructure {
+  numHeads: number;
+  intermediateSize: number;
+}
+
+/** Classification (softmax over numLabels ≥ 2 classes, cross-entropy) or regression (numLabels = 1, MSE). */
+export type ProblemType = 'single_label_classification' | 'regression';
+
+/** A BERT encoder configuration with its actual per-layer structure. */
+export interface BertConfig {
+  vocabSize: number;
+  /** Width H of the residual stream (embeddings, LayerNorms, attention output, FFN output). */
+  hiddenSize: number;
+  numLayers: number;
+  /** Dense default heads per layer (`num_attention_heads`). */
+  numHeads: number;
+  /** Width of one attention head; Q/K/V of a layer with h heads are [h × headSize, H]. */
+  headSize: number;
+  /** Dense default FFN width (`intermediate_size`). */
+  intermediateSize: number;
+  /** Actual structure of each layer, length numLayers. */
+  layers: LayerStructure[];
+  maxPositionEmbeddings: number;
+  typeVocabSize: number;
+  layerNormEps: number;
+  hiddenDropout: number;
+  attentionDropout: number;
+  hiddenAct: 'gelu';
+  padTokenId: number;
+  initializerRange: number;
+  /** Outputs of the classification head; 1 ⇔ regression. */
+  numLabels: number;
+  problemType: ProblemType;
+  /** Class names by index (0..numLabels-1), when known. */
+  id2label?: Record<number, string>;
+  architectures?: string[];
+}
+
+/** An invalid configuration; the message starts with the file name and names the key. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
+const show = (x: unknown): string => (x === undefined ? 'nothing' : JSON.stringify(x));
+
+/**
+ * Parses and validates a transformers BERT `config.json` object (plus webprune's extension keys).
+ * Absent optional keys take transformers' BertConfig defaults: hidden_act "gelu", dropouts 0.1,
+ * max_position_embeddings 512, type_vocab_size 2, layer_norm_eps 1e-12, pad_token_id 0,
+ * initializer_range 0.02, num_labels 2 (or len(id2label)).
+ * @param file name used in error messages (e.g. the path of config.json).
+ * @throws ConfigError `FILE: KEY must be ... (got VALUE)` for: a required key (vocab_size, hidden_size,
+ *   num_hidden_layers, num_attention_heads, intermediate_size) missing or not a positive integer;
+ *   a value of the wrong type or range; model_type other than "bert"; hidden_act other than "gelu";
+ *   position_embedding_type other than "absolute"; is_decoder true; hidden_size not divisible by
+ *   num_attention_heads without an explicit attention_head_size; webprune_layers of the wrong length
+ *   or with bad entries; pruned_heads malformed or disagreeing with webprune_layers; num_labels,
+ *   id2label, label2id and problem_type disagreeing (num_labels 1 ⇔ regression);
+ *   problem_type "multi_label_classification" (unsupported).
+ */
+export function parseConfig(json: unknown, file: string): BertConfig {
+  const fail = (msg: string): never => {
+    throw new ConfigError(`${file}: ${msg}`);
+  };
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return fail(`must be a JSON object (got ${show(json)})`);
+  const o = json as Record<string, unknown>;
+  const has = (k: string) => o[k] !== undefined && o[k] !== null;
+
+  const posInt = (key: string, def?: number): number => {
+    if (!has(key)) return def ?? fail(`${key} is required (a positive integer)`);
+    const v = o[key];
+    return isInt(v) && v > 0 ? v : fail(`${key} must be a positive integer (got ${show(v)})`);
+  };
+  const nonNegInt = (key: string, def: number): number => {
+    if (!has(key)) return def;
+    const v = o[key];
+    return isInt(v) && v >= 0 ? v : fail(`${key} must be a non-negative integer (got ${show(v)})`);
+  };
+  const prob = (key: string, def: number): number => {
+    if (!has(key)) return def;
+    const v = o[key];
+    return typeof v === 'number' && v >= 0 && v < 1 ? v : fail(`${key} must be a number in [0, 1) (got ${show(v)})`);
+  };
+  const posNum = (key: string, def: number): number => {
+    if (!has(key)) return def;
+    const v = o[key];
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(`${key} must be a positive number (got ${show(v)})`);
+  };
+
+  if (has('model_type') && o['model_type'] !== 'bert') fail(`model_type must be "bert" (got ${show(o['model_type'])})`);
+  const vocabSize = posInt('vocab_size');
+  const hiddenSize = posInt('hidden_size');
+  const numLayers = posInt('num_hidden_layers');
+  const numHeads = posInt('num_attention_heads');
+  const intermediateSize = posInt('intermediate_size');
+  const hiddenAct = has('hidden_act') ? o['hidden_act'] : 'gelu';
+  if (hiddenAct !== 'gelu') fail(`hidden_act ${show(hiddenAct)} is not supported (only "gelu", the exact erf GELU)`);
+  if (has('position_embedding_type') && o['position_embedding_type'] !== 'absolute') {
+    fail(`position_embedding_type ${show(o['position_embedding_type'])} is not supported (only "absolute")`);
+  }
+  if (o['is_decoder'] === true) fail('is_decoder true is not supported (BERT encoders only)');
+  let headSize: number;
+  if (has('attention_head_size')) headSize = posInt('attention_head_size');
+  else if (hiddenSize % numHeads !== 0) {
+    return fail(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads} (and no attention_head_size is given)`);
+  } else headSize = hiddenSize / numHeads;
+
+  // Per-layer structure.
+  let layers: LayerStructure[] = Array.from({ length: numLayers }, () => ({ numHeads, intermediateSize }));
+  if (has('webprune_layers')) {
+    const wl = o['webprune_layers'];
+    if (!Array.isArray(wl) || wl.length !== numLayers) {
+      fail(`webprune_layers must be an array of num_hidden_layers = ${numLayers} entries (got ${Array.isArray(wl) ? `${wl.length} entries` : show(wl)})`);
+    }
+    layers = (wl as unknown[]).map((entry, i) => {
+      const key = `webprune_layers[${i}]`;
+      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return fail(`${key} must be an object {num_attention_heads, intermediate_size} (got ${show(entry)})`);
+      const e = entry as Record<string, unknown>;
+      const h = e['num_attention_heads'];
+      const m = e['intermediate_size'];
+      if (!isInt(h) || h < 0) fail(`${key}.num_attention_heads must be a non-negative integer (got ${show(h)})`);
+      if (!isInt(m) || m < 0) fail(`${key}.intermediate_size must be a non-negative integer (got ${show(m)})`);
+      return { numHeads: h as number, intermediateSize: m as number };
+    });
+  }
+  if (has('pruned_heads')) {
+    const ph = o['pruned_heads'];
+    if (typeof ph !== 'object' || Array.isArray(ph)) fail(`pruned_heads must be an object {layer: [head, ...]} (got ${show(ph)})`);
+    const fromPruned = Array.from({ length: numLayers }, () => numHeads);
+    for (const [layerKey, heads] of Object.entries(ph as Record<string, unknown>)) {
+      const layer = Number(layerKey);
+      if (!isInt(layer) || layer < 0 || layer >= numLayers || String(layer) !== layerKey) fail(`pruned_heads key ${show(layerKey)} is not a layer index in [0, ${numLayers})`);
+      if (!Array.isArray(heads) || !heads.every((x) => isInt(x) && x >= 0 && x < numHeads)) {
+        fail(`pruned_heads["${layerKey}"] must be head indices in [0, ${numHeads}) (got ${show(heads)})`);
+      }
+      fromPruned[layer] = numHeads - new Set(heads as number[]).size;
+    }
+    if (has('webprune_layers')) {
+      layers.forEach((l, i) => {
+        if (l.numHeads !== fromPruned[i]) {
+          fail(`webprune_layers[${i}].num_attention_heads = ${l.numHeads} disagrees with pruned_heads, which leaves ${fromPruned[i]} heads`);
+        }
+      });
+    } else layers = layers.map((l, i) => ({ ...l, numHeads: fromPruned[i]! }));
+  }
+
+  // Task head.
+  let id2label: Record<number, string> | undefined;
+  if (has('id2label')) {
+    const raw = o['id2label'];
+    if (typeof raw !== 'object' || Array.isArray(raw)) return fail(`id2label must be an object {"0": name, ...} (got ${show(raw)})`);
+    const entries = Object.entries(raw as Record<string, unknown>);
+    id2label = {};
+    for (const [k, v] of entries) {
+      const idx = Number(k);
+      if (!isInt(idx) || idx < 0 || idx >= entries.length || String(idx) !== k) fail(`id2label key ${show(k)} must be an index in [0, ${entries.length})`);
+      if (typeof v !== 'string') fail(`id2label["${k}"] must be a string (got ${show(v)})`);
+      id2label[idx] = v as string;
+    }
+  }
+  const numLabelsFromMap = id2label === undefined ? undefined : Object.keys(id2label).length;
+  const numLabels = has('num_labels') ? posInt('num_labels') : (numLabelsFromMap ?? 2);
+  if (numLabelsFromMap !== undefined && numLabelsFromMap !== numLabels) {
+    fail(`num_labels ${numLabels} disagrees with id2label, which has ${numLabelsFromMap} entries`);
+  }
+  if (has('label2id')) {
+    const raw = o['label2id'];
+    if (typeof raw !== 'object' || Array.isArray(raw)) fail(`label2id must be an object {name: index} (got ${show(raw)})`);
+    for (const [name, idx] of Object.entries(raw as Record<string, unknown>)) {
+      if (!isInt(idx) || idx < 0 || idx >= numLabels) fail(`label2id["${name}"] must be an index in [0, ${numLabels}) (got ${show(idx)})`);
+      if (id2label !== undefined && id2label[idx as number] !== name) fail(`label2id["${name}"] = ${show(idx)} disagrees with id2label["${idx}"] = ${show(id2label[idx as number])}`);
+    }
+  }
+  let problemType: ProblemType;
+  const pt = has('problem_type') ? o['problem_type'] : undefined;
+  if (pt === undefined) problemType = numLabels === 1 ? 'regression' : 'single_label_classification';
+  else if (pt === 'regression' || pt === 'single_label_classification') problemType = pt;
+  else return fail(`problem_type ${show(pt)} is not supported ("single_label_classification" or "regression")`);
+  if ((problemType === 'regression') !== (numLabels === 1)) {
+    fail(`problem_type "${problemType}" needs num_labels ${problemType === 'regression' ? '= 1' : '≥ 2'} (got ${numLabels})`);
+  }
+
+  let architectures: string[] | undefined;
+  if (has('architectures')) {
+    const a = o['architectures'];
+    if (!Array.isArray(a) || !a.every((x) => typeof x === 'string')) fail(`architectures must be an array of strings (got ${show(a)})`);
+    architectures = [...(a as string[])];
+  }
+
+  const padTokenId = nonNegInt('pad_token_id', 0);
+  if (padTokenId >= vocabSize) fail(`pad_token_id ${padTokenId} must be below vocab_size ${vocabSize}`);
+  const config: BertConfig = {
+    vocabSize,
+    hiddenSize,
+    numLayers,
+    numHeads,
+    headSize,
+    intermediateSize,
+    layers,
+    maxPositionEmbeddings: posInt('max_position_embeddings', 512),
+    typeVocabSize: posInt('type_vocab_size', 2),
+    layerNormEps: posNum('layer_norm_eps', 1e-12),
+    hiddenDropout: prob('hidden_dropout_prob', 0.1),
+    attentionDropout: prob('attention_probs_dropout_prob', 0.1),
+    hiddenAct: 'gelu',
+    padTokenId,
+    initializerRange: posNum('initializer_range', 0.02),
+    numLabels,
+    problemType,
+  };
+  if (id2label !== undefined) config.id2label = id2label;
+  if (architectures !== undefined) config.architectures = architectures;
+  return config;
+}
+
+/** Whether some layer differs from the dense defaults (numHeads, intermediateSize). */
+export function isPruned(config: BertConfig): boolean {
+  return config.layers.some((l) => l.numHeads !== config.numHeads || l.intermediateSize !== config.intermediateSize);
+}
+
+/**
+ * The transformers `config.json` object of a configuration (keys sorted as transformers writes them),
+ * with `id2label`/`label2id` (LABEL_i when no names are set), `problem_type`, and webprune's extension
+ * keys only where needed (see the module comment). `parseConfig(configToJson(c))` gives back `c`.
+ */
+export function configToJson(config: BertConfig): Record<string, unknown> {
+  const id2label: Record<string, string> = {};
+  const label2id: Record<string, number> = {};
+  for (let i = 0; i < config.numLabels; i++) {
+    const name = config.id2label?.[i] ?? `LABEL_${i}`;
+    id2label[String(i)] = name;
+    label2id[name] = i;
+  }
+  const out: Record<string, unknown> = {};
+  if (config.architectures !== undefined) out['architectures'] = [...config.architectures];
+  Object.assign(out, {
+    attention_probs_dropout_prob: config.attentionDropout,
+    hidden_act: config.hiddenAct,
+    hidden_dropout_prob: config.hiddenDropout,
+    hidden_size: config.hiddenSize,
+    id2label,
+    initializer_range: config.initializerRange,
+    intermediate_size: config.intermediateSize,
+    label2id,
+    layer_norm_eps: config.layerNormEps,
+    max_position_embeddings: config.maxPositionEmbeddings,
+    model_type: 'bert',
+    num_attention_heads: config.numHeads,
+    num_hidden_layers: config.numLayers,
+    pad_token_id: config.padTokenId,
+    position_embedding_type: 'absolute',
+    problem_type: config.problemType,
+    type_vocab_size: config.typeVocabSize,
+    vocab_size: config.vocabSize,
+  });
+  if (config.hiddenSize % config.numHeads !== 0 || config.headSize !== config.hiddenSize / config.numHeads) {
+    out['attention_head_size'] = config.headSize;
+  }
+  if (isPruned(config)) {
+    out['webprune_layers'] = config.layers.map((l) => ({ num_attention_heads: l.numHeads, intermediate_size: l.intermediateSize }));
+    if (config.layers.every((l) => l.numHeads <= config.numHeads) && config.layers.some((l) => l.numHeads < config.numHeads)) {
+      const pruned: Record<string, number[]> = {};
+      config.layers.forEach((l, i) => {
+        if (l.numHeads < config.numHeads) pruned[String(i)] = Array.from({ length: config.numHeads - l.numHeads }, (_, k) => l.numHeads + k);
+      });
+      out['pruned_heads'] = pruned;
+    }
+  }
+  return out;
+}
+
+/**
+ * Checks an in-memory configuration by the same rules as {@link parseConfig} (via its JSON form) and
+ * that `layers` has numLayers entries of non-negative integers.
+ * @param where name used in error messages.
+ * @throws ConfigError naming `where` and the offending key.
+ */
+export function validateConfig(config: BertConfig, where = 'config'): void {
+  if (!Array.isArray(config.layers) || config.layers.length !== config.numLayers) {
+    throw new ConfigError(`${where}: layers must have numLayers = ${config.numLayers} entries (got ${config.layers?.length})`);
+  }
+  config.layers.forEach((l, i) => {
+    if (!isInt(l.numHeads) || l.numHeads < 0 || !isInt(l.intermediateSize) || l.intermediateSize < 0) {
+      throw new ConfigError(`${where}: layers[${i}] must have non-negative integer numHeads and intermediateSize (got ${JSON.stringify(l)})`);
+    }
+  });
+  parseConfig(configToJson(config), where);
+}
+
+/**
+ * Reads and validates `DIR/config.json`.
+ * @throws Error when the directory or config.json does not exist or is not valid JSON; ConfigError
+ *   (see {@link parseConfig}) when the content is invalid.
+ */
+export function readConfig(dir: string): BertConfig {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: model directory does not exist`);
+  const file = path.join(dir, 'config.json');
+  if (!fs.existsSync(file)) throw new Error(`${file}: not found (a model directory needs a transformers config.json)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  return parseConfig(json, file);
+}
+
+/** Writes `DIR/config.json` (2-space indented, atomically) after validating the configuration. */
+export function writeConfig(dir: string, config: BertConfig): void {
+  const file = path.join(dir, 'config.json');
+  validateConfig(config, file);
+  writeFileAtomic(file, `${JSON.stringify(configToJson(config), null, 2)}\n`);
+}
+
+/** Sizes of the project's own models (L layers, H hidden, A heads, I intermediate). */
+export const NAMED_SIZES = {
+  tiny: { numLayers: 2, hiddenSize: 128, numHeads: 2, intermediateSize: 512 },
+  mini: { numLayers: 4, hiddenSize: 256, numHeads: 4, intermediateSize: 1024 },
+  small: { numLayers: 4, hiddenSize: 512, numHeads: 8, intermediateSize: 2048 },
+  base: { numLayers: 12, hiddenSize: 768, numHeads: 12, intermediateSize: 3072 },
+} as const;
+
+export type ModelSizeName = keyof typeof NAMED_SIZES;
+
+/**
+ * The dense configuration of one of the project's models: tiny (L2 H128 A2 I512), mini (L4 H256 A4
+ * I1024), small (L4 H512 A8 I2048), base (L12 H768 A12 I3072); all with vocab 30522 (bert-base-uncased),
+ * 512 positions, 2 token types, LayerNorm eps 1e-12, dropouts 0.1, init range 0.02, 2 labels.
+ * @throws Error for an unknown name, listing the known ones.
+ */
+export function namedConfig(name: string): BertConfig {
+  if (!Object.hasOwn(NAMED_SIZES, name)) throw new Error(`unknown model size "${name}" (known: ${Object.keys(NAMED_SIZES).join(', ')})`);
+  const s = NAMED_SIZES[name as ModelSizeName];
+  return {
+    vocabSize: 30522,
+    hiddenSize: s.hiddenSize,
+    numLayers: s.numLayers,
+    numHeads: s.numHeads,
+    headSize: s.hiddenSize / s.numHeads,
+    intermediateSize: s.intermediateSize,
+    layers: Array.from({ length: s.numLayers }, () => ({ numHeads: s.numHeads, intermediateSize: s.intermediateSize })),
+    maxPositionEmbeddings: 512,
+    typeVocabSize: 2,
+    layerNormEps: 1e-12,
+    hiddenDropout: 0.1,
+    attentionDropout: 0.1,
+    hiddenAct: 'gelu',
+    padTokenId: 0,
+    initializerRange: 0.02,
+    numLabels: 2,
+    problemType: 'single_label_classification',
+  };
+}
+
+/**
+ * A copy of `config` with a task head: `numLabels` 1 means regression, ≥ 2 classification.
+ * @param labelNames class names by index (length numLabels), stored as id2label.
+ * @throws ConfigError when numLabels is not a positive integer or labelNames has the wrong length.
+ */
+export function withLabels(config: BertConfig, numLabels: number, labelNames?: readonly string[]): BertConfig {
+  if (!isInt(numLabels) || numLabels < 1) throw new ConfigError(`withLabels: numLabels must be a positive integer (got ${numLabels})`);
+  if (labelNames !== undefined && labelNames.length !== numLabels) {
+    throw new ConfigError(`withLabels: ${labelNames.length} label names for ${numLabels} labels`);
+  }
+  const out: BertConfig = { ...config, layers: config.layers.map((l) => ({ ...l })), numLabels, problemType: numLabels === 1 ? 'regression' : 'single_label_classification' };
+  delete out.id2label;
+  if (labelNames !== undefined) out.id2label = Object.fromEntries(labelNames.map((n, i) => [i, n]));
+  return out;
+}
+
+/**
+ * A copy of `config` with the given per-layer structure (e.g. after pruning).
+ * @throws ConfigError when `layers` does not have numLayers entries of non-negative integers.
+ */
+export function withLayers(config: BertConfig, layers: readonly LayerStructure[]): BertConfig {
+  const out: BertConfig = { ...config, layers: layers.map((l) => ({ numHeads: l.numHeads, intermediateSize: l.intermediateSize })) };
+  validateConfig(out, 'withLayers');
+  return out;
+}
+
+/**
+ * Parameters of one MHA sublayer with `heads` heads (0 when heads = 0):
+ * Q, K, V weights [heads·headSize, H] and biases [heads·headSize], output weight [H, heads·headSize]
+ * and bias [H] → 4·H·heads·headSize + 3·heads·headSize + H. (The attention LayerNorm is not counted.)
+ */
+export function mhaParameters(hiddenSize: number, heads: number, headSize: number): number {
+  if (heads === 0) return 0;
+  const d = heads * headSize;
+  return 4 * hiddenSize * d + 3 * d + hiddenSize;
+}
+
+/**
+ * Parameters of one FFN sublayer of width m (0 when m = 0): intermediate weight [m, H] and bias [m],
+ * output weight [H, m] and bias [H] → 2·H·m + m + H. (The output LayerNorm is not counted.)
+ */
+export function ffnParameters(hiddenSize: number, m: number): number {
+  if (m === 0) return 0;
+  return 2 * hiddenSize * m + m + hiddenSize;
+}
+
+/** Prunable encoder parameter counts of a configuration, per layer and in total. */
+export interface ParameterCount {
+  perLayer: Array<{ mha: number; ffn: number }>;
+  mha: number;
+  ffn: number;
+  /** mha + ffn: the encoder's prunable parameters. */
+  total: number;
+}
+
+/**
+ * Counts the encoder's prunable parameters from the per-layer structure: MHA (Q, K, V, O weights
+ * and biases, see {@link mhaParameters}) and FFN (both dense layers with biases, see
+ * {@link ffnParameters}). Embeddings, LayerNorms, pooler and task heads are not counted. These are
+ * the quantities that CoFi's sparsity is measured against (sparsity = 1 − pruned total / dense total).
+ * Example: base (L12 H768 A12 I3072) has 12 × (2,362,368 + 4,722,432) = 85,017,600.
+ */
+export function parameterCount(config: BertConfig): ParameterCount {
+  const perLayer = config.layers.map((l) => ({
+    mha: mhaParameters(config.hiddenSize, l.numHeads, config.headSize),
+    ffn: ffnParameters(config.hiddenSize, l.intermediateSize),
+  }));
+  const mha = perLayer.reduce((s, l) => s + l.mha, 0);
+  const ffn = perLayer.reduce((s, l) => s + l.ffn, 0);
+  return { perLayer, mha, ffn, total: mha + ffn };
+}
