@@ -63,15 +63,15 @@ export interface OpDefinition<Attrs, Saved> {
   /**
    * Input gradients, each of its input's shape, or null for inputs that need none (check
    * `ctx.inputs[i].requiresGrad` to skip work). Runs with gradients disabled.
-   * Omitted for ops without a gradient (comparisons, integer outputs).
+   * Omitted for ops without a gradient (comparisons, integer outputs): their outputs never
+   * require one.
    */
   backward?(ctx: OpContext<Attrs, Saved>, grad: Tensor): readonly (Tensor | null)[];
 }
 
 /**
  * Turns a forward/backward pair into a differentiable op `(inputs, attrs) => output`.
- * @throws Error (when called) if an input was disposed, or if an op without backward gets an input
- *   that requires a gradient
+ * @throws Error (when called) if an input was disposed
  */
 export function defineOp<Attrs = undefined, Saved = undefined>(def: OpDefinition<Attrs, Saved>): (inputs: readonly Tensor[], attrs: Attrs) => Tensor {
   return (inputs, attrs) => {
@@ -79,9 +79,10 @@ export function defineOp<Attrs = undefined, Saved = undefined>(def: OpDefinition
       if (t.disposed) throw new Error(`${def.name}: input ${t.label} ${shapeString(t.shape)} was disposed`);
     }
     const { output, saved } = noGrad(() => def.forward(inputs, attrs));
-    if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
-      const backwardFn = def.backward;
-      if (!backwardFn) throw new Error(`${def.name} has no gradient, but input ${inputs.find((t) => t.requiresGrad)!.label} requires one`);
+    // Ops without a backward (comparisons, integer outputs) give outputs that take no gradient,
+    // as in PyTorch.
+    const backwardFn = def.backward;
+    if (backwardFn && gradEnabled && inputs.some((t) => t.requiresGrad)) {
       output.requiresGrad = true;
       const ctx: OpContext<Attrs, Saved> = { inputs, output, attrs, saved };
       output.node = {

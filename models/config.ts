@@ -56,6 +56,12 @@ export interface BertConfig {
   /** Class names by index (0..numLabels-1), when known. */
   id2label?: Record<number, string>;
   architectures?: string[];
+  /**
+   * Output width of the pooler (and input of the classifier) when it differs from hiddenSize:
+   * hidden-dimension pruning shrinks the pooler's input but keeps its output, as CoFi does.
+   * JSON key `webprune_pooler_size`.
+   */
+  poolerSize?: number;
 }
 
 /** An invalid configuration; the message starts with the file name and names the key. */
@@ -236,6 +242,7 @@ export function parseConfig(json: unknown, file: string): BertConfig {
   };
   if (id2label !== undefined) config.id2label = id2label;
   if (architectures !== undefined) config.architectures = architectures;
+  if (has('webprune_pooler_size')) config.poolerSize = posInt('webprune_pooler_size');
   return config;
 }
 
@@ -259,6 +266,7 @@ export function configToJson(config: BertConfig): Record<string, unknown> {
   }
   const out: Record<string, unknown> = {};
   if (config.architectures !== undefined) out['architectures'] = [...config.architectures];
+  if (config.poolerSize !== undefined && config.poolerSize !== config.hiddenSize) out['webprune_pooler_size'] = config.poolerSize;
   Object.assign(out, {
     attention_probs_dropout_prob: config.attentionDropout,
     hidden_act: config.hiddenAct,

@@ -10,7 +10,8 @@ export interface LayerNormOptions {
   /**
    * [cols] mask of the columns to normalise (≠ 0 kept). Statistics use kept columns only and the
    * other columns pass x through: CoFi's layer norm under hidden-dimension pruning (hidden_z).
-   * Takes no gradient.
+   * Only which entries are zero matters, so it takes no gradient (a hidden_z that requires one
+   * gets it through the multiplications around the layer norm).
    */
   keep?: Tensor;
 }
@@ -45,7 +46,6 @@ const layerNormOp = defineOp<{ eps: number; hasKeep: boolean }, Saved>({
     return { output: y, saved: { mean, rstd } };
   },
   backward({ inputs: [x, gamma, beta, keep], attrs: { hasKeep }, saved: { mean, rstd } }, dy) {
-    if (keep?.requiresGrad) throw new Error(`layer_norm: keep mask ${keep.label} cannot take a gradient`);
     const cols = x!.shape[x!.shape.length - 1]!;
     const rows = x!.size / cols;
     const constants = { HAS_KEEP: hasKeep ? 1 : 0 };

@@ -8,7 +8,8 @@ export interface SoftmaxOptions {
   /**
    * Added to x before normalising; broadcasts to x's shape (e.g. [B, 1, 1, S] against attention
    * scores [B, H, S, S]). Use a large negative finite value (−1e9, −3.4e38) to exclude a position:
-   * −Infinity on a fully masked row gives NaN. The mask takes no gradient.
+   * −Infinity on a fully masked row gives NaN. The mask takes no gradient (it is a constant of
+   * the data, as in transformers).
    */
   mask?: Tensor;
 }
@@ -49,8 +50,7 @@ const softmaxOp = defineOp<Attrs>({
     });
     return { output: y, saved: undefined };
   },
-  backward({ inputs: [x, mask], output, attrs: { log } }, dy) {
-    if (mask?.requiresGrad) throw new Error(`softmax: mask ${mask.label} cannot take a gradient`);
+  backward({ inputs: [x], output, attrs: { log } }, dy) {
     const [rows, cols] = rowsOf(x!);
     const dx = Tensor.empty(x!.shape);
     const [gx, gy] = grid1d(rows, 1);
