@@ -6,7 +6,8 @@
  *   tidy(() => { const loss = mean(square(matmul(x, w))); backward(loss); });
  */
 export { initEngine, getEngine, Engine, type EngineOptions, type MemoryStats } from './context.ts';
-export { Tensor, type Shape, sizeOf, shapeString } from './tensor.ts';
+export { Tensor, type Shape, sizeOf, shapeString, grid1d } from './tensor.ts';
+export { launch, type LaunchArgs } from './ops/dispatch.ts';
 export type { DType } from './dtype.ts';
 export { tensor, zeros, ones, full, zerosLike, randn, rand, parameter } from './creation.ts';
 export { tidy, keep, startScope, endScope } from './scope.ts';

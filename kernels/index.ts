@@ -29,6 +29,7 @@ import dropout from './dropout.wgsl';
 import indexSelect from './index_select.wgsl';
 import indexSelectBackward from './index_select_backward.wgsl';
 import gather from './gather.wgsl';
+import hardConcrete from './hard_concrete.wgsl';
 import gatherBackward from './gather_backward.wgsl';
 import crossEntropy from './cross_entropy.wgsl';
 import crossEntropyBackward from './cross_entropy_backward.wgsl';
@@ -60,6 +61,7 @@ export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   index_select: indexSelect,
   index_select_backward: indexSelectBackward,
   gather,
+  hard_concrete: hardConcrete,
   gather_backward: gatherBackward,
   cross_entropy: crossEntropy,
   cross_entropy_backward: crossEntropyBackward,
