@@ -10,10 +10,10 @@
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import type { BertConfig } from './config.ts';
+import { type HeadKind, expectedTensors } from './io/checkpoint.ts';
 import type { StructureMasks } from './masks.ts';
 
-/** Which output head the model carries. */
-export type HeadKind = 'base' | 'classification' | 'mlm';
+export type { HeadKind };
 
 /** Additive attention-mask value of padded positions: transformers uses torch.finfo(float32).min. */
 export const MASK_MIN = -3.4028234663852886e38;
@@ -58,47 +58,13 @@ export function layerNames(l: number) {
   };
 }
 
-/** Name → shape of every parameter of a model with this config and head. */
+/**
+ * Name → shape of every parameter of a model with this config and head: the tensors of its
+ * transformers checkpoint (models/io/checkpoint.ts expectedTensors). MLM models have no pooler,
+ * as transformers' BertForMaskedLM.
+ */
 export function parameterShapes(config: BertConfig, head: HeadKind): Map<string, number[]> {
-  const H = config.hiddenSize;
-  const shapes = new Map<string, number[]>();
-  const linear = (name: string, out: number, inp: number) => {
-    shapes.set(`${name}.weight`, [out, inp]);
-    shapes.set(`${name}.bias`, [out]);
-  };
-  const norm = (name: string) => {
-    shapes.set(`${name}.weight`, [H]);
-    shapes.set(`${name}.bias`, [H]);
-  };
-  shapes.set('bert.embeddings.word_embeddings.weight', [config.vocabSize, H]);
-  shapes.set('bert.embeddings.position_embeddings.weight', [config.maxPositionEmbeddings, H]);
-  shapes.set('bert.embeddings.token_type_embeddings.weight', [config.typeVocabSize, H]);
-  norm('bert.embeddings.LayerNorm');
-  config.layers.forEach((layer, l) => {
-    const n = layerNames(l);
-    const A = layer.numHeads * config.headSize;
-    if (layer.numHeads > 0) {
-      linear(n.query, A, H);
-      linear(n.key, A, H);
-      linear(n.value, A, H);
-      linear(n.attnOut, H, A);
-    }
-    norm(n.attnNorm);
-    if (layer.intermediateSize > 0) {
-      linear(n.intermediate, layer.intermediateSize, H);
-      linear(n.output, H, layer.intermediateSize);
-    }
-    norm(n.outNorm);
-  });
-  const P = poolerSize(config);
-  linear('bert.pooler.dense', P, H);
-  if (head === 'classification') linear('classifier', config.numLabels, P);
-  if (head === 'mlm') {
-    linear('cls.predictions.transform.dense', H, H);
-    norm('cls.predictions.transform.LayerNorm');
-    shapes.set('cls.predictions.bias', [config.vocabSize]);
-  }
-  return shapes;
+  return expectedTensors(config, head);
 }
 
 /** Output width of the pooler: the original hidden size, which hidden-dimension pruning keeps. */

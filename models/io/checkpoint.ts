@@ -58,8 +58,8 @@ const SHARD_RE = /^model-\d{5}-of-\d{5}\.safetensors$/;
  * attention.output.dense.weight [H,d] and .bias [H] (all absent when the layer has 0 heads),
  * attention.output.LayerNorm [H] (always), intermediate.dense.weight [m,H] and .bias [m],
  * output.dense.weight [H,m] and .bias [H] (absent when m = 0), output.LayerNorm [H] (always);
- * pooler.dense [H,H] + [H] (not for 'mlm', where it is optional, see {@link optionalTensors});
- * classification: classifier.weight [numLabels,H], classifier.bias [numLabels];
+ * pooler.dense [P,H] + [P] with P = config.poolerSize ?? H (not for 'mlm', where it is optional, see
+ * {@link optionalTensors}); classification: classifier.weight [numLabels,P], classifier.bias [numLabels];
  * mlm: cls.predictions.transform.dense [H,H] + [H], cls.predictions.transform.LayerNorm [H],
  * cls.predictions.bias [V] (the decoder weight is tied to the word embeddings and never required).
  */
@@ -95,12 +95,14 @@ export function expectedTensors(config: BertConfig, head: HeadKind): Map<string,
     }
     ln(`${p}.output.LayerNorm`);
   });
+  // The pooler keeps its output width P when hidden dims are pruned (config.poolerSize).
+  const P = config.poolerSize ?? H;
   if (head !== 'mlm') {
-    m.set('bert.pooler.dense.weight', [H, H]);
-    m.set('bert.pooler.dense.bias', [H]);
+    m.set('bert.pooler.dense.weight', [P, H]);
+    m.set('bert.pooler.dense.bias', [P]);
   }
   if (head === 'classification') {
-    m.set('classifier.weight', [config.numLabels, H]);
+    m.set('classifier.weight', [config.numLabels, P]);
     m.set('classifier.bias', [config.numLabels]);
   }
   if (head === 'mlm') {

@@ -119,3 +119,34 @@ describe('BERT model', () => {
     expect(() => new Bert(config, 'base', values)).to.throw(/bert.pooler.dense.weight has shape \[24, 23\], config needs \[24, 24\]/);
   });
 });
+
+describe('model checkpoints', () => {
+  before(useTestEngine);
+
+  it('saves and loads a pruned-structure model with identical outputs, and starts a classifier from an MLM checkpoint', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadModel, saveModel } = await import('../../models/load.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'webprune-ckpt-'));
+    const config = { ...unevenConfig(), poolerSize: 30 };
+    const model = Bert.random(config, 'classification', 11);
+    await saveModel(model, join(dir, 'cls'));
+    const { model: back, initialised } = loadModel(join(dir, 'cls'), { head: 'classification', seed: 0 });
+    expect(initialised).to.deep.equal([]);
+    expect(back.config.layers).to.deep.equal(config.layers);
+    const inputs = batch(4, 2, 9, 211);
+    const a = await E.tidy(() => model.classify(inputs, { training: false }).logits).read();
+    const b = await E.tidy(() => back.classify(inputs, { training: false }).logits).read();
+    expect([...b]).to.deep.equal([...a]);
+
+    const mlm = Bert.random(unevenConfig(), 'mlm', 12);
+    await saveModel(mlm, join(dir, 'mlm'), { dtype: 'F16' });
+    const started = loadModel(join(dir, 'mlm'), { head: 'classification', numLabels: 5, seed: 1 });
+    expect(started.initialised.sort()).to.deep.equal(['bert.pooler.dense.bias', 'bert.pooler.dense.weight', 'classifier.bias', 'classifier.weight']);
+    const emb = await started.model.p('bert.embeddings.word_embeddings.weight').read();
+    const orig = await mlm.p('bert.embeddings.word_embeddings.weight').read();
+    expect(Math.abs(emb[7]! - orig[7]!)).to.be.below(1e-3 * Math.abs(orig[7]!) + 1e-7);
+    for (const m of [model, back, mlm, started.model]) m.dispose();
+  });
+});
