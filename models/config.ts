@@ -9,11 +9,13 @@
  * - `"attention_head_size"`: written only when it differs from hidden_size / num_attention_heads.
  *
  * For interoperability webprune also writes transformers' own `"pruned_heads"` (layer → pruned head
- * indices) when layers have fewer heads than `num_attention_heads`: transformers then prunes its
- * freshly built model to the same attention shapes (head identities are not kept, so the last heads
- * are listed). transformers has no per-layer FFN width, so a model with pruned FFNs still loads
- * there only with custom code. On reading, `pruned_heads` gives the per-layer head counts when
- * `webprune_layers` is absent, and must agree with it when both are present.
+ * indices) when some layers have fewer heads than `num_attention_heads` but none has 0: transformers
+ * v4 then prunes its freshly built model to the same attention shapes, so a heads-only pruned model
+ * loads there unchanged (head identities are not kept, so the last heads are listed; transformers v5
+ * dropped head pruning and ignores the key). transformers has no per-layer FFN width and cannot run
+ * a layer with 0 heads, so other pruned models load there only with custom code. On reading,
+ * `pruned_heads` gives the per-layer head counts when `webprune_layers` is absent, and must agree
+ * with it when both are present.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -292,7 +294,9 @@ export function configToJson(config: BertConfig): Record<string, unknown> {
   }
   if (isPruned(config)) {
     out['webprune_layers'] = config.layers.map((l) => ({ num_attention_heads: l.numHeads, intermediate_size: l.intermediateSize }));
-    if (config.layers.every((l) => l.numHeads <= config.numHeads) && config.layers.some((l) => l.numHeads < config.numHeads)) {
+    // transformers (v4; v5 dropped head pruning) cannot run a layer with 0 heads, so pruned_heads is
+    // only written when every layer keeps at least one.
+    if (config.layers.every((l) => l.numHeads >= 1 && l.numHeads <= config.numHeads) && config.layers.some((l) => l.numHeads < config.numHeads)) {
       const pruned: Record<string, number[]> = {};
       config.layers.forEach((l, i) => {
         if (l.numHeads < config.numHeads) pruned[String(i)] = Array.from({ length: config.numHeads - l.numHeads }, (_, k) => l.numHeads + k);

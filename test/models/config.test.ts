@@ -139,12 +139,26 @@ describe('config: writing', () => {
       { num_attention_heads: 2, intermediate_size: 0 },
       { num_attention_heads: 1, intermediate_size: 13 },
     ]);
-    expect(json['pruned_heads']).to.deep.equal({ 1: [0, 1, 2, 3], 2: [2, 3], 3: [1, 2, 3] });
+    expect(json['pruned_heads']).to.equal(undefined); // a layer has 0 heads: transformers could not run it
     expect(json['num_attention_heads']).to.equal(4);
     expect(json['attention_head_size']).to.equal(undefined);
     expect(json['id2label']).to.deep.equal({ 0: 'x', 1: 'y', 2: 'z' });
     expect(json['label2id']).to.deep.equal({ x: 0, y: 1, z: 2 });
     expect(parseConfig(JSON.parse(JSON.stringify(json)), 'c')).to.deep.equal(pruned);
+  });
+
+  it('writes transformers pruned_heads when only heads are pruned and every layer keeps one', () => {
+    const pruned = withLayers(namedConfig('mini'), [
+      { numHeads: 4, intermediateSize: 1024 },
+      { numHeads: 2, intermediateSize: 1024 },
+      { numHeads: 1, intermediateSize: 1024 },
+      { numHeads: 3, intermediateSize: 1024 },
+    ]);
+    const json = configToJson(pruned);
+    expect(json['pruned_heads']).to.deep.equal({ 1: [2, 3], 2: [1, 2, 3], 3: [3] });
+    expect(parseConfig(JSON.parse(JSON.stringify(json)), 'c')).to.deep.equal({ ...pruned, id2label: { 0: 'LABEL_0', 1: 'LABEL_1' } });
+    const { webprune_layers: _, ...onlyPruned } = json;
+    expect(parseConfig(onlyPruned, 'c').layers).to.deep.equal(pruned.layers);
   });
 
   it('writes no extension keys for a dense config, and attention_head_size when it is not H/A', () => {
