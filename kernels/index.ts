@@ -22,6 +22,7 @@ import unaryBackward from './unary_backward.wgsl';
 import where from './where.wgsl';
 import softmax from './softmax.wgsl';
 import softmaxBackward from './softmax_backward.wgsl';
+import layerAlignment from './layer_alignment.wgsl';
 import layerNorm from './layer_norm.wgsl';
 import layerNormBackward from './layer_norm_backward.wgsl';
 import layerNormParamGrad from './layer_norm_param_grad.wgsl';
@@ -54,6 +55,7 @@ export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   where,
   softmax,
   softmax_backward: softmaxBackward,
+  layer_alignment: layerAlignment,
   layer_norm: layerNorm,
   layer_norm_backward: layerNormBackward,
   layer_norm_param_grad: layerNormParamGrad,
