@@ -350,6 +350,7 @@ export const NAMED_SIZES = {
   base: { numLayers: 12, hiddenSize: 768, numHeads: 12, intermediateSize: 3072 },
 } as const;
 
+/** A name of {@link NAMED_SIZES}. */
 export type ModelSizeName = keyof typeof NAMED_SIZES;
 
 /**
