@@ -5,6 +5,7 @@
 
 /** Names accepted by {@link computeMetrics}. */
 export const METRIC_NAMES = ['accuracy', 'f1', 'macro_f1', 'pearson', 'spearman'] as const;
+/** A metric name of {@link METRIC_NAMES}. */
 export type MetricName = (typeof METRIC_NAMES)[number];
 
 function checkPair(name: string, predictions: ArrayLike<number>, labels: ArrayLike<number>): void {

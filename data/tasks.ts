@@ -37,6 +37,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/** A dataset split; GLUE's `dev` is the validation set used for reporting. */
 export type Split = 'train' | 'dev' | 'test';
 
 /** One example. `label` is the class index, the regression target, or NaN when the split is unlabeled. */
@@ -89,7 +90,9 @@ export class DataFormatError extends Error {
   }
 }
 
+/** SciERC relation classes: the sorted distinct labels of scibert/sciie/train.jsonl (class index = position). */
 export const SCIIE_LABELS = ['COMPARE', 'CONJUNCTION', 'EVALUATE-FOR', 'FEATURE-OF', 'HYPONYM-OF', 'PART-OF', 'USED-FOR'];
+/** ACL-ARC citation intents: the sorted distinct labels of scibert/citation_intent/train.jsonl. */
 export const CITATION_INTENT_LABELS = ['Background', 'CompareOrContrast', 'Extends', 'Future', 'Motivation', 'Uses'];
 
 /** Names and generic forms accepted by {@link getTask}. */

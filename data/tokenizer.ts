@@ -5,6 +5,7 @@
  * The library tokenizes single texts; pair truncation, padding and batching (which it does not
  * provide) are implemented here following transformers' BertTokenizer(Fast) conventions.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
@@ -164,6 +165,7 @@ export class BertTokenizer implements SpecialIds {
   private readonly tokenizer: Tokenizer;
   private readonly vocab: string[];
   private readonly isolateAstralCjk: boolean;
+  private fingerprintCache: string | undefined;
 
   /**
    * @param tokenizerJson a Hugging Face tokenizer.json object with a WordPiece model.
@@ -203,6 +205,15 @@ export class BertTokenizer implements SpecialIds {
   static fromVocab(vocab: readonly string[], options: VocabOptions = {}): BertTokenizer {
     const lowercase = options.lowercase ?? true;
     return new BertTokenizer(bertTokenizerJson(vocab, options), bertTokenizerConfig(lowercase, options.modelMaxLength ?? 512));
+  }
+
+  /**
+   * A short hash (16 hex digits of SHA-256) of the tokenizer.json content: equal fingerprints mean
+   * equal tokenization, so caches of token ids (data/corpus.ts) key on it.
+   */
+  fingerprint(): string {
+    this.fingerprintCache ??= createHash('sha256').update(JSON.stringify(this.tokenizerJson)).digest('hex').slice(0, 16);
+    return this.fingerprintCache;
   }
 
   /** Token ids of `text`, without special tokens. Normalisation (lower-casing, accents) is the tokenizer's. */

@@ -55,7 +55,7 @@ export interface BertConfig {
   /** Outputs of the classification head; 1 ⇔ regression. */
   numLabels: number;
   problemType: ProblemType;
-  /** Class names by index (0..numLabels-1), when known. */
+  /** Class names by index (0..numLabels-1), when known (never transformers' placeholders LABEL_i). */
   id2label?: Record<number, string>;
   architectures?: string[];
   /**
@@ -242,7 +242,8 @@ export function parseConfig(json: unknown, file: string): BertConfig {
     numLabels,
     problemType,
   };
-  if (id2label !== undefined) config.id2label = id2label;
+  // transformers' placeholder names LABEL_i carry no information: leave id2label unset then.
+  if (id2label !== undefined && Object.entries(id2label).some(([i, n]) => n !== `LABEL_${i}`)) config.id2label = id2label;
   if (architectures !== undefined) config.architectures = architectures;
   if (has('webprune_pooler_size')) config.poolerSize = posInt('webprune_pooler_size');
   return config;
@@ -358,6 +359,7 @@ export const NAMED_SIZES = {
   base: { numLayers: 12, hiddenSize: 768, numHeads: 12, intermediateSize: 3072 },
 } as const;
 
+/** A name of {@link NAMED_SIZES}. */
 export type ModelSizeName = keyof typeof NAMED_SIZES;
 
 /**

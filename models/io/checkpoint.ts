@@ -46,7 +46,9 @@ export const ARCHITECTURE: Readonly<Record<HeadKind, string>> = {
   mlm: 'BertForMaskedLM',
 };
 
+/** Weights of an unsharded checkpoint. */
 export const SINGLE_FILE = 'model.safetensors';
+/** Index of a sharded checkpoint: {"metadata": {"total_size": bytes}, "weight_map": {tensor: shard file}}. */
 export const INDEX_FILE = 'model.safetensors.index.json';
 const SHARD_RE = /^model-\d{5}-of-\d{5}\.safetensors$/;
 
@@ -345,7 +347,8 @@ export interface SaveCheckpointOptions {
  * tokenizer files. The head is detected from the tensor names; 'base' checkpoints are written with
  * BertModel's unprefixed names. Every file is written atomically; weight files of an earlier save
  * that the new one does not use (stale shards, index or single file) are removed afterwards.
- * @param tensors by prefixed (or bare BertModel) name; the tied decoder weight must not be included.
+ * @param tensors by prefixed (or bare BertModel) name; a `cls.predictions.decoder.weight` (tied to
+ *   the word embeddings) is left out.
  * @returns the file names written (relative to `dir`).
  * @throws ConfigError for an invalid config; CheckpointError for missing / unexpected / wrongly
  *   shaped tensors or a bad maxShardBytes — before anything is written.
@@ -357,6 +360,7 @@ export function saveCheckpoint(dir: string, config: BertConfig, tensors: Readonl
   const byName = new Map<string, HostTensor>();
   for (const [name, t] of tensors) {
     const norm = normaliseTensorName(name);
+    if (norm === 'cls.predictions.decoder.weight') continue; // tied to the word embeddings: never written
     if (byName.has(norm)) throw new CheckpointError(`${where}: tensor "${name}" given twice (as "${norm}")`);
     if (!(t.data instanceof Float32Array)) throw new CheckpointError(`${where}: tensor "${name}" must hold a Float32Array`);
     const count = t.shape.reduce((a, b) => a * b, 1);

@@ -179,6 +179,16 @@ describe('checkpoint: save and load', () => {
     expectSameTensors(tensors, loadCheckpoint(dir).tensors);
   });
 
+  it('never writes the tied decoder weight', () => {
+    const dir = freshDir();
+    const config = smallConfig();
+    const tensors = randomTensors(config, 'mlm', 4);
+    tensors.set('cls.predictions.decoder.weight', tensors.get('bert.embeddings.word_embeddings.weight')!);
+    saveCheckpoint(dir, config, tensors);
+    expect(readSafetensors(path.join(dir, 'model.safetensors')).tensors.has('cls.predictions.decoder.weight')).to.equal(false);
+    expect(loadCheckpoint(dir).tensors.size).to.equal(tensors.size - 1);
+  });
+
   it('saves the tokenizer through the given saver', () => {
     const dir = freshDir();
     const config = smallConfig();
