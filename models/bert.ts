@@ -186,7 +186,7 @@ export class Bert {
     const positions = E.tensor(Int32Array.from({ length: S }, (_, i) => i), [S], 'i32');
     const types = inputs.tokenTypeIds ?? E.tensor(new Int32Array(B * S), [B, S], 'i32');
     let x = E.add(
-      E.add(E.embedding(this.p('bert.embeddings.word_embeddings.weight'), inputs.inputIds), E.embedding(this.p('bert.embeddings.position_embeddings.weight'), positions)),
+      E.add(E.embedding(this.p('bert.embeddings.word_embeddings.weight'), inputs.inputIds, { paddingIdx: config.padTokenId }), E.embedding(this.p('bert.embeddings.position_embeddings.weight'), positions)),
       E.embedding(this.p('bert.embeddings.token_type_embeddings.weight'), types),
     );
     if (hz) x = E.mul(x, hz);

@@ -29,11 +29,12 @@ function checkRange(op: string, idx: Tensor, D: number): void {
 
 /**
  * Positions sorted stably by index value (perm), the start of each run of equal values (seg, with
- * a final end), and the distinct values: the plan of index_select_backward.wgsl.
+ * a final end), and the distinct values: the plan of index_select_backward.wgsl. Positions whose
+ * index equals `skip` are left out (their rows get no gradient).
  */
-export function scatterPlan(indices: ArrayLike<number>): { perm: Int32Array; seg: Int32Array; values: Int32Array } {
-  const n = indices.length;
-  const perm = Int32Array.from({ length: n }, (_, i) => i);
+export function scatterPlan(indices: ArrayLike<number>, skip?: number): { perm: Int32Array; seg: Int32Array; values: Int32Array } {
+  const perm = Int32Array.from({ length: indices.length }, (_, i) => i).filter((i) => indices[i] !== skip);
+  const n = perm.length;
   perm.sort((a, b) => indices[a]! - indices[b]! || a - b);
   const seg: number[] = [];
   const values: number[] = [];
@@ -54,7 +55,7 @@ interface View3 {
   inner: number;
 }
 
-const indexSelectOp = defineOp<{ axis: number }, View3>({
+const indexSelectOp = defineOp<{ axis: number; skip?: number }, View3>({
   name: 'index_select',
   forward([x, idx], { axis }) {
     checkIndex('index_select', idx!);
@@ -71,11 +72,11 @@ const indexSelectOp = defineOp<{ axis: number }, View3>({
     });
     return { output: out, saved: v };
   },
-  backward({ inputs: [x, idx], saved: { outer, D, inner } }, dy) {
+  backward({ inputs: [x, idx], attrs: { skip }, saved: { outer, D, inner } }, dy) {
     if (!idx!.hostCopy) {
       throw new Error(`index_select backward: indices ${idx!.label} have no host copy; create them with tensor(data, shape, 'i32')`);
     }
-    const plan = scatterPlan(idx!.hostCopy);
+    const plan = scatterPlan(idx!.hostCopy, skip);
     const perm = tensor(plan.perm, [plan.perm.length], 'i32');
     const seg = tensor(plan.seg, [plan.seg.length], 'i32');
     const values = tensor(plan.values, [plan.values.length], 'i32');
@@ -99,18 +100,19 @@ const indexSelectOp = defineOp<{ axis: number }, View3>({
  * indices [n] (i32) → [..., n, ...]. The backward pass needs indices made from host data.
  * @throws Error for non-i32 or non-1-D indices, or a host-known index outside [0, D)
  */
-export function indexSelect(x: Tensor, axis: number, indices: Tensor): Tensor {
-  return indexSelectOp([x, indices], { axis: normalizeAxis(axis, x.shape.length, 'index_select') });
+export function indexSelect(x: Tensor, axis: number, indices: Tensor, options: { skipGradientOf?: number } = {}): Tensor {
+  return indexSelectOp([x, indices], { axis: normalizeAxis(axis, x.shape.length, 'index_select'), skip: options.skipGradientOf });
 }
 
 /**
- * Embedding lookup: table [V, H], ids [...] (i32) → [..., H].
+ * Embedding lookup: table [V, H], ids [...] (i32) → [..., H]. The row of `paddingIdx` gets no
+ * gradient, as PyTorch's nn.Embedding(padding_idx) (transformers' word embeddings use pad_token_id).
  * @throws Error for an id outside [0, V) (checked on the ids' host copy)
  */
-export function embedding(table: Tensor, ids: Tensor): Tensor {
+export function embedding(table: Tensor, ids: Tensor, options: { paddingIdx?: number } = {}): Tensor {
   if (table.shape.length !== 2) throw new Error(`embedding: table ${table.label} must be [vocab, dim], got ${shapeString(table.shape)}`);
   const flat = reshape(ids, [ids.size]);
-  const rows = indexSelect(table, 0, flat);
+  const rows = indexSelect(table, 0, flat, { skipGradientOf: options.paddingIdx });
   return reshape(rows, [...ids.shape, table.shape[1]!]);
 }
 

@@ -149,6 +149,12 @@ describe('index ops', () => {
     });
   });
 
+  it('gives the padding row no gradient (nn.Embedding padding_idx)', async () => {
+    const table = E.parameter(Float32Array.from({ length: 12 }, (_, i) => i), [4, 3], 'table');
+    E.tidy(() => E.backward(E.sum(E.embedding(table, E.tensor([0, 2, 0, 1], [4], 'i32'), { paddingIdx: 0 }))));
+    expect([...(await table.grad!.read())]).to.deep.equal([0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0]);
+  });
+
   it('rejects out-of-range ids naming the position', () => {
     expect(() => E.embedding(E.zeros([4, 2]), E.tensor([1, 4], [2], 'i32'))).to.throw(/index 4 at position 1 .* outside \[0, 4\)/);
   });

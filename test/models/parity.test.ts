@@ -14,31 +14,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
-import { Bert, type EncoderOutput, type HeadKind, parameterShapes } from '../../models/bert.ts';
-import { type BertConfig, parseConfig } from '../../models/config.ts';
+import { Bert, type EncoderOutput, type HeadKind } from '../../models/bert.ts';
+import type { BertConfig } from '../../models/config.ts';
+import { loadCheckpoint } from '../../models/io/checkpoint.ts';
 import { type SafetensorsTensor, readSafetensors } from '../../models/io/safetensors.ts';
 import { expectClose, relativeError, useTestEngine } from '../helpers.ts';
 
 const FIXTURES = path.join(import.meta.dirname, '../fixtures/bert-parity');
 const CASES = ['classification', 'regression', 'mlm', 'pruned-heads'] as const;
 const TOL = 1e-4;
-
-/** transformers' tied MLM decoder tensors → the tensor they share storage with. */
-const TIED: Record<string, string> = {
-  'cls.predictions.decoder.weight': 'bert.embeddings.word_embeddings.weight',
-  'cls.predictions.decoder.bias': 'cls.predictions.bias',
-};
-
-type Values = Map<string, { shape: number[]; data: Float32Array }>;
-
-/** A transformers checkpoint loaded as webprune parameters. */
-interface LoadedCheckpoint {
-  config: BertConfig;
-  head: HeadKind;
-  values: Values;
-  /** Parameters webprune needs that the checkpoint lacks, filled with zeros (unused by the head). */
-  synthesized: string[];
-}
 
 function f32(t: SafetensorsTensor, file: string, name: string): Float32Array {
   if (!(t.data instanceof Float32Array)) throw new Error(`${file}: tensor "${name}" is ${t.dtype}, expected a float dtype`);
@@ -52,45 +36,12 @@ function golden(tensors: Map<string, SafetensorsTensor>, file: string, name: str
 }
 
 /**
- * Reads a transformers checkpoint directory (config.json + model.safetensors) into webprune's
- * parameter map: the head from `architectures`, tied decoder entries dropped after checking that
- * they equal the tensors they are tied to, and for BertForMaskedLM (which transformers builds
- * without a pooler) a zero pooler, which the MLM outputs never use.
- * @throws Error naming the file and tensor on unknown architectures, non-float weights or untied copies
+ * The fixture's transformers checkpoint through webprune's own loader (models/io/checkpoint.ts),
+ * which detects the head, drops the tied decoder and normalises names.
  */
-function loadCheckpoint(dir: string): LoadedCheckpoint {
-  const configFile = path.join(dir, 'config.json');
-  const json = JSON.parse(fs.readFileSync(configFile, 'utf8')) as { architectures?: string[] };
-  const config = parseConfig(json, configFile);
-  const arch = json.architectures?.[0];
-  let head: HeadKind;
-  if (arch === 'BertForMaskedLM') head = 'mlm';
-  else if (arch === 'BertForSequenceClassification') head = 'classification';
-  else throw new Error(`${configFile}: architectures ${JSON.stringify(json.architectures)} is not BertForSequenceClassification or BertForMaskedLM`);
-
-  const file = path.join(dir, 'model.safetensors');
-  const { tensors } = readSafetensors(file);
-  const values: Values = new Map();
-  for (const [name, t] of tensors) {
-    const source = TIED[name];
-    if (source !== undefined) {
-      const src = tensors.get(source);
-      if (!src) throw new Error(`${file}: tensor "${name}" is tied to "${source}", which is missing`);
-      expect(relativeError(f32(t, file, name), f32(src, file, source)), `${file}: "${name}" differs from "${source}", to which it is tied`).to.equal(0);
-      continue;
-    }
-    values.set(name, { shape: t.shape, data: f32(t, file, name) });
-  }
-  const synthesized: string[] = [];
-  if (head === 'mlm') {
-    for (const [name, shape] of parameterShapes(config, head)) {
-      if (name.startsWith('bert.pooler.') && !values.has(name)) {
-        values.set(name, { shape, data: new Float32Array(E.sizeOf(shape)) });
-        synthesized.push(name);
-      }
-    }
-  }
-  return { config, head, values, synthesized };
+function loadFixture(dir: string): { config: BertConfig; head: HeadKind; values: Map<string, { shape: number[]; data: Float32Array }> } {
+  const { config, head, tensors } = loadCheckpoint(dir);
+  return { config, head, values: tensors };
 }
 
 /** Euclidean norm. */
@@ -121,7 +72,7 @@ describe('BERT parity with Hugging Face transformers (golden files)', () => {
       const { metadata } = readSafetensors(path.join(FIXTURES, name, 'golden.safetensors'));
       expect(metadata['implementation'], `${name}: implementation metadata`).to.be.a('string').and.not.equal('');
     }
-    const { config, values } = loadCheckpoint(path.join(FIXTURES, 'pruned-heads'));
+    const { config, values } = loadFixture(path.join(FIXTURES, 'pruned-heads'));
     expect(config.layers.map((l) => l.numHeads)).to.deep.equal([3, 1]);
     expect(values.get('bert.encoder.layer.0.attention.self.query.weight')?.shape).to.deep.equal([24, 32]);
     expect(values.get('bert.encoder.layer.1.attention.output.dense.weight')?.shape).to.deep.equal([32, 8]);
@@ -130,7 +81,7 @@ describe('BERT parity with Hugging Face transformers (golden files)', () => {
   for (const name of CASES) {
     it(`${name}: outputs, hidden states, loss and every gradient match within ${TOL}`, async () => {
       const dir = path.join(FIXTURES, name);
-      const { config, head, values, synthesized } = loadCheckpoint(dir);
+      const { config, head, values } = loadFixture(dir);
       const goldenFile = path.join(dir, 'golden.safetensors');
       const g = readSafetensors(goldenFile).tensors;
       const get = (n: string) => golden(g, goldenFile, n);
@@ -185,7 +136,7 @@ describe('BERT parity with Hugging Face transformers (golden files)', () => {
       const expected = ['last_hidden_state', 'logits', 'loss', ...(head === 'classification' ? ['pooler_output'] : [])];
       expected.push(...Array.from({ length: config.numLayers + 1 }, (_, i) => `hidden_states.${i}`));
       for (const n of expected) expect(g.has(n), `${goldenFile}: "${n}" missing`).to.equal(true);
-      const paramNames = [...model.params.keys()].filter((n) => !synthesized.includes(n));
+      const paramNames = [...model.params.keys()];
       expect(gradNames.map((n) => n.slice(5)).sort(), `${name}: gradients in the golden file`).to.deep.equal(paramNames.sort());
 
       const failures: string[] = [];
