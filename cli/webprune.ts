@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerInfo } from './commands/info.ts';
+import { registerPrune } from './commands/prune.ts';
 
 const program = new Command();
 program
@@ -13,6 +14,7 @@ program
 
 registerInfo(program);
 registerFinetune(program);
+registerPrune(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -66,6 +66,18 @@ export interface PruneOptions {
   /** Use only the first n examples of each training set / of dev (quick runs). */
   maxTrain?: number;
   maxEval?: number;
+  /**
+   * Stop after this many steps (pruning and fine-tuning together) in this process, with a
+   * checkpoint to continue from with resume: time-limited sessions chain into one run.
+   */
+  stopAfter?: number;
+}
+
+/** What runPrune returns when it stopped early (stopAfter) rather than finishing. */
+export interface PruneStopped {
+  stopped: true;
+  phase: 'prune' | 'finetune';
+  step: number;
 }
 
 /** What the command needs from its caller (data already tokenised). */
@@ -128,8 +140,9 @@ const log = (msg: string) => process.stderr.write(`${msg}\n`);
  * @throws Error when the loss becomes NaN (naming the step; the last checkpoint is kept), or when
  *   a resumed run's options differ from the checkpoint's
  */
-export async function runPrune(o: PruneOptions, data: PruneData): Promise<PruneSummary> {
+export async function runPrune(o: PruneOptions, data: PruneData): Promise<PruneSummary | PruneStopped> {
   const started = Date.now();
+  const budget = { remaining: o.stopAfter ?? Infinity };
   const ckptDir = path.join(o.out, 'checkpoint');
   const pruneStateDir = path.join(ckptDir, 'prune');
   const compactedDir = path.join(ckptDir, 'compacted');
@@ -141,12 +154,17 @@ export async function runPrune(o: PruneOptions, data: PruneData): Promise<PruneS
   const target = data.target.task;
 
   let phase: CompactedState;
+  // Seconds spent in earlier processes of a resumed run.
+  let earlierSeconds = 0;
   if (resuming && fs.existsSync(phaseFile)) {
     phase = JSON.parse(fs.readFileSync(phaseFile, 'utf8')) as CompactedState;
     if (phase.fingerprint !== fingerprint(o)) throw new Error(`${phaseFile}: the checkpoint was made with other options; rerun them, or start without --resume`);
+    earlierSeconds = phase.pruningSeconds;
     log(`resuming: pruning done, continuing fine-tuning from ${compactedDir}`);
   } else {
-    phase = await prunePhase(o, data, metrics, pruneStateDir, resuming);
+    const pruned = await prunePhase(o, data, metrics, pruneStateDir, resuming, budget);
+    if ('stopped' in pruned) return pruned;
+    phase = pruned;
     fs.writeFileSync(phaseFile, `${JSON.stringify(phase, null, 1)}\n`);
     fs.rmSync(pruneStateDir, { recursive: true, force: true });
   }
@@ -157,6 +175,9 @@ export async function runPrune(o: PruneOptions, data: PruneData): Promise<PruneS
   const prunedDir = path.join(o.out, 'pruned');
   const ftSteps = o.finetuneSteps ?? totalSteps({ epochs: o.finetuneEpochs ?? 20, batchSize: o.batchSize }, data.target.train.n);
   let dev = phase.beforeFinetune;
+  const ftStateDir = path.join(ckptDir, 'finetune');
+  // A fresh fine-tuning phase starts its random stream from the seed, whichever process runs it.
+  if (!(o.resume && hasRunState(ftStateDir))) engine.setSeed(o.seed + 1);
   if (ftSteps > 0) {
     const result = await finetune(
       model,
@@ -164,8 +185,12 @@ export async function runPrune(o: PruneOptions, data: PruneData): Promise<PruneS
       data.target.train,
       data.target.dev,
       { steps: ftSteps, lr: o.finetuneLr, batchSize: o.batchSize, warmupRatio: 0.1, weightDecay: o.weightDecay, evalEvery: Math.max(1, Math.round(ftSteps / 10)), seed: o.seed + 1, evalBatchSize: o.evalBatchSize },
-      { bestDir: prunedDir, tokenizer: data.tokenizer, log: metrics, stateDir: path.join(ckptDir, 'finetune'), checkpointEvery: o.checkpointEvery, resume: o.resume, progressLabel: 'finetune', tag: { phase: 'finetune' } },
+      { bestDir: prunedDir, tokenizer: data.tokenizer, log: metrics, stateDir: ftStateDir, checkpointEvery: o.checkpointEvery, resume: o.resume, progressLabel: 'finetune', tag: { phase: 'finetune' }, stepBudget: budget },
     );
+    if (result.stopped) {
+      model.dispose();
+      return { stopped: true, phase: 'finetune', step: -1 };
+    }
     dev = result.best;
   } else await saveModel(model, prunedDir, { tokenizer: data.tokenizer });
 
@@ -182,7 +207,7 @@ export async function runPrune(o: PruneOptions, data: PruneData): Promise<PruneS
     structure: { hidden: phase.structure.hidden, heads: phase.structure.heads, intermediate: phase.structure.intermediate },
     metrics: { before_finetune: phase.beforeFinetune, dev },
     steps: { pruning: o.pruningSteps, finetune: ftSteps },
-    seconds: phase.pruningSeconds + (Date.now() - started) / 1000,
+    seconds: earlierSeconds + (Date.now() - started) / 1000,
     budget_fit: phase.budgetFit,
   };
   fs.writeFileSync(path.join(o.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
@@ -204,7 +229,7 @@ function denseConfigOf(o: PruneOptions, compacted: Bert) {
 }
 
 /** Phase 1 and 2: pruning with masks, then the budget-fitted compacted model saved for phase 3. */
-async function prunePhase(o: PruneOptions, data: PruneData, metrics: MetricsLog, stateDir: string, resuming: boolean): Promise<CompactedState> {
+async function prunePhase(o: PruneOptions, data: PruneData, metrics: MetricsLog, stateDir: string, resuming: boolean, budget: { remaining: number }): Promise<CompactedState | PruneStopped> {
   const started = Date.now();
   const engine = E.getEngine();
   const target = data.target.task;
@@ -259,6 +284,8 @@ async function prunePhase(o: PruneOptions, data: PruneData, metrics: MetricsLog,
   const pTarget = data.transfer ? o.taskWeights[0] / (o.taskWeights[0] + o.taskWeights[1]) : 1;
   const stateTensors = () => new Map<string, Tensor>([...weights, ...masks.parameters.map((t) => [t.label, t] as [string, Tensor]), ...lagrangian.parameters().map((t) => [t.label, t] as [string, Tensor]), ...weightsOpt.stateTensors(), ...[...regOpt.stateTensors()].map(([k, v]) => [`reg.${k}`, v] as [string, Tensor])]);
   let step = 0;
+  // The random stream (dropout, hard-concrete noise) starts from the seed, or from the checkpoint.
+  engine.setSeed(o.seed);
   if (resuming && hasRunState(stateDir)) {
     const s = loadRunState<PruneState>(stateDir, stateTensors());
     if (s.fingerprint !== fingerprint(o)) throw new Error(`${stateDir}: the checkpoint was made with other options; rerun them, or start without --resume`);
@@ -285,8 +312,15 @@ async function prunePhase(o: PruneOptions, data: PruneData, metrics: MetricsLog,
 
   const progress = new Progress('prune', o.pruningSteps, step);
   const distill = teacher !== null;
+  let stopped = false;
   try {
     for (; step < o.pruningSteps; ) {
+      if (budget.remaining <= 0) {
+        await checkpoint();
+        stopped = true;
+        break;
+      }
+      budget.remaining--;
       const onTarget = !data.transfer || taskRng.uniform() < pTarget;
       const split = onTarget ? data.target.train : data.transfer!.train;
       const task = onTarget ? target : data.transfer!.task;
@@ -336,20 +370,27 @@ async function prunePhase(o: PruneOptions, data: PruneData, metrics: MetricsLog,
   } finally {
     progress.stop();
   }
+  const release = () => {
+    for (const t of [...weights.map(([, t]) => t), ...model.parameters()]) t.dispose();
+    model.dispose();
+    teacher?.dispose();
+    transformation?.dispose();
+    masks.dispose();
+    lagrangian.dispose();
+    weightsOpt.dispose();
+    regOpt.dispose();
+  };
+  if (stopped) {
+    release();
+    return { stopped: true, phase: 'prune', step };
+  }
 
   // Phase 2: final masks fitted to the budget, and compaction.
   const expectedSparsity = await E.tidy(() => masks.target.expectedSparsity()).item();
   const fit = fitToBudget(config, await masks.target.deterministic(), await masks.target.logAlphas(), o.sparsity, masks.target.denseSize);
   log(`expected sparsity ${(expectedSparsity * 100).toFixed(2)}% (target ${(o.sparsity * 100).toFixed(2)}%); deterministic masks ${(fit.deterministicSparsity * 100).toFixed(2)}%; fitted to the budget: ${fit.removed} units removed, ${fit.restored} restored`);
   const c = compact(config, 'classification', await model.values(), fit.masks);
-  for (const t of [...weights.map(([, t]) => t), ...model.parameters()]) t.dispose();
-  model.dispose();
-  teacher?.dispose();
-  transformation?.dispose();
-  masks.dispose();
-  lagrangian.dispose();
-  weightsOpt.dispose();
-  regOpt.dispose();
+  release();
   const compacted = new Bert(c.config, 'classification', c.values);
   const before = await evaluate(compacted, data.target.dev, target, { batchSize: o.evalBatchSize });
   metrics.write({ phase: 'compact', step, eval: before.metrics, structure: fit.structure });

@@ -33,25 +33,21 @@ export interface PruneSummary {
  * @param dense heads and FFN width of the dense model
  */
 export async function structureSvg(structure: StructureSummary, dense: { heads: number; intermediate: number }, title: string): Promise<string> {
-  const rows = structure.heads.flatMap((h, l) => [
-    { layer: l + 1, part: `attention heads (of ${dense.heads})`, kept: h },
-    { layer: l + 1, part: `FFN units (of ${dense.intermediate})`, kept: structure.intermediate[l]! },
-  ]);
+  const panel = (what: string, values: number[], max: number) => ({
+    title: `${what} kept per layer (of ${max})`,
+    width: 280,
+    height: 180,
+    data: { values: values.map((kept, l) => ({ layer: l + 1, kept })) },
+    mark: { type: 'bar' as const, color: '#4c78a8' },
+    encoding: {
+      x: { field: 'layer', type: 'ordinal' as const, title: 'layer' },
+      y: { field: 'kept', type: 'quantitative' as const, title: what, scale: { domain: [0, max] }, axis: { format: 'd', tickMinStep: 1 } },
+    },
+  });
   const spec = compile({
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: title, subtitle: `hidden dims kept: ${structure.hidden}` },
-    data: { values: rows },
-    facet: { column: { field: 'part', type: 'nominal', title: null } },
-    spec: {
-      width: 260,
-      height: 180,
-      mark: { type: 'bar', color: '#4c78a8' },
-      encoding: {
-        x: { field: 'layer', type: 'ordinal', title: 'layer' },
-        y: { field: 'kept', type: 'quantitative', title: 'kept' },
-      },
-    },
-    resolve: { scale: { y: 'independent' } },
+    hconcat: [panel('attention heads', structure.heads, dense.heads), panel('FFN units', structure.intermediate, dense.intermediate)],
   }).spec;
   const view = new vega.View(vega.parse(spec), { renderer: 'none' });
   return view.toSVG();

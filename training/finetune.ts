@@ -46,9 +46,16 @@ export interface FinetuneIO {
   progressLabel?: string;
   /** Fields added to every metrics.jsonl record (e.g. {phase: 'finetune'}). */
   tag?: Record<string, unknown>;
+  /**
+   * Steps this process may still take (shared with other phases); at 0 the run checkpoints to
+   * stateDir and returns with `stopped` set, to be continued with resume.
+   */
+  stepBudget?: { remaining: number };
 }
 
 export interface FinetuneResult {
+  /** True when the step budget ran out before the last step (a checkpoint was written). */
+  stopped?: boolean;
   /** Dev metrics of the best evaluation (by the task's main metric). */
   best: Record<string, number>;
   bestStep: number;
@@ -115,6 +122,12 @@ export async function finetune(model: Bert, task: Task, train: EncodedSplit, dev
   };
   try {
     for (let step = state.step; step < steps; step++) {
+      if (io.stepBudget && io.stepBudget.remaining <= 0) {
+        if (!io.stateDir) throw new Error('finetune: a step budget needs a stateDir to checkpoint to');
+        await checkpoint();
+        return { best: state.best ?? final, bestStep: state.bestStep, steps, final, stopped: true };
+      }
+      if (io.stepBudget) io.stepBudget.remaining--;
       const loss = E.tidy(() => {
         const batch = makeBatch(train, sampler.next(), task.isRegression);
         const { logits } = model.classify(batch.inputs, { training: true });

@@ -68,6 +68,39 @@ describe('compaction', () => {
     });
   }
 
+  it('the compacted model equals the masked model on real MRPC batches', async function () {
+    const { defaultDataDir } = await import('../../data/paths.ts');
+    const { getTask } = await import('../../data/tasks.ts');
+    const { loadTokenizer } = await import('../../data/tokenizer.ts');
+    const { loadEncoded } = await import('../../cli/common.ts');
+    const { makeBatch } = await import('../../training/data.ts');
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const dataDir = defaultDataDir();
+    if (!fs.existsSync(path.join(dataDir, 'glue', 'MRPC'))) this.skip();
+    const seed = freshSeed();
+    const rng = new E.HostRandom(seed);
+    const tokenizer = loadTokenizer(path.join(dataDir, 'vocab', 'bert-base-uncased'));
+    const { encoded } = loadEncoded(getTask('mrpc'), dataDir, 'dev', tokenizer, 64, 16);
+    const config = { ...smallConfig(), vocabSize: 30522, maxPositionEmbeddings: 64, numLabels: 2 };
+    const model = Bert.random(config, 'classification', seed);
+    const params = new MaskParameters(config, MASK_TYPES, seed);
+    randomize(params, rng);
+    const l0 = new L0Module(config, params, MASK_TYPES);
+    const fit = fitToBudget(config, await l0.deterministic(), await l0.logAlphas(), 0.8, l0.denseSize);
+    const c = compact(config, 'classification', await model.values(), fit.masks);
+    const small = new Bert(c.config, 'classification', c.values);
+    for (const start of [0, 8]) {
+      const batch = makeBatch(encoded, [...Array(8).keys()].map((i) => start + i), false);
+      const masked = await E.tidy(() => model.classify(batch.inputs, { training: false, masks: l0.fromHost(fit.masks) }).logits).read();
+      const compacted = await E.tidy(() => small.classify(batch.inputs, { training: false }).logits).read();
+      expectClose(compacted, masked, 1e-4, `MRPC dev batch at ${start} seed=${seed}`);
+    }
+    model.dispose();
+    small.dispose();
+    params.dispose();
+  });
+
   it('meets the budget from log_alpha that never moved (a run too short to converge)', async () => {
     const config = namedConfig('mini');
     const params = new MaskParameters(config, MASK_TYPES, 5);

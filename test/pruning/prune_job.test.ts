@@ -1,0 +1,167 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { defaultDataDir } from '../../data/paths.ts';
+import { getTask } from '../../data/tasks.ts';
+import { loadTokenizer } from '../../data/tokenizer.ts';
+import * as E from '../../engine/index.ts';
+import { Bert } from '../../models/bert.ts';
+import { type BertConfig, namedConfig, parameterCount, withLabels } from '../../models/config.ts';
+import { loadModel, saveModel } from '../../models/load.ts';
+import { type PruneData, type PruneOptions, type PruneStopped, runPrune, validatePruneOptions } from '../../pruning/prune_job.ts';
+import type { PruneSummary } from '../../pruning/report.ts';
+import { MASK_TYPES } from '../../pruning/l0_module.ts';
+import { loadEncoded } from '../../cli/common.ts';
+import { useTestEngine } from '../helpers.ts';
+
+const dataDir = defaultDataDir();
+const haveData = fs.existsSync(path.join(dataDir, 'glue', 'MRPC'));
+
+/** A small random "pretrained" encoder with the real vocabulary, saved as a checkpoint. */
+async function smallModelDir(root: string): Promise<string> {
+  const base = namedConfig('tiny');
+  const config: BertConfig = { ...base, hiddenSize: 32, numHeads: 2, headSize: 16, intermediateSize: 64, numLayers: 2, layers: [0, 1].map(() => ({ numHeads: 2, intermediateSize: 64 })), maxPositionEmbeddings: 64 };
+  const model = Bert.random(withLabels(config, 2), 'base', 5);
+  const dir = path.join(root, 'encoder');
+  await saveModel(model, dir);
+  model.dispose();
+  return dir;
+}
+
+function data(): PruneData {
+  const tokenizer = loadTokenizer(path.join(dataDir, 'vocab', 'bert-base-uncased'));
+  const mrpc = getTask('mrpc');
+  const stsb = getTask('stsb');
+  return {
+    tokenizer,
+    target: { task: mrpc, train: loadEncoded(mrpc, dataDir, 'train', tokenizer, 32, 24).encoded, dev: loadEncoded(mrpc, dataDir, 'dev', tokenizer, 32, 24).encoded },
+    transfer: { task: stsb, train: loadEncoded(stsb, dataDir, 'train', tokenizer, 32, 24).encoded },
+  };
+}
+
+function options(model: string, out: string, over: Partial<PruneOptions> = {}): PruneOptions {
+  return {
+    model,
+    task: 'mrpc',
+    transfer: 'stsb',
+    method: 'delta',
+    sparsity: 0.7,
+    out,
+    pruningSteps: 6,
+    finetuneSteps: 4,
+    batchSize: 4,
+    maxSeqLength: 32,
+    seed: 3,
+    lr: 1e-3,
+    regLr: 0.1,
+    finetuneLr: 1e-3,
+    taskWeights: [1, 1],
+    deltaL2: 0.01,
+    maskTypes: [...MASK_TYPES],
+    trainEmbeddings: false,
+    distill: { layerAlpha: 0.9, predictionAlpha: 0.1, temperature: 2 },
+    weightDecay: 0,
+    logEvery: 1,
+    checkpointEvery: 0,
+    evalBatchSize: 8,
+    resume: false,
+    ...over,
+  };
+}
+
+const isSummary = (r: PruneSummary | PruneStopped): r is PruneSummary => !('stopped' in r);
+
+describe('webprune prune (job)', function () {
+  this.timeout(300_000);
+  let root = '';
+  let model = '';
+  before(async function () {
+    if (!haveData) this.skip();
+    await useTestEngine();
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-prune-'));
+    model = await smallModelDir(root);
+  });
+
+  for (const method of ['none', 'single-mask', 'multi-mask', 'delta'] as const) {
+    it(`runs end to end with method ${method} and meets the sparsity`, async () => {
+      const out = path.join(root, method);
+      const o = options(model, out, method === 'none' ? { method, transfer: undefined } : { method });
+      const r = await runPrune(o, method === 'none' ? { ...data(), transfer: null } : data());
+      expect(isSummary(r)).to.equal(true);
+      const s = r as PruneSummary;
+      expect(s.sparsity.achieved).to.be.within(0.7, 0.71);
+      expect(Object.keys(s)).to.include.members(['task', 'transfer', 'method', 'seed', 'device', 'sparsity', 'params', 'structure', 'metrics', 'steps', 'seconds']);
+      expect(Object.keys(s.metrics.dev)).to.deep.equal(['accuracy', 'f1']);
+      expect(s.params.prunable_dense).to.equal(2 * (4 * 32 * 32 + 3 * 32 + 32) + 2 * (2 * 32 * 64 + 64 + 32));
+      const pruned = loadModel(path.join(out, 'pruned'), { head: 'classification', seed: 0 }).model;
+      expect(parameterCount(pruned.config).total).to.equal(s.params.prunable_remaining);
+      expect(pruned.config.hiddenSize).to.equal(s.structure.hidden);
+      pruned.dispose();
+      const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const prune = lines.filter((l) => l.phase === 'prune');
+      expect(prune).to.have.length(6);
+      for (const key of ['loss', 'expected_sparsity', 'target_sparsity', 'lambda_1', 'lambda_2']) expect(prune[0]).to.have.property(key);
+      expect(fs.readFileSync(path.join(out, 'structure.svg'), 'utf8')).to.match(/^<svg/);
+      expect(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).sparsity.target).to.equal(0.7);
+    });
+  }
+
+  it('a run stopped and resumed twice reproduces the uninterrupted run exactly', async () => {
+    const full = await runPrune(options(model, path.join(root, 'full')), data());
+    const out = path.join(root, 'chained');
+    const first = await runPrune(options(model, out, { stopAfter: 4, checkpointEvery: 2 }), data());
+    expect(first).to.deep.include({ stopped: true, phase: 'prune' });
+    const second = await runPrune(options(model, out, { stopAfter: 4, resume: true }), data());
+    expect(second).to.deep.include({ stopped: true, phase: 'finetune' });
+    const third = await runPrune(options(model, out, { resume: true }), data());
+    expect(isSummary(full) && isSummary(third)).to.equal(true);
+    const read = (dir: string) => fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const strip = (l: Record<string, unknown>) => ({ ...l, seconds: undefined });
+    expect(read(out).map(strip)).to.deep.equal(read(path.join(root, 'full')).map(strip));
+    expect((third as PruneSummary).metrics).to.deep.equal((full as PruneSummary).metrics);
+    expect((third as PruneSummary).structure).to.deep.equal((full as PruneSummary).structure);
+    const a = loadModel(path.join(root, 'full', 'pruned'), { head: 'classification', seed: 0 }).model;
+    const b = loadModel(path.join(out, 'pruned'), { head: 'classification', seed: 0 }).model;
+    for (const [name, t] of a.params) expect([...(await b.p(name).read())], name).to.deep.equal([...(await t.read())]);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('distils from a teacher (layer + prediction distillation) when one is given', async () => {
+    const teacherDir = path.join(root, 'teacher');
+    const teacher = loadModel(model, { head: 'classification', numLabels: 2, seed: 9 }).model;
+    await saveModel(teacher, teacherDir);
+    teacher.dispose();
+    const out = path.join(root, 'distil');
+    const r = await runPrune(options(model, out, { method: 'none', transfer: undefined, teacher: teacherDir }), { ...data(), transfer: null });
+    expect(isSummary(r)).to.equal(true);
+    const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const prune = lines.filter((l) => l.phase === 'prune');
+    expect(prune.every((l) => typeof l.distill_loss === 'number' && Number.isFinite(l.distill_loss) && l.task_loss === undefined)).to.equal(true);
+  });
+
+  it('stops on a NaN loss naming the step and keeps the last checkpoint', async () => {
+    const out = path.join(root, 'nan');
+    let message = '';
+    try {
+      await runPrune(options(model, out, { lr: 1e38, regLr: 1e38, checkpointEvery: 1, pruningSteps: 8 }), data());
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).to.match(/loss is (NaN|-?Infinity) at pruning step \d+; the last checkpoint in .* is kept/);
+    expect(fs.existsSync(path.join(out, 'checkpoint', 'prune', 'state.json'))).to.equal(true);
+  });
+
+  it('rejects bad options before any work', () => {
+    const base = { task: 'mrpc', transfer: 'stsb', method: 'delta' as const, sparsity: 0.5, taskWeights: [1, 1] as [number, number], pruningSteps: 10, maskTypes: [...MASK_TYPES] };
+    expect(() => validatePruneOptions({ ...base, sparsity: 1 })).to.throw(/--sparsity must be in \(0, 1\)/);
+    expect(() => validatePruneOptions({ ...base, sparsity: 0 })).to.throw(/--sparsity/);
+    expect(() => validatePruneOptions({ ...base, task: 'qqp' })).to.throw(/unknown task "qqp"/);
+    expect(() => validatePruneOptions({ ...base, transfer: 'mrpc' })).to.throw(/is the target task itself/);
+    expect(() => validatePruneOptions({ ...base, transfer: undefined })).to.throw(/needs --transfer/);
+    expect(() => validatePruneOptions({ ...base, taskWeights: [0, 0] })).to.throw(/--task-weights/);
+    expect(() => validatePruneOptions({ ...base, maskTypes: ['heads' as never] })).to.throw(/--mask-types/);
+    expect(() => loadModel('/nonexistent/model', { head: 'classification', seed: 0 })).to.throw(/no such directory/);
+  });
+});
