@@ -33,6 +33,10 @@ import hardConcrete from './hard_concrete.wgsl';
 import gatherBackward from './gather_backward.wgsl';
 import crossEntropy from './cross_entropy.wgsl';
 import crossEntropyBackward from './cross_entropy_backward.wgsl';
+import attentionForward from './attention_forward.wgsl';
+import attentionBackwardDq from './attention_backward_dq.wgsl';
+import attentionBackwardDkv from './attention_backward_dkv.wgsl';
+import attentionDz from './attention_dz.wgsl';
 
 export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   'lib/math.wgsl': libMath,
@@ -65,4 +69,8 @@ export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   gather_backward: gatherBackward,
   cross_entropy: crossEntropy,
   cross_entropy_backward: crossEntropyBackward,
+  attention_forward: attentionForward,
+  attention_backward_dq: attentionBackwardDq,
+  attention_backward_dkv: attentionBackwardDkv,
+  attention_dz: attentionDz,
 };
