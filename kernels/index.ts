@@ -37,6 +37,9 @@ import attentionForward from './attention_forward.wgsl';
 import attentionBackwardDq from './attention_backward_dq.wgsl';
 import attentionBackwardDkv from './attention_backward_dkv.wgsl';
 import attentionDz from './attention_dz.wgsl';
+import ffnCompact from './ffn_compact.wgsl';
+import ffnGemm from './ffn_gemm.wgsl';
+import ffnColsum from './ffn_colsum.wgsl';
 
 export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   'lib/math.wgsl': libMath,
@@ -73,4 +76,7 @@ export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   attention_backward_dq: attentionBackwardDq,
   attention_backward_dkv: attentionBackwardDkv,
   attention_dz: attentionDz,
+  ffn_compact: ffnCompact,
+  ffn_gemm: ffnGemm,
+  ffn_colsum: ffnColsum,
 };
