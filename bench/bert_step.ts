@@ -1,8 +1,8 @@
 /**
  * Wall time of one tiny-BERT training step (forward, backward, AdamW), synchronised by reading
  * the loss. Usage: node --import ./scripts/ts-register.mjs bench/bert_step.ts [config] [B] [S] [steps]
- * Prints the median over `steps` timed steps after 3 warm-up steps, without masks and with CoFi
- * masks (headZ and intermediateZ with about a third of their entries exactly 0).
+ * Prints the median wall and process-CPU time over `steps` timed steps after 3 warm-up steps,
+ * without masks and with CoFi masks (headZ and intermediateZ with a third of their entries exactly 0).
  */
 import * as E from '../engine/index.ts';
 import { Bert } from '../models/bert.ts';
@@ -31,10 +31,18 @@ function masksFor(): StructureMasks {
   };
 }
 
-async function time(masks: StructureMasks | undefined): Promise<number> {
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** Median wall time and median process CPU time (ms) of a training step. */
+async function time(masks: StructureMasks | undefined): Promise<string> {
   const times: number[] = [];
+  const cpu: number[] = [];
   for (let s = 0; s < steps + 3; s++) {
     const t0 = performance.now();
+    const c0 = cpuMs();
     const loss = E.tidy(() => {
       const { logits } = model.classify({ inputIds, attentionMask }, { training: true, masks });
       const l = E.crossEntropy(logits, labels);
@@ -45,10 +53,13 @@ async function time(masks: StructureMasks | undefined): Promise<number> {
     });
     await loss.item();
     loss.dispose();
-    if (s >= 3) times.push(performance.now() - t0);
+    if (s >= 3) {
+      times.push(performance.now() - t0);
+      cpu.push(cpuMs() - c0);
+    }
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return `${median(times).toFixed(1)} ms (cpu ${median(cpu).toFixed(1)} ms)`;
 }
 
-console.log(`${name} B=${B} S=${S}: step ${(await time(undefined)).toFixed(1)} ms (no masks), ${(await time(masksFor())).toFixed(1)} ms (headZ + intermediateZ with zeros) [median of ${steps}]`);
+console.log(`${name} B=${B} S=${S}: step ${await time(undefined)} without masks, ${await time(masksFor())} with headZ + intermediateZ [median of ${steps}]`);
