@@ -23,6 +23,9 @@
 // grid covers the full width I of a counted dimension; workgroups past the count return at once,
 // so the work is that of a dense GEMM of the active width, plus one index load per gathered
 // element staged (4 per thread per slice, against 256 FMAs).
+// Cost of the FFN over M rows with n of its I units active: forward 4·M·H·n flops (two GEMMs),
+// backward 8·M·H·n (da, dx, dw1, dw2), i.e. the dense cost scaled by n/I; global traffic of each
+// GEMM as a dense 64×64-tiled GEMM of that width (operands re-read once per 64-wide tile).
 // The flags are uniforms, not pipeline overrides: they only change tile-load and store addressing
 // (uniform branches, nothing in the FMA loop), and each pipeline variant of this kernel costs
 // about five seconds of shader compilation on lavapipe.
