@@ -5,19 +5,22 @@
 // part 1 (attention_backward_dq.wgsl), and M_ij the dropout multiplier of the forward pass.
 //
 // Design: grid (⌈S/64⌉, heads, B); a workgroup of 64 threads takes 64 key rows of one (b, h), one
-// row per thread, with k_j, v_j, dk_j, dv_j in registers (4·D floats). Query rows stream through
-// workgroup memory BQT at a time (q/√D and dC: 2·BQT·D ≤ 2048 floats, plus m, 1/l, Δ); with
-// dropout the workgroup also fills a BQT × 64 tile of multipliers cooperatively, one Philox block
-// per four consecutive keys of a query row (threads own keys, so a thread-private cache would
-// draw one block per element). Cost per (b, h): 8·S²·D flops (s, dC·v, dv, dk), S² exp, S²/4
-// Philox blocks with dropout; global reads 2·S·D + 2·S·D·⌈S/64⌉ + 3·S·⌈S/64⌉; writes 2·S·D.
-// With part 1, the backward pass costs about 3.5× the forward flops (QKᵀ is recomputed in both
-// parts instead of accumulating dq with atomics, which WebGPU lacks for floats; this keeps it
-// deterministic). A head with z = 0 writes zeros and returns before loading anything.
+// row per thread, with k_j, v_j, dk_j, dv_j in registers (4·⌈D/4⌉ vec4s). Query rows stream
+// through workgroup memory BQT at a time as vec4s (q/√D and dC: 2·BQT·⌈D/4⌉ ≤ 512 vec4s, plus
+// m, 1/l, Δ); with dropout the workgroup also fills a BQT × 64 tile of multipliers
+// cooperatively, one Philox block per four consecutive keys of a query row (threads own keys, so
+// a thread-private cache would draw one block per element).
+// Cost per (b, h): 8·S²·D flops (s, dC·v, dv, dk), S² exp, S²/4 Philox blocks with dropout;
+// global reads 2·S·D + 2·S·D·⌈S/64⌉ + 3·S·⌈S/64⌉; writes 2·S·D. With part 1 the backward pass
+// costs about 3.5× the forward flops: QKᵀ is recomputed in both parts instead of accumulating dq
+// with atomics (WebGPU has no float atomics; this also keeps it deterministic).
+// Registers: 4·D floats per thread (256 at D = 64) is the design's weak point on real GPUs
+// (occupancy, or spills); splitting a row's D over 2–4 threads is the next step there.
+// A head with z = 0 writes zeros and returns before loading anything.
 #include "lib/philox.wgsl"
 
-
 const D = {{D}}u;
+const DV = {{DV}}u; // ⌈D/4⌉: a row is DV vec4s, zero past D
 const BQT = {{BQT}}u;
 const BKV = 64u;
 // Philox blocks that 64 consecutive keys of one row can touch.
@@ -38,12 +41,42 @@ struct Params { S: u32, heads: u32, scale: f32, p: f32, keep_scale: f32, has_mas
 @group(0) @binding(9) var<storage, read_write> dv: array<f32>;
 @group(0) @binding(10) var<uniform> params: Params;
 
-var<workgroup> q_tile: array<f32, {{QT}}>;  // [BQT][D], q/√D
-var<workgroup> dc_tile: array<f32, {{QT}}>; // [BQT][D], z dO
+var<workgroup> q_tile: array<vec4<f32>, {{QT}}>;  // [BQT][DV], q/√D
+var<workgroup> dc_tile: array<vec4<f32>, {{QT}}>; // [BQT][DV], z dO
 var<workgroup> m_tile: array<f32, BQT>;
 var<workgroup> il_tile: array<f32, BQT>;
 var<workgroup> delta_tile: array<f32, BQT>;
 var<workgroup> drop_tile: array<f32, {{DT}}>; // [BQT][64]
+
+// Elements 4·c4 .. 4·c4 + 3 of the row at `base` (0 past D).
+fn q4(base: u32, c4: u32) -> vec4<f32> {
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u; t++) {
+    if (4u * c4 + t < D) { r[t] = q[base + 4u * c4 + t]; }
+  }
+  return r;
+}
+fn k4(base: u32, c4: u32) -> vec4<f32> {
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u; t++) {
+    if (4u * c4 + t < D) { r[t] = k[base + 4u * c4 + t]; }
+  }
+  return r;
+}
+fn v4(base: u32, c4: u32) -> vec4<f32> {
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u; t++) {
+    if (4u * c4 + t < D) { r[t] = v[base + 4u * c4 + t]; }
+  }
+  return r;
+}
+fn dout4(base: u32, c4: u32) -> vec4<f32> {
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u; t++) {
+    if (4u * c4 + t < D) { r[t] = dout[base + 4u * c4 + t]; }
+  }
+  return r;
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -71,15 +104,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     return;
   }
 
-  var kr: array<f32, D>;
-  var vr: array<f32, D>;
-  var gk: array<f32, D>;
-  var gv: array<f32, D>;
+  var kr: array<vec4<f32>, DV>;
+  var vr: array<vec4<f32>, DV>;
+  var gk: array<vec4<f32>, DV>;
+  var gv: array<vec4<f32>, DV>;
   var mask_j = 0.0;
   if (live) {
-    for (var c = 0u; c < D; c++) {
-      kr[c] = k[kv_base + c];
-      vr[c] = v[kv_base + c];
+    for (var c4 = 0u; c4 < DV; c4++) {
+      kr[c4] = k4(kv_base, c4);
+      vr[c4] = v4(kv_base, c4);
     }
     if (params.has_mask != 0u) {
       mask_j = mask[b * S + col];
@@ -88,14 +121,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let j_end = min(j_base + BKV, S);
 
   for (var i0 = 0u; i0 < S; i0 += BQT) {
-    for (var e = li; e < BQT * D; e += BKV) {
-      let r = e / D;
-      var qv = 0.0;
-      var gv0 = 0.0;
+    for (var e = li; e < BQT * DV; e += BKV) {
+      let r = e / DV;
+      var qv = vec4<f32>(0.0);
+      var gv0 = vec4<f32>(0.0);
       if (i0 + r < S) {
-        let at = (b * S + i0 + r) * HD + head * D + e % D;
-        qv = q[at] * params.scale;
-        gv0 = dout[at] * z;
+        let at = (b * S + i0 + r) * HD + head * D;
+        qv = q4(at, e % DV) * params.scale;
+        gv0 = dout4(at, e % DV) * z;
       }
       q_tile[e] = qv;
       dc_tile[e] = gv0;
@@ -140,13 +173,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (live) {
       let n = min(BQT, S - i0);
       for (var r = 0u; r < n; r++) {
-        var s = 0.0;
-        var dp = 0.0;
-        for (var c = 0u; c < D; c++) {
-          s = fma(q_tile[r * D + c], kr[c], s);
-          dp = fma(dc_tile[r * D + c], vr[c], dp);
+        var s4 = vec4<f32>(0.0);
+        var p4 = vec4<f32>(0.0);
+        for (var c4 = 0u; c4 < DV; c4++) {
+          s4 = fma(q_tile[r * DV + c4], kr[c4], s4);
+          p4 = fma(dc_tile[r * DV + c4], vr[c4], p4);
         }
-        s += mask_j;
+        let s = (s4.x + s4.y) + (s4.z + s4.w) + mask_j;
+        var dp = (p4.x + p4.y) + (p4.z + p4.w);
         let pr = exp(s - m_tile[r]) * il_tile[r];
         var pd = pr;
         if (params.dropout != 0u) {
@@ -155,9 +189,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           dp = dp * mult;
         }
         let ds = pr * (dp - delta_tile[r]);
-        for (var c = 0u; c < D; c++) {
-          gv[c] = fma(pd, dc_tile[r * D + c], gv[c]);
-          gk[c] = fma(ds, q_tile[r * D + c], gk[c]);
+        for (var c4 = 0u; c4 < DV; c4++) {
+          gv[c4] = fma(vec4<f32>(pd), dc_tile[r * DV + c4], gv[c4]);
+          gk[c4] = fma(vec4<f32>(ds), q_tile[r * DV + c4], gk[c4]);
         }
       }
     }
@@ -165,9 +199,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 
   if (live) {
-    for (var c = 0u; c < D; c++) {
-      dk[kv_base + c] = gk[c];
-      dv[kv_base + c] = gv[c];
+    for (var c4 = 0u; c4 < DV; c4++) {
+      for (var t = 0u; t < 4u; t++) {
+        if (4u * c4 + t < D) {
+          dk[kv_base + 4u * c4 + t] = gk[c4][t];
+          dv[kv_base + 4u * c4 + t] = gv[c4][t];
+        }
+      }
     }
   }
 }

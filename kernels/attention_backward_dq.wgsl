@@ -7,13 +7,14 @@
 // the head-z gradient; dq only when compute_dq.
 //
 // Design: the forward kernel's layout (grid (⌈S/64⌉, heads, B), one query row per thread, K/V
-// tiles of BK rows in workgroup memory), with 3·D floats of registers per thread (q_i/√D, dC_i,
-// dq_i). Cost per (b, h): 6·S²·D flops (s, dC·v, dq), S² exp, S²/4 Philox blocks with dropout;
-// global reads 3·S·D + 2·S·D·⌈S/64⌉. A head with z = 0 writes zeros and returns.
+// tiles of BK rows in workgroup memory, rows as ⌈D/4⌉ vec4s), with 3·⌈D/4⌉ vec4 registers per
+// thread (q_i/√D, dC_i, dq_i). Cost per (b, h): 6·S²·D flops (s, dC·v, dq), S² exp, S²/4 Philox
+// blocks with dropout; global reads 3·S·D + 2·S·D·⌈S/64⌉. A head with z = 0 writes zeros and
+// returns.
 #include "lib/philox.wgsl"
 
-
 const D = {{D}}u;
+const DV = {{DV}}u; // ⌈D/4⌉: a row is DV vec4s, zero past D
 const BK = {{BK}}u;
 const BQ = 64u;
 
@@ -32,9 +33,46 @@ struct Params { S: u32, heads: u32, scale: f32, p: f32, keep_scale: f32, has_mas
 @group(0) @binding(9) var<storage, read_write> dq: array<f32>;
 @group(0) @binding(10) var<uniform> params: Params;
 
-var<workgroup> k_tile: array<f32, {{KV}}>; // [BK][D]
-var<workgroup> v_tile: array<f32, {{KV}}>; // [BK][D]
+var<workgroup> k_tile: array<vec4<f32>, {{KV}}>; // [BK][DV]
+var<workgroup> v_tile: array<vec4<f32>, {{KV}}>; // [BK][DV]
 var<workgroup> mask_tile: array<f32, BK>;
+
+// Elements 4·c4 .. 4·c4 + 3 of the row at `base` (0 past D).
+fn q4(base: u32, c4: u32) -> vec4<f32> {
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u; t++) {
+    if (4u * c4 + t < D) { r[t] = q[base + 4u * c4 + t]; }
+  }
+  return r;
+}
+fn k4(base: u32, c4: u32) -> vec4<f32> {
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u; t++) {
+    if (4u * c4 + t < D) { r[t] = k[base + 4u * c4 + t]; }
+  }
+  return r;
+}
+fn v4(base: u32, c4: u32) -> vec4<f32> {
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u; t++) {
+    if (4u * c4 + t < D) { r[t] = v[base + 4u * c4 + t]; }
+  }
+  return r;
+}
+fn out4(base: u32, c4: u32) -> vec4<f32> {
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u; t++) {
+    if (4u * c4 + t < D) { r[t] = out[base + 4u * c4 + t]; }
+  }
+  return r;
+}
+fn dout4(base: u32, c4: u32) -> vec4<f32> {
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u; t++) {
+    if (4u * c4 + t < D) { r[t] = dout[base + 4u * c4 + t]; }
+  }
+  return r;
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -64,19 +102,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     return;
   }
 
-  var qr: array<f32, D>;
-  var dc: array<f32, D>;
-  var g: array<f32, D>;
+  var qr: array<vec4<f32>, DV>;
+  var dc: array<vec4<f32>, DV>;
+  var g: array<vec4<f32>, DV>;
   var dlt = 0.0;
   var m = 0.0;
   var inv_l = 0.0;
   if (live) {
-    for (var c = 0u; c < D; c++) {
-      qr[c] = q[o_base + c] * params.scale;
-      let go = dout[o_base + c];
-      dc[c] = go * z;
-      dlt = fma(go, out[o_base + c], dlt);
+    var d4 = vec4<f32>(0.0);
+    for (var c4 = 0u; c4 < DV; c4++) {
+      qr[c4] = q4(o_base, c4) * params.scale;
+      let go = dout4(o_base, c4);
+      dc[c4] = go * z;
+      d4 = fma(go, out4(o_base, c4), d4);
     }
+    dlt = (d4.x + d4.y) + (d4.z + d4.w);
     delta[stat] = dlt;
     m = stats[2u * stat];
     inv_l = 1.0 / stats[2u * stat + 1u];
@@ -89,14 +129,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var rnd = vec4<u32>(0u);
 
   for (var j0 = 0u; j0 < S; j0 += BK) {
-    for (var e = li; e < BK * D; e += BQ) {
-      let jj = e / D;
-      var kv = 0.0;
-      var vv = 0.0;
+    for (var e = li; e < BK * DV; e += BQ) {
+      let jj = e / DV;
+      var kv = vec4<f32>(0.0);
+      var vv = vec4<f32>(0.0);
       if (j0 + jj < S) {
-        let at = (b * S + j0 + jj) * HD + head * D + e % D;
-        kv = k[at];
-        vv = v[at];
+        let at = (b * S + j0 + jj) * HD + head * D;
+        kv = k4(at, e % DV);
+        vv = v4(at, e % DV);
       }
       k_tile[e] = kv;
       v_tile[e] = vv;
@@ -110,12 +150,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (live) {
       let n = min(BK, S - j0);
       for (var jj = 0u; jj < n; jj++) {
-        var s = 0.0;
-        var dp = 0.0;
-        for (var c = 0u; c < D; c++) {
-          s = fma(qr[c], k_tile[jj * D + c], s);
-          dp = fma(dc[c], v_tile[jj * D + c], dp);
+        var s4 = vec4<f32>(0.0);
+        var p4 = vec4<f32>(0.0);
+        for (var c4 = 0u; c4 < DV; c4++) {
+          s4 = fma(qr[c4], k_tile[jj * DV + c4], s4);
+          p4 = fma(dc[c4], v_tile[jj * DV + c4], p4);
         }
+        var s = (s4.x + s4.y) + (s4.z + s4.w);
+        var dp = (p4.x + p4.y) + (p4.z + p4.w);
         if (params.has_mask != 0u) {
           s += mask_tile[jj];
         }
@@ -129,8 +171,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           dp = select(0.0, dp * params.keep_scale, u01(rnd[idx % 4u]) >= params.p);
         }
         let ds = pr * (dp - dlt);
-        for (var c = 0u; c < D; c++) {
-          g[c] = fma(ds, k_tile[jj * D + c], g[c]);
+        for (var c4 = 0u; c4 < DV; c4++) {
+          g[c4] = fma(vec4<f32>(ds), k_tile[jj * DV + c4], g[c4]);
         }
       }
     }
@@ -138,8 +180,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 
   if (live) {
-    for (var c = 0u; c < D; c++) {
-      dq[o_base + c] = g[c] * params.scale;
+    for (var c4 = 0u; c4 < DV; c4++) {
+      let o = g[c4] * params.scale;
+      for (var t = 0u; t < 4u; t++) {
+        if (4u * c4 + t < D) { dq[o_base + 4u * c4 + t] = o[t]; }
+      }
     }
   }
 }

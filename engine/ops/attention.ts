@@ -46,9 +46,13 @@ interface Attrs {
   zAt: number;
 }
 
-/** The tile sizes for head size d: workgroup arrays stay within 8 KiB each (WebGPU's 16 KiB default). */
-function tiles(d: number): { BK: number; BQT: number } {
-  return { BK: Math.max(1, Math.min(64, Math.floor(1024 / d))), BQT: Math.max(1, Math.min(32, Math.floor(1024 / d))) };
+/**
+ * Template values for head size d: rows of DV = ⌈d/4⌉ vec4s, and tile sizes that keep each
+ * workgroup array within 8 KiB (WebGPU's default limit is 16 KiB in all).
+ */
+function tiles(d: number): { DV: number; BK: number; BQT: number } {
+  const DV = Math.ceil(d / 4);
+  return { DV, BK: Math.max(1, Math.min(64, Math.floor(256 / DV))), BQT: Math.max(1, Math.min(32, Math.floor(256 / DV))) };
 }
 
 function common(a: Attrs, inputs: readonly Tensor[]) {
@@ -78,11 +82,11 @@ const attentionOp = defineOp<Attrs, { stats: Tensor }>({
   forward(inputs, a) {
     const [q, k, v] = inputs as [Tensor, Tensor, Tensor];
     const c = common(a, inputs);
-    const { BK } = tiles(a.d);
+    const { DV, BK } = tiles(a.d);
     const out = Tensor.empty(q.shape, 'f32', 'attention#');
     const stats = Tensor.empty([a.B * a.heads * a.S * 2], 'f32', 'attention_stats#');
     launch('attention_forward', {
-      defines: { D: a.d, BK, KV: BK * a.d },
+      defines: { D: a.d, DV, BK, KV: BK * DV },
       tensors: { q, k, v, mask: c.mask, headz: c.headz, out, stats },
       uniforms: { params: c.params },
       workgroups: c.workgroups,
@@ -92,11 +96,11 @@ const attentionOp = defineOp<Attrs, { stats: Tensor }>({
   backward({ inputs, output, attrs: a, saved: { stats } }, g) {
     const [q, k, v] = inputs as [Tensor, Tensor, Tensor];
     const c = common(a, inputs);
-    const { BK, BQT } = tiles(a.d);
+    const { DV, BK, BQT } = tiles(a.d);
     const delta = Tensor.empty([a.B * a.heads * a.S], 'f32', 'attention_delta#');
     const dq = Tensor.empty(q.requiresGrad ? q.shape : [1], 'f32', 'attention_dq#');
     launch('attention_backward_dq', {
-      defines: { D: a.d, BK, KV: BK * a.d },
+      defines: { D: a.d, DV, BK, KV: BK * DV },
       tensors: { q, k, v, mask: c.mask, headz: c.headz, out: output, dout: g, stats, delta, dq },
       uniforms: { params: { ...c.params, compute_dq: q.requiresGrad ? 1 : 0 } },
       workgroups: c.workgroups,
@@ -107,7 +111,7 @@ const attentionOp = defineOp<Attrs, { stats: Tensor }>({
       dk = Tensor.empty(k.shape, 'f32', 'attention_dk#');
       dv = Tensor.empty(v.shape, 'f32', 'attention_dv#');
       launch('attention_backward_dkv', {
-        defines: { D: a.d, BQT, QT: BQT * a.d, DT: BQT * 64 },
+        defines: { D: a.d, DV, BQT, QT: BQT * DV, DT: BQT * 64 },
         tensors: { q, k, v, mask: c.mask, headz: c.headz, dout: g, stats, delta, dk, dv },
         uniforms: { params: c.params },
         workgroups: c.workgroups,
