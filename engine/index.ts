@@ -21,6 +21,8 @@ export * from './ops/layer_norm.ts';
 export * from './ops/dropout.ts';
 export * from './ops/indexing.ts';
 export * from './ops/losses.ts';
+export * from './ops/attention.ts';
+export * from './ops/masked_ffn.ts';
 export { AdamW, type ParamGroup, type AdamWOptions, linearWarmupDecay } from './optim/adamw.ts';
 export { HostRandom, philox4x32, uniformStream } from './random.ts';
 export { NoAdapterError } from './runtime/gpu.ts';

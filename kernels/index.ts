@@ -34,6 +34,13 @@ import hardConcrete from './hard_concrete.wgsl';
 import gatherBackward from './gather_backward.wgsl';
 import crossEntropy from './cross_entropy.wgsl';
 import crossEntropyBackward from './cross_entropy_backward.wgsl';
+import attentionForward from './attention_forward.wgsl';
+import attentionBackwardDq from './attention_backward_dq.wgsl';
+import attentionBackwardDkv from './attention_backward_dkv.wgsl';
+import attentionDz from './attention_dz.wgsl';
+import ffnCompact from './ffn_compact.wgsl';
+import ffnGemm from './ffn_gemm.wgsl';
+import ffnColsum from './ffn_colsum.wgsl';
 
 export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   'lib/math.wgsl': libMath,
@@ -67,4 +74,11 @@ export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   gather_backward: gatherBackward,
   cross_entropy: crossEntropy,
   cross_entropy_backward: crossEntropyBackward,
+  attention_forward: attentionForward,
+  attention_backward_dq: attentionBackwardDq,
+  attention_backward_dkv: attentionBackwardDkv,
+  attention_dz: attentionDz,
+  ffn_compact: ffnCompact,
+  ffn_gemm: ffnGemm,
+  ffn_colsum: ffnColsum,
 };

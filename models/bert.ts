@@ -194,8 +194,8 @@ export class Bert {
     if (hz) x = E.mul(x, hz);
     const hiddenStates = options.outputHiddenStates ? [x] : undefined;
 
-    // [B, S] 1/0 → additive [B, 1, 1, S]: 0 for tokens, MASK_MIN for padding.
-    const additive = inputs.attentionMask ? E.reshape(E.affine(inputs.attentionMask, -MASK_MIN, MASK_MIN), [B, 1, 1, S]) : undefined;
+    // [B, S] 1/0 → additive [B, S]: 0 for tokens, MASK_MIN for padding.
+    const additive = inputs.attentionMask ? E.affine(inputs.attentionMask, -MASK_MIN, MASK_MIN) : undefined;
 
     config.layers.forEach((layer, l) => {
       const n = layerNames(l);
@@ -206,10 +206,9 @@ export class Bert {
         x = this.residual(out, x, n.attnNorm, hz, !!(headLayerZ || masks.headZ?.[l]), options.training);
       }
       if (layer.intermediateSize > 0) {
-        let h = E.gelu(this.linear(x, n.intermediate));
+        // (gelu(x·w1ᵀ + b1) ⊙ intermediate_z)·w2ᵀ + b2, units with z = 0 skipped on the GPU.
         const iz = masks.intermediateZ?.[l] ?? null;
-        if (iz) h = E.mul(h, iz);
-        let out = this.linear(h, n.output);
+        let out = E.maskedFfn(x, this.p(`${n.intermediate}.weight`), this.p(`${n.intermediate}.bias`), this.p(`${n.output}.weight`), this.p(`${n.output}.bias`), iz);
         const mlpZ = masks.mlpZ?.[l] ?? null;
         if (mlpZ) out = E.mul(out, mlpZ);
         x = this.residual(out, x, n.outNorm, hz, !!(mlpZ || iz), options.training);
@@ -219,19 +218,20 @@ export class Bert {
     return { sequence: x, hiddenStates };
   }
 
-  /** Multi-head self-attention: softmax(QKᵀ/√d + mask)·V per head, heads scaled by headZ. */
+  /**
+   * Multi-head self-attention: softmax(QKᵀ/√d + mask)·V per head, heads scaled by headZ, in the
+   * fused kernels of E.maskedAttention (Q/K/V stay in their [B, S, heads·d] layout; heads with
+   * z = 0 are skipped).
+   */
   private attention(x: Tensor, additive: Tensor | undefined, heads: number, n: ReturnType<typeof layerNames>, headZ: Tensor | null, training: boolean): Tensor {
-    const [B, S] = x.shape as [number, number];
-    const d = this.config.headSize;
-    const split = (t: Tensor) => E.permute(E.reshape(t, [B, S, heads, d]), [0, 2, 1, 3]); // [B, heads, S, d]
-    const q = split(E.scale(this.linear(x, n.query), 1 / Math.sqrt(d)));
-    const k = split(this.linear(x, n.key));
-    const v = split(this.linear(x, n.value));
-    const probs = E.dropout(E.softmax(E.matmul(q, k, { transB: true }), { mask: additive }), this.config.attentionDropout, training);
-    let context = E.matmul(probs, v); // [B, heads, S, d]
-    if (headZ) context = E.mul(context, E.reshape(headZ, [heads, 1, 1]));
-    const merged = E.reshape(E.permute(context, [0, 2, 1, 3]), [B, S, heads * d]);
-    return this.linear(merged, n.attnOut);
+    const context = E.maskedAttention(this.linear(x, n.query), this.linear(x, n.key), this.linear(x, n.value), {
+      heads,
+      mask: additive,
+      headZ: headZ ?? undefined,
+      dropout: this.config.attentionDropout,
+      training,
+    });
+    return this.linear(context, n.attnOut);
   }
 
   /**

@@ -1,0 +1,212 @@
+/**
+ * The masked FFN of a BERT layer, (gelu(x·w1ᵀ + b1) ⊙ z)·w2ᵀ + b2, with CoFi's intermediate_z
+ * pruning skipped in the GEMMs rather than multiplied in.
+ *
+ * z lives on the GPU and changes every step, so the host never learns which units are zero:
+ * ffn_compact.wgsl lists the active units (z ≠ 0) on the GPU, and every product runs through
+ * ffn_gemm.wgsl, one indexed GEMM whose N or K dimension is that count (read from the list's
+ * buffer; the grid covers the full width and workgroups past the count exit), gathering rows of
+ * w1 / columns of w2 in its tile loads and scattering the gradients of w1 rows and w2 columns back
+ * through the list. Activations are kept compact: [rows, I] with unit active[r] in column r.
+ * Everything is deterministic (no atomics).
+ */
+import { defineOp } from '../autograd.ts';
+import { zeros } from '../creation.ts';
+import { Tensor, shapeString } from '../tensor.ts';
+import { launch } from './dispatch.ts';
+
+interface Attrs {
+  /** Rows (the product of x's leading dimensions), hidden size, intermediate size. */
+  M: number;
+  H: number;
+  I: number;
+  hasZ: boolean;
+}
+
+interface Saved {
+  /** [M, I] pre-activations x·w1ᵀ + b1, compact. */
+  pre: Tensor;
+  /** [M, I] gelu(pre) ⊙ z, compact. */
+  act: Tensor;
+  /** [1 + I] u32 list of active units (null without z: all units, in order). */
+  active: Tensor | null;
+}
+
+const COUNT_M = 1;
+const COUNT_N = 2;
+const COUNT_K = 4;
+
+interface Gemm {
+  /** Sizes; a counted dimension gives its full width I here (the grid covers it). */
+  M: number;
+  N: number;
+  K: number;
+  lda: number;
+  ldb: number;
+  ldc: number;
+  a: Tensor;
+  b: Tensor;
+  c: Tensor;
+  transA?: boolean;
+  transB?: boolean;
+  gatherN?: boolean;
+  gatherK?: boolean;
+  scatterM?: boolean;
+  scatterN?: boolean;
+  count?: number;
+  epilogue?: 0 | 1 | 2;
+  bias?: Tensor | null;
+  z?: Tensor | null;
+  aux?: Tensor | null;
+  c2?: Tensor | null;
+  active?: Tensor | null;
+}
+
+function gemm(g: Gemm): void {
+  // c2 is written (read_write): it cannot share the f32 placeholder with the read-only bindings.
+  const c2 = g.c2 ?? Tensor.empty([1], 'f32', 'ffn_unused#');
+  launch('ffn_gemm', {
+    tensors: { a: g.a, b: g.b, bias: g.bias ?? null, z: g.z ?? null, aux: g.aux ?? null, units: g.active ?? null, c: g.c, c2 },
+    uniforms: {
+      params: {
+        M: g.M,
+        N: g.N,
+        K: g.K,
+        lda: g.lda,
+        ldb: g.ldb,
+        ldc: g.ldc,
+        trans_a: g.transA ? 1 : 0,
+        trans_b: g.transB ? 1 : 0,
+        gather_n: g.gatherN ? 1 : 0,
+        gather_k: g.gatherK ? 1 : 0,
+        scatter_m: g.scatterM ? 1 : 0,
+        scatter_n: g.scatterN ? 1 : 0,
+        count: g.count ?? 0,
+        epilogue: g.epilogue ?? 0,
+        has_bias: g.bias ? 1 : 0,
+        has_z: g.z ? 1 : 0,
+        write_c2: g.c2 ? 1 : 0,
+      },
+    },
+    workgroups: [Math.ceil(g.N / 64), Math.ceil(g.M / 64)],
+  });
+  if (!g.c2) c2.dispose();
+}
+
+/** out[unit(r)] = Σ_m src[m·ld + r] over the active columns (all `cols` without a list). */
+function columnSums(src: Tensor, rows: number, cols: number, ld: number, active: Tensor | null, out: Tensor): void {
+  launch('ffn_colsum', {
+    tensors: { src, units: active, out },
+    uniforms: { params: { rows, cols, ld, count: active ? 1 : 0, scatter: active ? 1 : 0 } },
+    workgroups: [Math.ceil(cols / 64)],
+  });
+}
+
+const maskedFfnOp = defineOp<Attrs, Saved>({
+  name: 'masked_ffn',
+  forward(inputs, { M, H, I, hasZ }) {
+    const [x, w1, b1, w2, b2] = inputs as [Tensor, Tensor, Tensor, Tensor, Tensor];
+    const z = hasZ ? inputs[5]! : null;
+    let active: Tensor | null = null;
+    if (z) {
+      active = Tensor.empty([1 + I], 'u32', 'ffn_active#');
+      launch('ffn_compact', { tensors: { z, units: active }, uniforms: { params: { n: I } }, workgroups: [1] });
+    }
+    const listed = !!active;
+    const pre = Tensor.empty([M, I], 'f32', 'ffn_pre#');
+    const act = Tensor.empty([M, I], 'f32', 'ffn_act#');
+    // pre = x·w1[active]ᵀ + b1[active], act = gelu(pre) ⊙ z[active]: [M, count].
+    gemm({ M, N: I, K: H, lda: H, ldb: H, ldc: I, a: x, b: w1, transB: true, gatherN: listed, count: listed ? COUNT_N : 0, epilogue: 1, bias: b1, z, c: pre, c2: act, active });
+    // out = act·w2[:, active]ᵀ + b2: K = count.
+    const out = Tensor.empty(x.shape, 'f32', 'masked_ffn#');
+    gemm({ M, N: H, K: I, lda: I, ldb: I, ldc: H, a: act, b: w2, transB: true, gatherK: listed, count: listed ? COUNT_K : 0, bias: b2, c: out, active });
+    return { output: out, saved: { pre, act, active } };
+  },
+  backward({ inputs, attrs: { M, H, I, hasZ }, saved: { pre, act, active } }, g) {
+    const [x, w1, b1, w2, b2] = inputs as [Tensor, Tensor, Tensor, Tensor, Tensor];
+    const z = hasZ ? inputs[5]! : null;
+    const listed = !!active;
+    const needDpre = x.requiresGrad || w1.requiresGrad || b1.requiresGrad;
+    const needT = !!z?.requiresGrad;
+    let dx: Tensor | null = null;
+    let dw1: Tensor | null = null;
+    let db1: Tensor | null = null;
+    let dw2: Tensor | null = null;
+    let db2: Tensor | null = null;
+    let dz: Tensor | null = null;
+    // Units with z = 0 get zero gradients (w1 rows, b1, w2 columns, z): outputs that are
+    // scattered through the list start from zero.
+    const scattered = (shape: number[]) => (listed ? zeros(shape) : Tensor.empty(shape));
+
+    if (w2.requiresGrad) {
+      // dw2[:, active] = gᵀ·act: [H, count], scattered to columns.
+      dw2 = scattered([H, I]);
+      gemm({ M: H, N: I, K: M, lda: H, ldb: I, ldc: I, a: g, b: act, transA: true, scatterN: listed, count: listed ? COUNT_N : 0, c: dw2, active });
+    }
+    if (b2.requiresGrad) {
+      db2 = Tensor.empty([H]);
+      columnSums(g, M, H, H, null, db2);
+    }
+    if (needDpre || needT) {
+      // da = g·w2[:, active]: [M, count]; dpre = da ⊙ z ⊙ gelu'(pre); t = da ⊙ gelu(pre) for dz.
+      const dpre = Tensor.empty([M, I], 'f32', 'ffn_dpre#');
+      const t = needT ? Tensor.empty([M, I], 'f32', 'ffn_dz_terms#') : null;
+      gemm({ M, N: I, K: H, lda: H, ldb: I, ldc: I, a: g, b: w2, gatherN: listed, count: listed ? COUNT_N : 0, epilogue: 2, z, aux: pre, c: dpre, c2: t, active });
+      if (x.requiresGrad) {
+        // dx = dpre·w1[active]: K = count.
+        dx = Tensor.empty(x.shape);
+        gemm({ M, N: H, K: I, lda: I, ldb: H, ldc: H, a: dpre, b: w1, gatherK: listed, count: listed ? COUNT_K : 0, c: dx, active });
+      }
+      if (w1.requiresGrad) {
+        // dw1[active] = dpreᵀ·x: [count, H], scattered to rows.
+        dw1 = scattered([I, H]);
+        gemm({ M: I, N: H, K: M, lda: I, ldb: H, ldc: H, a: dpre, b: x, transA: true, scatterM: listed, count: listed ? COUNT_M : 0, c: dw1, active });
+      }
+      if (b1.requiresGrad) {
+        db1 = scattered([I]);
+        columnSums(dpre, M, I, I, active, db1);
+      }
+      if (t) {
+        // dz = Σ_rows da ⊙ gelu(pre) at active units, 0 at z = 0 (see maskedFfn).
+        dz = zeros([I]);
+        columnSums(t, M, I, I, active, dz);
+        t.dispose();
+      }
+      dpre.dispose();
+    }
+    const grads = [dx, dw1, db1, dw2, db2];
+    if (z) grads.push(dz);
+    return grads;
+  },
+});
+
+/**
+ * (gelu(x·w1ᵀ + b1) ⊙ z)·w2ᵀ + b2, GELU in erf form (as E.gelu), with units whose z is exactly 0
+ * skipped by the GEMMs. Without z it is the plain dense FFN.
+ *
+ * Gradients flow to x, w1, b1, w2, b2 and z (those that require one). Units with z = 0 get zero
+ * gradients for their w1 row, b1 entry, w2 column (as the unfused product gives) and for z itself
+ * (where the unfused product gives Σ dO·w2 ⊙ gelu(pre)): z = 0 is where a hard-concrete sample is
+ * clamped, whose derivative with respect to log_alpha is 0, so the value never reaches a parameter.
+ * Shapes: x [..., H], w1 [I, H], b1 [I], w2 [H, I], b2 [H], z [I] → [..., H].
+ * @throws Error when shapes disagree or a tensor is not f32
+ */
+export function maskedFfn(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, z: Tensor | null): Tensor {
+  const fail = (why: string) => new Error(`maskedFfn: ${why}`);
+  for (const t of [x, w1, b1, w2, b2, ...(z ? [z] : [])]) {
+    if (t.dtype !== 'f32') throw fail(`${t.label} is ${t.dtype}, expected f32`);
+  }
+  if (x.shape.length < 1) throw fail(`x ${x.label} is a scalar`);
+  const H = x.shape[x.shape.length - 1]!;
+  if (w1.shape.length !== 2 || w1.shape[1] !== H) throw fail(`w1 ${w1.label} ${shapeString(w1.shape)} is not [I, ${H}]`);
+  const I = w1.shape[0]!;
+  const expect = (t: Tensor, shape: number[], what: string) => {
+    if (t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i])) throw fail(`${what} ${t.label} ${shapeString(t.shape)} is not ${shapeString(shape)}`);
+  };
+  expect(b1, [I], 'b1');
+  expect(w2, [H, I], 'w2');
+  expect(b2, [H], 'b2');
+  if (z) expect(z, [I], 'z');
+  const inputs = z ? [x, w1, b1, w2, b2, z] : [x, w1, b1, w2, b2];
+  return maskedFfnOp(inputs, { M: x.size / Math.max(H, 1), H, I, hasZ: !!z });
+}
