@@ -10,8 +10,8 @@
  *
  * Dawn quantises timestamps (to defeat timing attacks) unless the instance is created with
  * 'disable-dawn-features=timestamp_quantization'; the benchmarks open the engine with it
- * (BENCH_DAWN_OPTIONS) and report whether it took effect (an engine opened earlier keeps its
- * instance).
+ * (BENCH_DAWN_OPTIONS). An engine opened earlier without it keeps its instance: then timing falls
+ * back to the wall clock unless timestamps are forced (GpuTimer's `prefer`), and reports say so.
  */
 import { type Engine, type Tensor, getEngine, initEngine, tensor } from '../engine/index.ts';
 
@@ -85,7 +85,9 @@ export class GpuTimer {
   private resolveBuffer: GPUBuffer | null = null;
 
   /**
-   * @param prefer 'auto' (timestamps when the device has 'timestamp-query'), 'gpu' or 'wall'
+   * @param prefer 'auto': GPU timestamps when the device has 'timestamp-query' and they are not
+   *   quantised (quantised ones round short runs to zero), wall-clock otherwise; 'gpu': timestamps
+   *   whenever the feature exists, quantised or not; 'wall': wall-clock
    * @throws Error when prefer is 'gpu' and the device has no 'timestamp-query'
    */
   constructor(
@@ -94,14 +96,15 @@ export class GpuTimer {
   ) {
     const has = engine.gpu.features.has('timestamp-query');
     if (prefer === 'gpu' && !has) throw new Error(`GpuTimer: the device (${engine.gpu.description.description}) has no 'timestamp-query' feature; use wall-clock timing`);
-    this.method = has && prefer !== 'wall' ? 'gpu-timestamps' : 'wall-clock';
-    this.quantized = this.method === 'gpu-timestamps' ? !engine.gpu.dawnOptions.includes(UNQUANTIZED_TIMESTAMPS) : null;
+    const quantized = !engine.gpu.dawnOptions.includes(UNQUANTIZED_TIMESTAMPS);
+    this.method = has && (prefer === 'gpu' || (prefer === 'auto' && !quantized)) ? 'gpu-timestamps' : 'wall-clock';
+    this.quantized = this.method === 'gpu-timestamps' ? quantized : null;
   }
 
   /**
    * Times one recorder: `warmup` untimed runs, then `repeats` timed ones.
    * @throws Error when warmup < 0 or repeats < 1, when a run fails, or when the GPU reports a
-   *   timestamp interval that is not positive
+   *   negative timestamp interval (or a zero one from unquantised timestamps)
    */
   async time(run: Recorder, options: TimeOptions = {}): Promise<Measurement> {
     return (await this.timeInterleaved([run], options))[0]!;
@@ -158,7 +161,7 @@ export class GpuTimer {
     const ticks = new BigUint64Array(await queue.read(this.resolveBuffer, 16));
     const wall = performance.now() - t0;
     const ns = Number(ticks[1]! - ticks[0]!);
-    if (!(ns > 0)) {
+    if (!(ns > 0 || (ns === 0 && this.quantized))) {
       throw new Error(`GpuTimer: the GPU reported timestamps ${ticks[0]} → ${ticks[1]} (not increasing); time with wall-clock instead (--wall-clock)`);
     }
     return { gpu: ns / 1e6, wall };

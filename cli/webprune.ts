@@ -2,6 +2,7 @@
  * The `webprune` command line. Each subcommand lives in cli/commands/ and registers itself here.
  */
 import { Command } from 'commander';
+import { registerBench } from './commands/bench.ts';
 import { registerInfo } from './commands/info.ts';
 
 const program = new Command();
@@ -11,6 +12,7 @@ program
   .showHelpAfterError();
 
 registerInfo(program);
+registerBench(program);
 
 try {
   await program.parseAsync(process.argv);

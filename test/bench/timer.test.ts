@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
-import { GpuTimer, MAX_COPIES, ROTATION_BYTES, randomTensor, randomValues, rotationCopies, summarize } from '../../bench/timer.ts';
-import { useTestEngine } from '../helpers.ts';
+import { BENCH_DAWN_OPTIONS, GpuTimer, MAX_COPIES, ROTATION_BYTES, randomTensor, randomValues, rotationCopies, summarize } from '../../bench/timer.ts';
+import { useBenchTestEngine } from './helpers.ts';
 
 describe('bench: timer', () => {
-  before(useTestEngine);
+  before(useBenchTestEngine);
 
   it('summarize: median of odd and even counts, min and max', () => {
     expect(summarize([3, 1, 2])).to.deep.equal({ median: 2, min: 1, max: 3 });
@@ -16,11 +16,14 @@ describe('bench: timer', () => {
   it('times a GPU op: positive median, min ≤ median ≤ max, one sample per repeat', async () => {
     const x = randomTensor([96, 80], 1);
     const w = randomTensor([80, 72], 2);
-    for (const prefer of ['auto', 'wall'] as const) {
+    const gpu = E.getEngine().gpu;
+    const unquantized = gpu.features.has('timestamp-query') && gpu.dawnOptions.includes(BENCH_DAWN_OPTIONS[0]!);
+    for (const prefer of unquantized ? (['auto', 'gpu', 'wall'] as const) : (['auto', 'wall'] as const)) {
       const timer = new GpuTimer(E.getEngine(), prefer);
       const m = await timer.time(() => E.tidy(() => void E.matmul(x, w)), { warmup: 1, repeats: 3 });
       timer.dispose();
-      expect(m.method).to.equal(prefer === 'wall' || !E.getEngine().gpu.features.has('timestamp-query') ? 'wall-clock' : 'gpu-timestamps');
+      expect(m.method, prefer).to.equal(prefer !== 'wall' && unquantized ? 'gpu-timestamps' : 'wall-clock');
+      expect(timer.quantized).to.equal(m.method === 'gpu-timestamps' ? false : null);
       expect(m.samples).to.have.length(3);
       expect(m.median).to.be.greaterThan(0);
       expect(m.min).to.be.at.most(m.median);
