@@ -273,7 +273,7 @@ const SIZE_SETS: Record<KernelBenchSize, SizeSet> = {
       [8, 4, 128, 64],
       [8, 8, 128, 64],
     ],
-    train: { model: 'small', batch: 8, seq: 128 },
+    train: { model: 'small', batch: 4, seq: 64 },
     peakGemm: [2048, 2048, 1024],
     peakCopyBytes: 128 * 2 ** 20,
   },
@@ -288,8 +288,8 @@ const SIZE_SETS: Record<KernelBenchSize, SizeSet> = {
       [128, 12, 128, 64],
     ],
     train: { model: 'base', batch: 32, seq: 128 },
-    peakGemm: [8192, 8192, 8192],
-    peakCopyBytes: 2 ** 30,
+    peakGemm: [4096, 4096, 4096],
+    peakCopyBytes: 512 * 2 ** 20,
   },
 };
 

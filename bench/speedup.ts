@@ -18,7 +18,7 @@ import { type BertConfig, NAMED_SIZES, configToJson, namedConfig, parameterCount
 import { encoderFlops } from './flops.ts';
 import { type DeviceInfo, bertInputs, deviceInfo } from './kernels.ts';
 import { cofiLikeStructure, denseOf, isDense, prunableSparsity } from './structures.ts';
-import { type TorchReport, type TorchRunOptions, runTorchBench } from './torch.ts';
+import { type TorchOp, type TorchReport, type TorchRunOptions, runTorchBench } from './torch.ts';
 import { GpuTimer, type TimingMethod, type TimingStats, initBenchEngine } from './timer.ts';
 
 /** CoFi's latency setting: batch 128, sequences padded to 128. */
@@ -63,6 +63,9 @@ export interface SpeedupRow {
   /** speedup / ideal_speedup. */
   efficiency: number;
   structure: { hidden_size: number; heads: number[]; intermediate: number[] };
+  /** Descriptor for torch_bench.py (the report is a spec it accepts as it stands). */
+  name: string;
+  torch: TorchOp;
   /** With --torch: PyTorch's forward times and ours over theirs. */
   torch_result?: { fp32_ms: TimingStats; fp16_ms: TimingStats | null; ours_over_fp32: number; torch_speedup_fp32: number };
 }
@@ -161,6 +164,8 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
       ideal_speedup: ideal,
       efficiency: speedup / ideal,
       structure: { hidden_size: e.config.hiddenSize, heads: e.config.layers.map((l) => l.numHeads), intermediate: e.config.layers.map((l) => l.intermediateSize) },
+      name: `${e.source === 'checkpoint' ? 'checkpoint' : 'sparsity'} ${e.sparsity}`,
+      torch: { op: 'bert_forward', config: configToJson(e.config), batch, seq },
     };
   });
   const notes = [
@@ -180,13 +185,12 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
     notes,
   };
   if (options.torch) {
-    const cases = entries.map((e, i) => ({ name: `row ${i}`, torch: { op: 'bert_forward' as const, config: configToJson(e.config), batch, seq } }));
-    const t = await runTorchBench(cases, { ...options.torch, warmup, repeats });
+    const t = await runTorchBench(rows, { ...options.torch, warmup, repeats });
     const { results, ...meta } = t;
     report.torch = meta;
-    const denseTorch = results['row 0']!.fp32.median;
-    rows.forEach((r, i) => {
-      const res = results[`row ${i}`]!;
+    const denseTorch = results[rows[0]!.name]!.fp32.median;
+    rows.forEach((r) => {
+      const res = results[r.name]!;
       r.torch_result = { fp32_ms: res.fp32, fp16_ms: res.fp16, ours_over_fp32: r.latency_ms.median / res.fp32.median, torch_speedup_fp32: denseTorch / res.fp32.median };
     });
   }

@@ -78,7 +78,7 @@ export async function runTorchBench(cases: ReadonlyArray<{ name: string; torch: 
   const spec = path.join(dir, 'spec.json');
   const out = path.join(dir, 'out.json');
   try {
-    fs.writeFileSync(spec, JSON.stringify({ warmup: options.warmup, repeats: options.repeats, cases }));
+    fs.writeFileSync(spec, JSON.stringify({ warmup: options.warmup, repeats: options.repeats, cases: cases.map((c) => ({ name: c.name, torch: c.torch })) }));
     const args = [torchScriptPath(), '--spec', spec, '--out', out, '--device', options.device ?? 'auto'];
     await new Promise<void>((resolve, reject) => {
       execFile(python, args, { timeout: options.timeoutMs ?? 0, maxBuffer: 64 * 2 ** 20 }, (err, _stdout, stderr) => {

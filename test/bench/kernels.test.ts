@@ -79,4 +79,16 @@ describe('bench: kernels', function () {
     expect(linearCase('x', 3, 5, 7)).to.include({ flops: 2 * 3 * 5 * 7, bytes: 4 * (21 + 35 + 5 + 15) });
     expect(() => kernelCases('huge' as 'tiny')).to.throw(/unknown bench size/);
   });
+
+  it('every size set has unique row names, one compute and one bandwidth peak, and torch descriptors', () => {
+    for (const size of ['tiny', 'small', 'base'] as const) {
+      const cases = kernelCases(size);
+      expect(new Set(cases.map((c) => c.name)).size, size).to.equal(cases.length);
+      expect(cases.filter((c) => c.peak === 'compute'), size).to.have.length(1);
+      expect(cases.filter((c) => c.peak === 'bandwidth'), size).to.have.length(1);
+      for (const c of cases) expect(c.torch, c.name).to.have.property('op');
+    }
+    const base = kernelCases('base').map((c) => c.name);
+    for (const n of ['base QKV/O T=4096', 'base FFN in T=16384', 'QKᵀ [128,12,128,64]', 'train step base']) expect(base).to.include(n);
+  });
 });

@@ -153,6 +153,23 @@ describe('bench: torch_bench.py', function () {
     }
   });
 
+  it('accepts a bench report as its spec (rows with torch descriptors)', function () {
+    const python = torchPython();
+    if (!python) this.skip();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-torchspec-'));
+    try {
+      const spec = path.join(dir, 'report.json');
+      const out = path.join(dir, 'out.json');
+      const rows = [0, 0.9].map((s) => ({ name: `sparsity ${s}`, torch: { op: 'bert_forward', config: configToJson(cofiLikeStructure(namedConfig('tiny'), s, 0)), batch: 1, seq: 8 } }));
+      fs.writeFileSync(spec, JSON.stringify({ command: 'bench speedup', rows, warmup: 0 }));
+      execFileSync(python, [path.resolve(import.meta.dirname, '../../bench/torch_bench.py'), '--spec', spec, '--out', out, '--device', 'cpu', '--repeats', '1'], { stdio: 'pipe' });
+      const results = JSON.parse(fs.readFileSync(out, 'utf8')).results;
+      expect(Object.keys(results)).to.deep.equal(['sparsity 0', 'sparsity 0.9']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('names the interpreter when it cannot run', async () => {
     const err = await rejection(runTorchBench([{ name: 'g', torch: { op: 'linear', m: 1, n: 1, k: 1 } }], { python: '/nonexistent/python', warmup: 0, repeats: 1 }));
     expect(err?.message).to.match(/cannot run '\/nonexistent\/python'/);
