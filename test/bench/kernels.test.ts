@@ -36,6 +36,11 @@ describe('bench: kernels', function () {
       expect(r.frac_peak_flops, r.name).to.be.closeTo(r.gflops / report.peaks.gflops, 1e-9);
       expect(r.frac_peak_bw, r.name).to.be.closeTo(r.gbps / report.peaks.gbps, 1e-9);
     }
+    expect(report.peaks.measured.map((p) => p.row)).to.deep.equal([report.peaks.compute_row, report.peaks.bandwidth_row]);
+    for (const p of report.peaks.measured) {
+      const row = report.rows.find((r) => r.name === p.row)!;
+      expect(row.time_ms.median, 'the faster of the two peak measurements counts').to.equal(Math.min(p.first_ms, p.last_ms));
+    }
     expect(report.rows.find((r) => r.name === report.peaks.compute_row)!.frac_peak_flops).to.equal(1);
     expect(report.rows.find((r) => r.name === report.peaks.bandwidth_row)!.frac_peak_bw).to.equal(1);
   });
