@@ -83,14 +83,14 @@ export function isDense(config: BertConfig): boolean {
  * @param sparsity target fraction of prunable encoder parameters removed, in [0, 1)
  * @param seed seed of the per-layer noise
  * @returns a validated BertConfig with hiddenSize, layers[i].numHeads, layers[i].intermediateSize
- *   set and poolerSize = the dense hidden size (the dense config itself, copied, at sparsity 0)
+ *   set and poolerSize = the dense hidden size (at sparsity 0 the dense structure itself)
  * @throws Error when `dense` is not dense or sparsity is outside [0, 1)
  */
 export function cofiLikeStructure(dense: BertConfig, sparsity: number, seed = 0): BertConfig {
   if (!isDense(dense)) throw new Error('cofiLikeStructure: the starting configuration must be dense (no pruned layers or hidden dims)');
   if (!(sparsity >= 0 && sparsity < 1)) throw new Error(`cofiLikeStructure: sparsity must be in [0, 1) (got ${sparsity})`);
   const { numLayers: L, hiddenSize: H, numHeads: h, intermediateSize: I } = dense;
-  if (sparsity === 0) return { ...dense, layers: dense.layers.map((l) => ({ ...l })) };
+  if (sparsity === 0) return { ...dense, layers: dense.layers.map((l) => ({ ...l })), poolerSize: H };
 
   const rng = new HostRandom(seed);
   const C = COFI_LIKE;

@@ -6,7 +6,7 @@ describe('bench: CoFi-like structures', () => {
   it('hit the target sparsity within 0.5 points, for every size, sparsity and several seeds', () => {
     for (const name of ['tiny', 'mini', 'small', 'base']) {
       const dense = namedConfig(name);
-      for (const s of [0.1, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98]) {
+      for (const s of [0, 0.1, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98]) {
         for (const seed of [0, 1, 2]) {
           const c = cofiLikeStructure(dense, s, seed);
           const got = prunableSparsity(dense, c);
@@ -51,7 +51,7 @@ describe('bench: CoFi-like structures', () => {
 
   it('sparsity 0 is the dense model; invalid input is refused', () => {
     const dense = namedConfig('mini');
-    expect(cofiLikeStructure(dense, 0)).to.deep.equal(dense);
+    expect(cofiLikeStructure(dense, 0)).to.deep.equal({ ...dense, poolerSize: dense.hiddenSize });
     expect(() => cofiLikeStructure(dense, 1)).to.throw(/\[0, 1\)/);
     expect(() => cofiLikeStructure(dense, -0.1)).to.throw(/\[0, 1\)/);
     expect(() => cofiLikeStructure(cofiLikeStructure(dense, 0.5), 0.7)).to.throw(/must be dense/);
