@@ -2,6 +2,7 @@
  * The `webprune` command line. Each subcommand lives in cli/commands/ and registers itself here.
  */
 import { Command } from 'commander';
+import { registerBench } from './commands/bench.ts';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerInfo } from './commands/info.ts';
 import { registerPrune } from './commands/prune.ts';
@@ -15,6 +16,7 @@ program
 registerInfo(program);
 registerFinetune(program);
 registerPrune(program);
+registerBench(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -35,6 +35,15 @@ export interface QueueStats {
   submits: number;
 }
 
+/** Where a recorded region writes its two GPU timestamps (see CommandQueue.region). */
+export interface RegionTimestamps {
+  querySet: GPUQuerySet;
+  /** Query index written before the region's first command. */
+  beginIndex: number;
+  /** Query index written after the region's last command. */
+  endIndex: number;
+}
+
 const ARENA_BYTES = 1 << 16;
 
 export class CommandQueue {
@@ -44,6 +53,8 @@ export class CommandQueue {
   private commandsInBatch = 0;
   private retired: GPUBuffer[] = [];
   private deviceError: string | null = null;
+  /** Open region() calls: while > 0 nothing is submitted (see region()). */
+  private holds = 0;
   private readonly uniformAlign: number;
   private readonly maxWorkgroups: number;
   readonly stats: QueueStats = { dispatches: 0, submits: 0 };
@@ -89,7 +100,11 @@ export class CommandQueue {
     // arena cannot strand a uniform already written for it.
     let uniformBytes = 0;
     for (const info of kernel.bindings) if (info.kind === 'uniform') uniformBytes += this.alignUniform(info.size);
-    if (this.arena && this.arena.used + uniformBytes > this.arena.view.byteLength) this.flush();
+    if (this.arena && this.arena.used + uniformBytes > this.arena.view.byteLength) {
+      // Inside a region a full arena is replaced without submitting; elsewhere the batch goes.
+      if (this.holds > 0) this.retireArena();
+      else this.flush();
+    }
     for (const info of kernel.bindings) {
       if (info.kind === 'storage') {
         const b = args.buffers[info.name];
@@ -143,18 +158,62 @@ export class CommandQueue {
    * queue.writeBuffer takes effect ahead of commands still waiting in the encoder.
    */
   upload(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    if (this.holds > 0) {
+      // Inside a region: stage the data and record a copy, so the region stays unsubmitted and
+      // the write keeps its place in the command stream.
+      const size = Math.ceil(data.byteLength / 4) * 4;
+      if (size === 0) return;
+      const staging = this.device.createBuffer({ size, usage: 0x0004 /* COPY_SRC */, mappedAtCreation: true });
+      new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      staging.unmap();
+      this.retired.push(staging);
+      this.copy(staging, 0, buffer, offset, size);
+      return;
+    }
     this.flush();
     this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
   }
 
-  /** Submits everything recorded so far. */
-  flush(): void {
-    this.endPass();
-    if (this.arena) {
-      this.arena.buffer.unmap();
-      this.retired.push(this.arena.buffer);
-      this.arena = null;
+  /**
+   * Records the commands of `record()` as one contiguous, unsubmitted stretch of the command
+   * stream, optionally between two GPU timestamps (feature 'timestamp-query'), and returns what
+   * `record` returns. Inside the region the 256-command batch limit is suspended, a full uniform
+   * arena is replaced instead of flushed, and upload() records a copy from a staging buffer instead
+   * of flushing; so the timestamps bracket the region's GPU execution only, without host gaps. The
+   * timestamps are written by two empty compute passes, one before and one after the region, so
+   * the region's own passes, copies and clears all fall between them. The region is submitted
+   * by the next flush() after it (the caller's, or the next batch limit).
+   * Regions nest; timestamps are written only by the regions that are given them.
+   * @throws Error when `record` submits (flush(), read(), sync()) — the region would be split —
+   *   or returns a promise (a region cannot span an await)
+   */
+  region<T>(record: () => T, timestamps?: RegionTimestamps): T {
+    if (timestamps) this.timestampPass({ querySet: timestamps.querySet, beginningOfPassWriteIndex: timestamps.beginIndex });
+    this.holds++;
+    let result: T;
+    try {
+      result = record();
+    } finally {
+      this.holds--;
     }
+    if (result instanceof Promise) throw new Error('CommandQueue.region() takes a synchronous function: a region cannot span an await');
+    if (timestamps) this.timestampPass({ querySet: timestamps.querySet, endOfPassWriteIndex: timestamps.endIndex });
+    return result;
+  }
+
+  /** Whether commands are being recorded inside region(). */
+  get inRegion(): boolean {
+    return this.holds > 0;
+  }
+
+  /**
+   * Submits everything recorded so far.
+   * @throws Error inside region() (the region would be split across submits)
+   */
+  flush(): void {
+    if (this.holds > 0) throw new Error('CommandQueue: cannot submit inside region() (read(), sync() and flush() split the region); record only GPU work there');
+    this.endPass();
+    this.retireArena();
     if (this.encoder) {
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = null;
@@ -221,6 +280,20 @@ export class CommandQueue {
     }
   }
 
+  /** Unmaps the uniform arena (its uniforms are all written) and frees it after the next submit. */
+  private retireArena(): void {
+    if (!this.arena) return;
+    this.arena.buffer.unmap();
+    this.retired.push(this.arena.buffer);
+    this.arena = null;
+  }
+
+  /** An empty compute pass that only writes timestamps. */
+  private timestampPass(timestampWrites: GPUComputePassTimestampWrites): void {
+    this.endPass();
+    this.commandEncoder().beginComputePass({ timestampWrites }).end();
+  }
+
   private commandEncoder(): GPUCommandEncoder {
     return (this.encoder ??= this.device.createCommandEncoder());
   }
@@ -230,7 +303,7 @@ export class CommandQueue {
   }
 
   private countCommand(): void {
-    if (++this.commandsInBatch >= this.maxCommandsPerSubmit) this.flush();
+    if (++this.commandsInBatch >= this.maxCommandsPerSubmit && this.holds === 0) this.flush();
   }
 
   private alignUniform(size: number): number {

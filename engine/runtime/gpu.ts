@@ -47,6 +47,8 @@ export interface Gpu {
   readonly description: AdapterDescription;
   /** Features enabled on the device (a subset of OPTIONAL_FEATURES plus what Dawn adds). */
   readonly features: ReadonlySet<string>;
+  /** The Dawn toggles the instance was created with (e.g. whether timestamps are unquantised). */
+  readonly dawnOptions: readonly string[];
 }
 
 /** Thrown when no WebGPU adapter can be found; the message says how to get one. */
@@ -89,7 +91,14 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<Gpu> {
   for (const name of RAISED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
 
-  return { instance: gpu, adapter, device, description: describeAdapter(adapter), features: new Set(device.features) };
+  return {
+    instance: gpu,
+    adapter,
+    device,
+    description: describeAdapter(adapter),
+    features: new Set(device.features),
+    dawnOptions: [...(options.dawnOptions ?? [])],
+  };
 }
 
 function describeAdapter(adapter: GPUAdapter): AdapterDescription {

@@ -1,9 +1,10 @@
 // Strided indexing for shapes of rank ≤ 8, packed as two vec4<u32> per shape or stride list in
 // uniforms (dimension d at [d / 4][d % 4]); the innermost dimension is the last.
 
+// Selects instead of indexing a local copy of the array: a dynamically indexed function-local
+// array lives in (slow, spilled) private memory on GPUs and on the stack under lavapipe.
 fn dim8(v: array<vec4<u32>, 2>, d: u32) -> u32 {
-  var a = v;
-  return a[d / 4u][d % 4u];
+  return select(v[0], v[1], d >= 4u)[d % 4u];
 }
 
 // Offset of linear index i of `shape` (rank dims) in a tensor with `strides`.

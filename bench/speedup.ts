@@ -1,0 +1,282 @@
+/**
+ * Speedup of compacted models over the dense one, measured beside the ideal.
+ *
+ * For each target sparsity a compacted structure is drawn "like CoFi's" (structures.ts) from the
+ * dense configuration, built with random weights (timing does not depend on the values), and its
+ * inference latency measured as CoFi's evaluation does: sequence classification of a batch (CoFi:
+ * 128 sequences padded to length 128), first pass dropped. All models are timed round-robin in one
+ * run (GpuTimer.timeInterleaved), so load that drifts on a shared machine affects them alike and the
+ * speedups (dense median / model median) are ratios within one run.
+ *
+ * ideal_speedup = dense encoder FLOPs / pruned encoder FLOPs (flops.ts encoderFlops).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as E from '../engine/index.ts';
+import { Bert } from '../models/bert.ts';
+import { type BertConfig, NAMED_SIZES, configToJson, namedConfig, parameterCount, readConfig } from '../models/config.ts';
+import { encoderFlops } from './flops.ts';
+import { type DeviceInfo, bertInputs, deviceInfo } from './kernels.ts';
+import { cofiLikeStructure, denseOf, isDense, prunableSparsity } from './structures.ts';
+import { type TorchOp, type TorchReport, type TorchRunOptions, runTorchBench } from './torch.ts';
+import { GpuTimer, type TimingMethod, type TimingStats, initBenchEngine } from './timer.ts';
+
+/** CoFi's latency setting: batch 128, sequences padded to 128. */
+export const COFI_BATCH = 128;
+export const COFI_SEQ = 128;
+
+export interface SpeedupOptions {
+  /** A named size (tiny, mini, small, base) or a model directory with a transformers config.json. */
+  model: string;
+  /** Target sparsities in [0, 1); 0 (the dense model) is added when missing. */
+  sparsities: number[];
+  batchSize?: number;
+  seqLen?: number;
+  warmup?: number;
+  repeats?: number;
+  /** Seed of the structures, weights and inputs. */
+  seed?: number;
+  wallClock?: boolean;
+  torch?: Omit<TorchRunOptions, 'warmup' | 'repeats'>;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface SpeedupRow {
+  /** Target sparsity (for a checkpoint's own structure: its sparsity). */
+  sparsity: number;
+  /** Sparsity of the structure: 1 − prunable params / dense prunable params. */
+  achieved_sparsity: number;
+  /** 'drawn' (structures.ts) or 'checkpoint' (the --model directory's own structure). */
+  source: 'drawn' | 'checkpoint';
+  /** Prunable encoder parameters (attention and FFN weights and biases). */
+  params: number;
+  /** Encoder FLOPs of one forward at this batch and length (flops.ts). */
+  flops: number;
+  /** Latency of one forward (ms) by the report's timing method. */
+  latency_ms: TimingStats;
+  /** Record + submit + wait for one forward (ms). */
+  wall_ms: TimingStats;
+  /** Dense median latency / this median latency. */
+  speedup: number;
+  /** Dense encoder FLOPs / this encoder's FLOPs. */
+  ideal_speedup: number;
+  /** speedup / ideal_speedup. */
+  efficiency: number;
+  structure: { hidden_size: number; heads: number[]; intermediate: number[] };
+  /** Descriptor for torch_bench.py (the report is a spec it accepts as it stands). */
+  name: string;
+  torch: TorchOp;
+  /** With --torch: PyTorch's forward times and ours over theirs. */
+  torch_result?: { fp32_ms: TimingStats; fp16_ms: TimingStats | null; ours_over_fp32: number; torch_speedup_fp32: number };
+}
+
+export interface SpeedupReport {
+  command: 'bench speedup';
+  model: string;
+  device: DeviceInfo;
+  timing: { method: TimingMethod; quantized: boolean | null; warmup: number; repeats: number };
+  batch_size: number;
+  seq_len: number;
+  rows: SpeedupRow[];
+  /** What the numbers do and do not cover. */
+  notes: string[];
+  torch?: Omit<TorchReport, 'results'>;
+}
+
+/**
+ * The dense configuration named by `--model`, and a checkpoint's own structure when it is pruned.
+ * @throws Error when `model` is neither a named size nor a directory with a valid config.json
+ */
+export function resolveModel(model: string): { dense: BertConfig; checkpoint: BertConfig | null } {
+  if (Object.hasOwn(NAMED_SIZES, model)) return { dense: namedConfig(model), checkpoint: null };
+  if (fs.existsSync(model) && fs.statSync(model).isDirectory()) {
+    const config = readConfig(model);
+    return isDense(config) ? { dense: config, checkpoint: null } : { dense: denseOf(config), checkpoint: config };
+  }
+  throw new Error(`--model: "${model}" is neither a model directory with config.json nor a named size (${Object.keys(NAMED_SIZES).join(', ')})`);
+}
+
+/**
+ * Builds the dense model and one compacted model per sparsity (plus the checkpoint's structure when
+ * --model is a pruned directory), times their forward passes round-robin, and reports speedups.
+ * Opens the engine (initBenchEngine) if needed; poisoning is off while it runs.
+ * @throws Error for a bad model, sparsity outside [0, 1), seqLen above max_position_embeddings, or
+ *   bad warmup/repeats
+ */
+export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupReport> {
+  const batch = options.batchSize ?? COFI_BATCH;
+  const seq = options.seqLen ?? COFI_SEQ;
+  const warmup = options.warmup ?? 1;
+  const repeats = options.repeats ?? 5;
+  const seed = options.seed ?? 0;
+  const { dense, checkpoint } = resolveModel(options.model);
+  if (seq > dense.maxPositionEmbeddings) throw new Error(`--seq-len ${seq} exceeds max_position_embeddings ${dense.maxPositionEmbeddings}`);
+  for (const s of options.sparsities) {
+    if (!(s >= 0 && s < 1)) throw new Error(`--sparsities: ${s} is not in [0, 1)`);
+  }
+  const targets = [...new Set([0, ...options.sparsities])].sort((a, b) => a - b);
+  const entries: Array<{ sparsity: number; source: 'drawn' | 'checkpoint'; config: BertConfig }> = targets.map((s) => ({
+    sparsity: s,
+    source: 'drawn',
+    config: cofiLikeStructure(dense, s, seed),
+  }));
+  if (checkpoint) entries.push({ sparsity: prunableSparsity(dense, checkpoint), source: 'checkpoint', config: checkpoint });
+
+  const engine = await initBenchEngine();
+  const timer = new GpuTimer(engine, options.wallClock ? 'wall' : 'auto');
+  const poison = engine.poison;
+  engine.poison = false;
+  const models: Bert[] = [];
+  const inputs = bertInputs(dense, batch, seq, 4, seed + 1);
+  let measured;
+  try {
+    for (const e of entries) models.push(Bert.random(e.config, 'classification', seed));
+    let done = 0;
+    const total = models.length * (warmup + repeats);
+    const recorders = models.map((m) => (i: number) => {
+      const x = inputs[i % inputs.length]!;
+      E.noGrad(() => E.tidy(() => void m.classify({ inputIds: x.inputIds, tokenTypeIds: x.tokenTypeIds, attentionMask: x.attentionMask }, { training: false })));
+    });
+    measured = await timer.timeInterleaved(recorders, { warmup, repeats, onRun: () => options.onProgress?.(++done, total) });
+  } finally {
+    engine.poison = poison;
+    timer.dispose();
+    for (const m of models) m.dispose();
+    for (const x of inputs) for (const t of Object.values(x)) t.dispose();
+  }
+
+  const denseFlops = encoderFlops(dense, batch, seq).total;
+  const denseMs = measured[0]!.median;
+  const rows: SpeedupRow[] = entries.map((e, i) => {
+    const m = measured[i]!;
+    const flops = encoderFlops(e.config, batch, seq).total;
+    const speedup = denseMs / m.median;
+    const ideal = denseFlops / flops;
+    return {
+      sparsity: e.sparsity,
+      achieved_sparsity: prunableSparsity(dense, e.config),
+      source: e.source,
+      params: parameterCount(e.config).total,
+      flops,
+      latency_ms: { median: m.median, min: m.min, max: m.max },
+      wall_ms: m.wall,
+      speedup,
+      ideal_speedup: ideal,
+      efficiency: speedup / ideal,
+      structure: { hidden_size: e.config.hiddenSize, heads: e.config.layers.map((l) => l.numHeads), intermediate: e.config.layers.map((l) => l.intermediateSize) },
+      name: `${e.source === 'checkpoint' ? 'checkpoint' : 'sparsity'} ${e.sparsity}`,
+      torch: { op: 'bert_forward', config: configToJson(e.config), batch, seq },
+    };
+  });
+  const notes = [
+    'latency: sequence-classification forward (embeddings, encoder, pooler, classifier) of one batch, no gradient; first pass(es) dropped',
+    'ideal_speedup counts encoder matrix-product FLOPs only (flops.ts)',
+    'weights are random: timing does not depend on their values',
+  ];
+  if (checkpoint) notes.push(`the checkpoint's structure is read from ${path.join(options.model, 'config.json')}; its weights are not loaded (not needed for timing)`);
+  const report: SpeedupReport = {
+    command: 'bench speedup',
+    model: options.model,
+    device: deviceInfo(engine),
+    timing: { method: timer.method, quantized: timer.quantized, warmup, repeats },
+    batch_size: batch,
+    seq_len: seq,
+    rows,
+    notes,
+  };
+  if (options.torch) {
+    const t = await runTorchBench(rows, { ...options.torch, warmup, repeats });
+    const { results, ...meta } = t;
+    report.torch = meta;
+    const denseTorch = results[rows[0]!.name]!.fp32.median;
+    rows.forEach((r) => {
+      const res = results[r.name]!;
+      r.torch_result = { fp32_ms: res.fp32, fp16_ms: res.fp16, ours_over_fp32: r.latency_ms.median / res.fp32.median, torch_speedup_fp32: denseTorch / res.fp32.median };
+    });
+  }
+  return report;
+}
+
+const f2 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+
+/** The report as a markdown table with its notes. */
+export function speedupTable(report: SpeedupReport): string {
+  const torch = report.rows.some((r) => r.torch_result);
+  const head = ['sparsity', 'achieved', 'params', 'GFLOPs', 'median ms', 'min ms', 'max ms', 'speedup', 'ideal', 'speedup/ideal'];
+  if (torch) head.push('torch fp32 ms', 'ours/torch', 'torch speedup');
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of report.rows) {
+    const cells = [
+      `${(100 * r.sparsity).toFixed(1)}%${r.source === 'checkpoint' ? ' (checkpoint)' : ''}`,
+      `${(100 * r.achieved_sparsity).toFixed(2)}%`,
+      r.params.toLocaleString('en-US'),
+      f2(r.flops / 1e9),
+      f2(r.latency_ms.median),
+      f2(r.latency_ms.min),
+      f2(r.latency_ms.max),
+      `${r.speedup.toFixed(2)}×`,
+      `${r.ideal_speedup.toFixed(2)}×`,
+      r.efficiency.toFixed(2),
+    ];
+    if (torch) {
+      const t = r.torch_result!;
+      cells.push(f2(t.fp32_ms.median), `${t.ours_over_fp32.toFixed(2)}×`, `${t.torch_speedup_fp32.toFixed(2)}×`);
+    }
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  const t = report.timing;
+  const notes = [
+    `model ${report.model}, batch ${report.batch_size} × sequence ${report.seq_len}; device: ${report.device.description}`,
+    `timing: ${t.method}${t.quantized === null ? '' : t.quantized ? ' (quantised by Dawn)' : ' (unquantised)'}, ${t.warmup} warm-up + ${t.repeats} timed runs per model, round-robin`,
+    ...report.notes,
+    ...report.rows.map((r) => `structure at ${(100 * r.sparsity).toFixed(1)}%: H=${r.structure.hidden_size} heads=[${r.structure.heads.join(',')}] ffn=[${r.structure.intermediate.join(',')}]`),
+  ];
+  if (report.torch) notes.push(`torch ${report.torch.torch_version} on ${report.torch.device_name}, TF32 ${report.torch.tf32 ? 'on' : 'off'} (eager, fp32)`);
+  return `${lines.join('\n')}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
+}
+
+/** The vega-lite spec of the speedup plot: measured speedup against sparsity, with the ideal. */
+export function speedupChartSpec(report: SpeedupReport): Record<string, unknown> {
+  const drawn = report.rows.filter((r) => r.source === 'drawn');
+  const values = drawn.flatMap((r) => [
+    { sparsity: r.sparsity, speedup: r.speedup, series: 'measured' },
+    { sparsity: r.sparsity, speedup: r.ideal_speedup, series: 'ideal (FLOPs)' },
+    ...(r.torch_result ? [{ sparsity: r.sparsity, speedup: r.torch_result.torch_speedup_fp32, series: 'PyTorch fp32' }] : []),
+  ]);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: `Speedup of compacted ${report.model} over dense`, subtitle: `batch ${report.batch_size} × ${report.seq_len}, ${report.device.description}` },
+    width: 420,
+    height: 280,
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'sparsity', type: 'quantitative', title: 'sparsity (prunable encoder params removed)', axis: { format: '%' } },
+      y: { field: 'speedup', type: 'quantitative', title: 'speedup over dense (×)', scale: { type: 'log' } },
+      color: { field: 'series', type: 'nominal', title: null },
+      strokeDash: { field: 'series', type: 'nominal', scale: { domain: ['measured', 'ideal (FLOPs)', 'PyTorch fp32'], range: [[1, 0], [6, 4], [2, 2]] }, legend: null },
+    },
+  };
+}
+
+/** Renders the speedup plot to SVG (vega-lite → vega, headless). */
+export async function speedupSvg(report: SpeedupReport): Promise<string> {
+  const vega = await import('vega');
+  const { compile } = await import('vega-lite');
+  // vega-lite's TopLevelSpec type is stricter than our plain object; the spec is checked by compile().
+  const spec = compile(speedupChartSpec(report) as unknown as Parameters<typeof compile>[0]).spec;
+  return new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG();
+}
+
+/**
+ * Writes OUT/speedup.json, OUT/speedup.md and OUT/speedup.svg (creating OUT).
+ * @returns the paths written
+ */
+export async function writeSpeedupOutputs(report: SpeedupReport, outDir: string): Promise<string[]> {
+  fs.mkdirSync(outDir, { recursive: true });
+  const files = { json: path.join(outDir, 'speedup.json'), md: path.join(outDir, 'speedup.md'), svg: path.join(outDir, 'speedup.svg') };
+  fs.writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
+  fs.writeFileSync(files.md, speedupTable(report));
+  fs.writeFileSync(files.svg, await speedupSvg(report));
+  return Object.values(files);
+}

@@ -1,0 +1,146 @@
+/**
+ * `webprune bench kernels` and `webprune bench speedup`: whether structured sparsity buys real
+ * speed on this machine's GPU, measured beside the ideal and beside PyTorch (--torch).
+ */
+import * as fs from 'node:fs';
+import { SingleBar } from 'cli-progress';
+import { type Command, InvalidArgumentError } from 'commander';
+import { KERNEL_BENCH_SIZES, type KernelBenchSize, kernelTable, runKernelBench } from '../../bench/kernels.ts';
+import { COFI_BATCH, COFI_SEQ, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer (got "${v}")`);
+    return n;
+  };
+}
+
+function nonNegativeInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer (got "${v}")`);
+    return n;
+  };
+}
+
+function sparsityList(v: string): number[] {
+  const xs = v.split(',').map((s) => s.trim());
+  return xs.map((s) => {
+    const x = Number(s);
+    if (s === '' || !(x >= 0 && x < 1)) throw new InvalidArgumentError(`each sparsity must be a number in [0, 1) (got "${s}" in "${v}")`);
+    return x;
+  });
+}
+
+function sizeName(v: string): KernelBenchSize {
+  if (!(KERNEL_BENCH_SIZES as readonly string[]).includes(v)) throw new InvalidArgumentError(`size must be one of ${KERNEL_BENCH_SIZES.join(', ')} (got "${v}")`);
+  return v as KernelBenchSize;
+}
+
+/** A progress bar on stderr (hidden when stderr is not a terminal, so logs stay clean). */
+function progressBar(label: string) {
+  const bar = new SingleBar({
+    format: `${label} [{bar}] {value}/{total} runs | {row}`,
+    stream: process.stderr,
+    noTTYOutput: false,
+    hideCursor: true,
+    clearOnComplete: true,
+  });
+  let started = false;
+  return {
+    update(done: number, total: number, row = '') {
+      if (!process.stderr.isTTY) return;
+      if (!started) {
+        bar.start(total, 0, { row });
+        started = true;
+      }
+      bar.update(done, { row });
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+interface CommonOptions {
+  json?: string;
+  repeats: number;
+  warmup: number;
+  seed: number;
+  wallClock?: boolean;
+  torch?: boolean;
+  python?: string;
+  torchDevice: 'auto' | 'cpu' | 'cuda';
+}
+
+function addCommon(cmd: Command, defaults: { repeats: number; warmup: number }): Command {
+  return cmd
+    .option('--json <file>', 'write the report as JSON to FILE')
+    .option('--repeats <n>', 'timed runs per row', positiveInt('--repeats'), defaults.repeats)
+    .option('--warmup <n>', 'untimed runs first', nonNegativeInt('--warmup'), defaults.warmup)
+    .option('--seed <n>', 'seed of inputs, weights and structures', nonNegativeInt('--seed'), 0)
+    .option('--wall-clock', 'time with the wall clock even when GPU timestamps are available')
+    .option('--torch', 'also time the same rows with PyTorch (bench/torch_bench.py) and print ours over theirs')
+    .option('--python <path>', 'interpreter for --torch (default $WEBPRUNE_PYTHON, else python3)')
+    .option('--torch-device <device>', 'auto, cpu or cuda, for --torch', 'auto');
+}
+
+function torchOptions(o: CommonOptions) {
+  if (!['auto', 'cpu', 'cuda'].includes(o.torchDevice)) throw new Error(`--torch-device must be auto, cpu or cuda (got "${o.torchDevice}")`);
+  return o.torch ? { python: o.python, device: o.torchDevice } : undefined;
+}
+
+export function registerBench(program: Command): void {
+  const bench = program.command('bench').description('benchmarks: kernels at BERT shapes, and the speedup of compacted models');
+
+  addCommon(
+    bench
+      .command('kernels')
+      .description('GEMMs (incl. uneven pruned shapes), attention products, softmax, layer norm, GELU and a training step: time, GFLOP/s, GB/s, fractions of this run\'s peaks')
+      .option('--size <size>', `shape set: ${KERNEL_BENCH_SIZES.join(', ')} (tiny and small finish on a CPU Vulkan driver)`, sizeName, 'tiny' as KernelBenchSize),
+    { repeats: 5, warmup: 2 },
+  ).action(async (o: CommonOptions & { size: KernelBenchSize }) => {
+    const bar = progressBar(`bench kernels --size ${o.size}`);
+    const report = await runKernelBench({
+      size: o.size,
+      repeats: o.repeats,
+      warmup: o.warmup,
+      seed: o.seed,
+      wallClock: o.wallClock,
+      torch: torchOptions(o),
+      onProgress: (d, t, row) => bar.update(d, t, row),
+    }).finally(() => bar.stop());
+    if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(kernelTable(report));
+  });
+
+  addCommon(
+    bench
+      .command('speedup')
+      .description('inference latency of compacted models (CoFi-like structures) against the dense one, with the ideal FLOP speedup')
+      .requiredOption('--model <dir|size>', 'a named size (tiny, mini, small, base) or a model directory with config.json')
+      .option('--sparsities <list>', 'comma-separated target sparsities in [0, 1)', sparsityList, [0, 0.4, 0.7, 0.9, 0.95, 0.98])
+      .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), COFI_BATCH)
+      .option('--seq-len <n>', 'sequence length (padded)', positiveInt('--seq-len'), COFI_SEQ)
+      .option('--out <dir>', 'write speedup.json, speedup.md and speedup.svg to DIR'),
+    { repeats: 5, warmup: 1 },
+  ).action(async (o: CommonOptions & { model: string; sparsities: number[]; batchSize: number; seqLen: number; out?: string }) => {
+    const bar = progressBar('bench speedup');
+    const report = await runSpeedupBench({
+      model: o.model,
+      sparsities: o.sparsities,
+      batchSize: o.batchSize,
+      seqLen: o.seqLen,
+      repeats: o.repeats,
+      warmup: o.warmup,
+      seed: o.seed,
+      wallClock: o.wallClock,
+      torch: torchOptions(o),
+      onProgress: (d, t) => bar.update(d, t),
+    }).finally(() => bar.stop());
+    if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
+    if (o.out) await writeSpeedupOutputs(report, o.out);
+    process.stdout.write(speedupTable(report));
+  });
+}

@@ -1,0 +1,177 @@
+import { execFile, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { encoderFlops } from '../../bench/flops.ts';
+import { type SpeedupReport, resolveModel, runSpeedupBench, speedupChartSpec, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
+import { cofiLikeStructure } from '../../bench/structures.ts';
+import { runTorchBench } from '../../bench/torch.ts';
+import { configToJson, namedConfig, parameterCount, writeConfig } from '../../models/config.ts';
+import { useBenchTestEngine } from './helpers.ts';
+
+const ROW_FIELDS = ['sparsity', 'params', 'flops', 'latency_ms', 'speedup', 'ideal_speedup'];
+
+describe('bench: speedup', function () {
+  this.timeout(300000);
+  before(useBenchTestEngine);
+  let report: SpeedupReport;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-speedup-'));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  before(async () => {
+    report = await runSpeedupBench({ model: 'tiny', sparsities: [0.9, 0.5], batchSize: 2, seqLen: 16, repeats: 2 });
+    report = JSON.parse(JSON.stringify(report)) as SpeedupReport;
+  });
+
+  it('reports per sparsity params, FLOPs, latency, speedup and the ideal, with the device', () => {
+    expect(report.command).to.equal('bench speedup');
+    expect(report.device.description).to.be.a('string').and.not.equal('');
+    expect(report).to.include({ batch_size: 2, seq_len: 16, model: 'tiny' });
+    expect(report.rows.map((r) => r.sparsity)).to.deep.equal([0, 0.5, 0.9]);
+    const dense = namedConfig('tiny');
+    for (const r of report.rows) {
+      for (const k of ROW_FIELDS) expect(r, k).to.have.property(k);
+      const c = cofiLikeStructure(dense, r.sparsity, 0);
+      expect(r.params).to.equal(parameterCount(c).total);
+      expect(r.flops).to.equal(encoderFlops(c, 2, 16).total);
+      expect(r.ideal_speedup).to.be.closeTo(encoderFlops(dense, 2, 16).total / r.flops, 1e-9);
+      expect(r.latency_ms.median).to.be.greaterThan(0);
+      expect(r.latency_ms.min).to.be.at.most(r.latency_ms.median);
+      expect(r.latency_ms.median).to.be.at.most(r.latency_ms.max);
+      expect(r.speedup).to.be.closeTo(report.rows[0]!.latency_ms.median / r.latency_ms.median, 1e-9);
+      expect(Math.abs(r.achieved_sparsity - r.sparsity)).to.be.below(0.005);
+    }
+    expect(report.rows[0]!.speedup).to.equal(1);
+  });
+
+  it('writes JSON, a markdown table and an SVG plot with the ideal line', async () => {
+    const files = await writeSpeedupOutputs(report, path.join(tmp, 'out'));
+    expect(files.map((f) => path.basename(f))).to.deep.equal(['speedup.json', 'speedup.md', 'speedup.svg']);
+    expect(JSON.parse(fs.readFileSync(files[0]!, 'utf8')).rows).to.have.length(3);
+    const md = fs.readFileSync(files[1]!, 'utf8');
+    expect(md).to.include('| sparsity |').and.include('| 90.0% |');
+    expect(md).to.equal(speedupTable(report));
+    const svg = fs.readFileSync(files[2]!, 'utf8');
+    expect(svg.startsWith('<svg')).to.equal(true);
+    expect(svg).to.include('ideal (FLOPs)').and.include('measured');
+    const series = new Set((speedupChartSpec(report).data as { values: Array<{ series: string }> }).values.map((v) => v.series));
+    expect([...series]).to.deep.equal(['measured', 'ideal (FLOPs)']);
+  });
+
+  it('takes a model directory: a pruned checkpoint\'s own structure is measured beside the drawn ones', async () => {
+    const dir = path.join(tmp, 'ckpt');
+    fs.mkdirSync(dir);
+    writeConfig(dir, cofiLikeStructure(namedConfig('tiny'), 0.6, 3));
+    const resolved = resolveModel(dir);
+    expect(resolved.dense.hiddenSize).to.equal(128);
+    expect(resolved.dense.layers).to.deep.equal(namedConfig('tiny').layers);
+    expect(resolved.dense.poolerSize).to.equal(undefined);
+    expect(resolved.checkpoint!.layers).to.deep.equal(cofiLikeStructure(namedConfig('tiny'), 0.6, 3).layers);
+    const r = await runSpeedupBench({ model: dir, sparsities: [], batchSize: 1, seqLen: 8, repeats: 1 });
+    expect(r.rows.map((x) => x.source)).to.deep.equal(['drawn', 'checkpoint']);
+    expect(r.rows[1]!.sparsity).to.be.closeTo(0.6, 0.005);
+    expect(r.notes.join('\n')).to.include('weights are not loaded');
+    expect(() => resolveModel(path.join(tmp, 'missing'))).to.throw(/neither a model directory/);
+  });
+
+  it('refuses bad sparsities and too long sequences', async () => {
+    expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [1], batchSize: 1, seqLen: 8 })))?.message).to.match(/not in \[0, 1\)/);
+    expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [0.5], batchSize: 1, seqLen: 513 })))?.message).to.match(/exceeds max_position_embeddings/);
+  });
+
+  it('the CLI writes the same report as JSON and prints the table', async () => {
+    const json = path.join(tmp, 'cli.json');
+    const out = path.join(tmp, 'cli-out');
+    const root = path.resolve(import.meta.dirname, '../..');
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ['--import', './scripts/ts-register.mjs', 'cli/webprune.ts', 'bench', 'speedup', '--model', 'tiny', '--sparsities', '0.9', '--batch-size', '1', '--seq-len', '8', '--repeats', '1', '--json', json, '--out', out],
+        { cwd: root },
+        (e, so, se) => (e ? reject(new Error(`${e.message}\n${se}`)) : resolve(so)),
+      ),
+    );
+    expect(stdout).to.include('| sparsity |');
+    const r = JSON.parse(fs.readFileSync(json, 'utf8')) as SpeedupReport;
+    expect(r.rows.map((x) => x.sparsity)).to.deep.equal([0, 0.9]);
+    for (const k of ROW_FIELDS) expect(r.rows[1], k).to.have.property(k);
+    expect(fs.existsSync(path.join(out, 'speedup.svg'))).to.equal(true);
+  });
+});
+
+/** The error a promise rejects with (undefined when it resolves). */
+async function rejection(p: Promise<unknown>): Promise<Error | undefined> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  return undefined;
+}
+
+/** An interpreter with torch: $WEBPRUNE_PYTHON, or Debian's python3-torch. */
+function torchPython(): string | null {
+  for (const p of [process.env.WEBPRUNE_PYTHON, '/usr/bin/python3'].filter(Boolean) as string[]) {
+    try {
+      execFileSync(p, ['-c', 'import torch'], { stdio: 'ignore' });
+      return p;
+    } catch {
+      // no torch there
+    }
+  }
+  return null;
+}
+
+describe('bench: torch_bench.py', function () {
+  this.timeout(120000);
+
+  it('times the same ops and a compacted BERT in PyTorch (when an interpreter with torch exists)', async function () {
+    const python = torchPython();
+    if (!python) this.skip();
+    const pruned = cofiLikeStructure(namedConfig('tiny'), 0.9, 0);
+    const t = await runTorchBench(
+      [
+        { name: 'gemm', torch: { op: 'linear', m: 16, n: 24, k: 8 } },
+        { name: 'qk', torch: { op: 'bmm', batch: [2, 2], m: 8, n: 8, k: 4, trans_b: true } },
+        { name: 'sm', torch: { op: 'softmax', shape: [2, 2, 8, 8], mask_shape: [2, 1, 1, 8] } },
+        { name: 'ln', torch: { op: 'layer_norm', rows: 8, cols: 16, eps: 1e-12 } },
+        { name: 'gelu', torch: { op: 'gelu', shape: [8, 16] } },
+        { name: 'copy', torch: { op: 'copy', bytes: 4096 } },
+        { name: 'fwd', torch: { op: 'bert_forward', config: configToJson(pruned), batch: 2, seq: 8 } },
+        { name: 'step', torch: { op: 'bert_train_step', config: configToJson(namedConfig('tiny')), batch: 2, seq: 8 } },
+      ],
+      { python, device: 'cpu', warmup: 1, repeats: 2 },
+    );
+    expect(t.device).to.equal('cpu');
+    expect(t.tf32).to.equal(false);
+    for (const name of ['gemm', 'qk', 'sm', 'ln', 'gelu', 'copy', 'fwd', 'step']) {
+      const r = t.results[name]!;
+      expect(r.fp32.median, name).to.be.greaterThan(0);
+      expect(r.fp32.min, name).to.be.at.most(r.fp32.median);
+      expect(r.fp16, 'fp16 only on CUDA').to.equal(null);
+    }
+  });
+
+  it('accepts a bench report as its spec (rows with torch descriptors)', function () {
+    const python = torchPython();
+    if (!python) this.skip();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-torchspec-'));
+    try {
+      const spec = path.join(dir, 'report.json');
+      const out = path.join(dir, 'out.json');
+      const rows = [0, 0.9].map((s) => ({ name: `sparsity ${s}`, torch: { op: 'bert_forward', config: configToJson(cofiLikeStructure(namedConfig('tiny'), s, 0)), batch: 1, seq: 8 } }));
+      fs.writeFileSync(spec, JSON.stringify({ command: 'bench speedup', rows, warmup: 0 }));
+      execFileSync(python, [path.resolve(import.meta.dirname, '../../bench/torch_bench.py'), '--spec', spec, '--out', out, '--device', 'cpu', '--repeats', '1'], { stdio: 'pipe' });
+      const results = JSON.parse(fs.readFileSync(out, 'utf8')).results;
+      expect(Object.keys(results)).to.deep.equal(['sparsity 0', 'sparsity 0.9']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names the interpreter when it cannot run', async () => {
+    const err = await rejection(runTorchBench([{ name: 'g', torch: { op: 'linear', m: 1, n: 1, k: 1 } }], { python: '/nonexistent/python', warmup: 0, repeats: 1 }));
+    expect(err?.message).to.match(/cannot run '\/nonexistent\/python'/);
+  });
+});
