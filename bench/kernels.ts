@@ -114,6 +114,67 @@ export function attentionCases(B: number, h: number, S: number, d: number): Kern
   ];
 }
 
+/**
+ * The fused masked attention (engine/ops/attention.ts) on q, k, v [B, S, h·d] with `active` of h
+ * heads kept by head_z (the others skipped), forward only. FLOPs 4·B·active·S²·d (QKᵀ and PV of the
+ * active heads); bytes 4·(3·B·S·active·d read + B·S·h·d written). PyTorch runs
+ * scaled_dot_product_attention over the active heads alone, as a compacted model would.
+ */
+export function maskedAttentionCase(B: number, h: number, S: number, d: number, active: number): KernelCase {
+  const A = h * d;
+  return {
+    name: `masked attention ${active}/${h} heads [${B},${S},${h}×${d}]`,
+    kind: 'attention',
+    shape: `${B}×${active}×(${S}×${S}×${d})`,
+    flops: 4 * B * active * S * S * d,
+    bytes: F32 * (3 * B * S * active * d + B * S * A),
+    torch: { op: 'attention', batch: B, heads: active, seq: S, dim: d },
+    prepare(seed) {
+      const copies = rotationCopies(F32 * 4 * B * S * A);
+      const sets = Array.from({ length: copies }, (_, k) => [0, 1, 2].map((j) => E.keep(randomTensor([B, S, A], seed + 1000 * k + j))));
+      const headZ = E.keep(E.tensor(Array.from({ length: h }, (_, i) => (i < active ? 1 : 0)), [h]));
+      const mask = E.keep(E.zeros([B, S]));
+      return {
+        run: (i) => E.tidy(() => void E.maskedAttention(sets[i % copies]![0]!, sets[i % copies]![1]!, sets[i % copies]![2]!, { heads: h, mask, headZ, dropout: 0, training: false })),
+        dispose: () => [...sets.flat(), headZ, mask].forEach((t) => t.dispose()),
+      };
+    },
+  };
+}
+
+/**
+ * The masked FFN (engine/ops/masked_ffn.ts), gelu(x·W1ᵀ + b1)⊙z·W2ᵀ + b2 on T tokens with `active`
+ * of I units kept by intermediate_z (the others skipped on the GPU), forward only.
+ * FLOPs 4·T·H·active; bytes 4·(T·H + 2·active·H + active + H + T·H). PyTorch runs the dense FFN
+ * of width `active`, as a compacted model would.
+ */
+export function maskedFfnCase(T: number, H: number, I: number, active: number): KernelCase {
+  return {
+    name: `masked FFN ${active}/${I} units T=${T} H=${H}`,
+    kind: 'ffn',
+    shape: `${T}×${H}×${active}`,
+    flops: 4 * T * H * active,
+    bytes: F32 * (2 * T * H + 2 * active * H + active + H),
+    torch: { op: 'ffn', m: T, h: H, n: active },
+    prepare(seed) {
+      const copies = rotationCopies(F32 * (2 * T * H + 2 * I * H));
+      const shapes = [[T, H], [I, H], [I], [H, I], [H]];
+      const sets = Array.from({ length: copies }, (_, k) => shapes.map((sh, j) => E.keep(randomTensor(sh, seed + 1000 * k + j))));
+      // Active units spread over the width, as pruning leaves them.
+      const rng = new E.HostRandom(seed + 77);
+      const chosen = new Set(rng.shuffle([...Array(I).keys()]).slice(0, active));
+      const z = E.keep(E.tensor(Array.from({ length: I }, (_, i) => (chosen.has(i) ? 1 : 0)), [I]));
+      return {
+        run: (i) => E.tidy(() => {
+          const [x, w1, b1, w2, b2] = sets[i % copies]!;
+          void E.maskedFfn(x!, w1!, b1!, w2!, b2!, z);
+        }),
+        dispose: () => [...sets.flat(), z].forEach((t) => t.dispose()),
+      };
+    },
+  };
+}
+
 /** Masked softmax over attention scores [B, h, S, S] with an additive mask [B, 1, 1, S]; 5 FLOPs per element (max, subtract, exp, sum, divide). */
 export function softmaxCase(B: number, h: number, S: number): KernelCase {
   const n = B * h * S * S;
@@ -321,9 +382,12 @@ export function kernelCases(size: KernelBenchSize): KernelCase[] {
   for (const n of [1280, 1317, 1344]) cases.push(linearCase(`FFN in N=${n}`, T, n, H));
   for (const k of [1280, 1317, 1344]) cases.push(linearCase(`FFN out K=${k}`, T, H, k));
   for (const [B, h, S, d] of set.attention) cases.push(...attentionCases(B, h, S, d));
-  const [B, h, S] = set.attention[set.attention.length - 1]!;
+  const [B, h, S, d] = set.attention[set.attention.length - 1]!;
+  for (const active of [...new Set([h, Math.ceil(h / 2), 1])]) cases.push(maskedAttentionCase(B, h, S, d, active));
   const big = set.tokens[set.tokens.length - 1]!;
   const bigModel = namedConfig(big.models[big.models.length - 1]!);
+  const I = bigModel.intermediateSize;
+  for (const active of [I, Math.round(I / 2), Math.round(I / 10)]) cases.push(maskedFfnCase(big.batch * big.seq, bigModel.hiddenSize, I, active));
   cases.push(softmaxCase(B, h, S), layerNormCase(big.batch * big.seq, bigModel.hiddenSize), geluCase(big.batch * big.seq, bigModel.intermediateSize));
   cases.push(trainStepCase(`train step ${set.train.model}`, namedConfig(set.train.model), set.train.batch, set.train.seq));
   return cases;

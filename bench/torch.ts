@@ -19,6 +19,8 @@ export type TorchOp =
   | { op: 'layer_norm'; rows: number; cols: number; eps: number }
   | { op: 'gelu'; shape: number[] }
   | { op: 'copy'; bytes: number }
+  | { op: 'attention'; batch: number; heads: number; seq: number; dim: number }
+  | { op: 'ffn'; m: number; h: number; n: number }
   | { op: 'bert_forward'; config: Record<string, unknown>; batch: number; seq: number }
   | { op: 'bert_train_step'; config: Record<string, unknown>; batch: number; seq: number };
 

@@ -230,6 +230,33 @@ def time_case(op, timer, device, dtype):
         c = rotation_copies(f * 2 * math.prod(shape))
         sets = [rand(shape, device, dtype) for _ in range(c)]
         return timer.time(lambda i: F.gelu(sets[i % c])), None
+    if kind == "attention":
+        # The active heads only, in the [B, S, h·d] layout the projections produce.
+        b, h, s, d = op["batch"], op["heads"], op["seq"], op["dim"]
+        c = rotation_copies(f * 4 * b * s * h * d)
+        sets = [tuple(rand((b, s, h * d), device, dtype) for _ in range(3)) for _ in range(c)]
+        mask = torch.zeros((b, 1, 1, s), device=device, dtype=dtype)
+
+        def attend(i):
+            q, k, v = (t.view(b, s, h, d).transpose(1, 2) for t in sets[i % c])
+            if hasattr(F, "scaled_dot_product_attention"):
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            else:  # torch < 2.0
+                out = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d) + mask, dim=-1) @ v
+            return out.transpose(1, 2).reshape(b, s, h * d)
+
+        return timer.time(attend), None
+    if kind == "ffn":
+        # The compacted FFN: a dense FFN of the active width n.
+        m, h, n = op["m"], op["h"], op["n"]
+        c = rotation_copies(f * (2 * m * h + 2 * n * h))
+        sets = [(rand((m, h), device, dtype), rand((n, h), device, dtype), rand((n,), device, dtype), rand((h, n), device, dtype), rand((h,), device, dtype)) for _ in range(c)]
+
+        def ffn(i):
+            x, w1, b1, w2, b2 = sets[i % c]
+            return F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2)
+
+        return timer.time(ffn), None
     if kind == "copy":
         n = op["bytes"] // f
         src, dst = rand((n,), device, dtype), torch.empty(n, device=device, dtype=dtype)
