@@ -123,6 +123,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   }));
   if (checkpoint) entries.push({ sparsity: prunableSparsity(dense, checkpoint), source: 'checkpoint', config: checkpoint });
 
+  const checkpointHasWeights = checkpoint !== null && ['model.safetensors', 'model.safetensors.index.json'].some((f) => fs.existsSync(path.join(options.model, f)));
   const engine = await initBenchEngine();
   const timer = new GpuTimer(engine, options.wallClock ? 'wall' : 'auto');
   const poison = engine.poison;
@@ -132,7 +133,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   let measured;
   try {
     // Drawn structures get random weights (enough for timing); a pruned checkpoint is timed with its own.
-    for (const e of entries) models.push(e.source === 'checkpoint' ? loadModel(options.model, { head: 'classification', seed }).model : Bert.random(e.config, 'classification', seed));
+    for (const e of entries) models.push(e.source === 'checkpoint' && checkpointHasWeights ? loadModel(options.model, { head: 'classification', seed }).model : Bert.random(e.config, 'classification', seed));
     let done = 0;
     const total = models.length * (warmup + repeats);
     const recorders = models.map((m) => (i: number) => {
@@ -175,7 +176,10 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
     'ideal_speedup counts encoder matrix-product FLOPs only (flops.ts)',
     'drawn structures have random weights: timing does not depend on their values',
   ];
-  if (checkpoint) notes.push(`the checkpoint row is the model in ${options.model}, with its own weights`);
+  if (checkpoint) {
+    const weights = ['model.safetensors', 'model.safetensors.index.json'].some((f) => fs.existsSync(path.join(options.model, f)));
+    notes.push(weights ? `the checkpoint row is the model in ${options.model}, with its own weights` : `the checkpoint row has the structure of ${path.join(options.model, 'config.json')} and random weights (the directory has none)`);
+  }
   const report: SpeedupReport = {
     command: 'bench speedup',
     model: options.model,

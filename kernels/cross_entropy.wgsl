@@ -2,6 +2,7 @@
 // lse = log Σ exp(x), loss = lse − x[label], valid = 1; rows whose label is ignore_index give
 // loss 0 and valid 0; a label outside [0, C) gives NaN (visible, as PyTorch would raise).
 #include "lib/math.wgsl"
+#include "lib/workgroup_reduce.wgsl"
 
 struct Params { rows: u32, cols: u32, ignore_index: i32 }
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
@@ -10,8 +11,6 @@ struct Params { rows: u32, cols: u32, ignore_index: i32 }
 @group(0) @binding(3) var<storage, read_write> valid: array<f32>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
-
-var<workgroup> red: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -24,30 +23,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var c = lid.x; c < params.cols; c += 64u) {
     m = max(m, logits[base + c]);
   }
-  red[lid.x] = m;
-  workgroupBarrier();
-  for (var w = 32u; w > 0u; w = w / 2u) {
-    if (lid.x < w) {
-      red[lid.x] = max(red[lid.x], red[lid.x + w]);
-    }
-    workgroupBarrier();
-  }
-  m = red[0];
-  workgroupBarrier();
+  m = workgroup_max(m, lid.x);
   var s = 0.0;
   for (var c = lid.x; c < params.cols; c += 64u) {
     s += exp(logits[base + c] - m);
   }
-  red[lid.x] = s;
-  workgroupBarrier();
-  for (var w = 32u; w > 0u; w = w / 2u) {
-    if (lid.x < w) {
-      red[lid.x] += red[lid.x + w];
-    }
-    workgroupBarrier();
-  }
+  s = workgroup_sum(s, lid.x);
   if (lid.x == 0u) {
-    let l = m + log(red[0]);
+    let l = m + log(s);
     lse[row] = l;
     let label = labels[row];
     if (label == params.ignore_index) {

@@ -6,6 +6,7 @@
 import libMath from './lib/math.wgsl';
 import libPhilox from './lib/philox.wgsl';
 import libStrided from './lib/strided.wgsl';
+import libWorkgroupReduce from './lib/workgroup_reduce.wgsl';
 import accumulate from './accumulate.wgsl';
 import adamw from './adamw.wgsl';
 import clipScale from './clip_scale.wgsl';
@@ -46,6 +47,7 @@ export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   'lib/math.wgsl': libMath,
   'lib/philox.wgsl': libPhilox,
   'lib/strided.wgsl': libStrided,
+  'lib/workgroup_reduce.wgsl': libWorkgroupReduce,
   accumulate,
   adamw,
   clip_scale: clipScale,

@@ -2,12 +2,12 @@
 // (o, i) and chunk of R, threads striding along R and combining in a tree.
 // partial[(o * inner + i) * chunks + c] = scale * Σ_{r in chunk c} x[(o * R + r) * inner + i];
 // with several chunks the host reduces the partial sums again.
+#include "lib/workgroup_reduce.wgsl"
+
 struct Params { outputs: u32, R: u32, inner: u32, chunk: u32, scale: f32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
-
-var<workgroup> sums: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -23,15 +23,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var r = r0 + lid.x; r < r1; r += 64u) {
     s += x[(o * params.R + r) * params.inner + i];
   }
-  sums[lid.x] = s;
-  workgroupBarrier();
-  for (var width = 32u; width > 0u; width = width / 2u) {
-    if (lid.x < width) {
-      sums[lid.x] += sums[lid.x + width];
-    }
-    workgroupBarrier();
-  }
+  s = workgroup_sum(s, lid.x);
   if (lid.x == 0u) {
-    partial[out_index * nwg.z + wid.z] = sums[0] * params.scale;
+    partial[out_index * nwg.z + wid.z] = s * params.scale;
   }
 }

@@ -2,6 +2,7 @@
 // The additive mask broadcasts over the leading axes (strides 0 where broadcast; e.g. an
 // attention mask [B, 1, 1, S] against scores [B, H, S, S]); its last axis is `cols` or 1.
 #include "lib/strided.wgsl"
+#include "lib/workgroup_reduce.wgsl"
 
 override LOG: bool = false;
 override HAS_MASK: bool = false;
@@ -18,8 +19,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> mask: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
-
-var<workgroup> red: array<f32, 64>;
 
 fn masked(row_base: u32, mask_base: u32, c: u32) -> f32 {
   var v = x[row_base + c];
@@ -46,30 +45,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var c = lid.x; c < C; c += 64u) {
     m = max(m, masked(base, mask_base, c));
   }
-  red[lid.x] = m;
-  workgroupBarrier();
-  for (var w = 32u; w > 0u; w = w / 2u) {
-    if (lid.x < w) {
-      red[lid.x] = max(red[lid.x], red[lid.x + w]);
-    }
-    workgroupBarrier();
-  }
-  m = red[0];
-  workgroupBarrier();
+  m = workgroup_max(m, lid.x);
 
   var s = 0.0;
   for (var c = lid.x; c < C; c += 64u) {
     s += exp(masked(base, mask_base, c) - m);
   }
-  red[lid.x] = s;
-  workgroupBarrier();
-  for (var w = 32u; w > 0u; w = w / 2u) {
-    if (lid.x < w) {
-      red[lid.x] += red[lid.x + w];
-    }
-    workgroupBarrier();
-  }
-  s = red[0];
+  s = workgroup_sum(s, lid.x);
 
   let log_s = log(s);
   for (var c = lid.x; c < C; c += 64u) {

@@ -1,5 +1,7 @@
 // Gradient of softmax (dx = y ⊙ (dy − Σ dy⊙y)) or of log-softmax (dx = dy − exp(y) Σ dy)
 // over the last axis, from the forward output y. One workgroup per row.
+#include "lib/workgroup_reduce.wgsl"
+
 override LOG: bool = false;
 
 struct Params { rows: u32, cols: u32 }
@@ -7,8 +9,6 @@ struct Params { rows: u32, cols: u32 }
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
-
-var<workgroup> red: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -25,15 +25,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       s += dy[base + c] * y[base + c];
     }
   }
-  red[lid.x] = s;
-  workgroupBarrier();
-  for (var w = 32u; w > 0u; w = w / 2u) {
-    if (lid.x < w) {
-      red[lid.x] += red[lid.x + w];
-    }
-    workgroupBarrier();
-  }
-  s = red[0];
+  s = workgroup_sum(s, lid.x);
   for (var c = lid.x; c < params.cols; c += 64u) {
     let i = base + c;
     if (LOG) {

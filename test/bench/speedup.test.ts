@@ -71,8 +71,20 @@ describe('bench: speedup', function () {
     const r = await runSpeedupBench({ model: dir, sparsities: [], batchSize: 1, seqLen: 8, repeats: 1 });
     expect(r.rows.map((x) => x.source)).to.deep.equal(['drawn', 'checkpoint']);
     expect(r.rows[1]!.sparsity).to.be.closeTo(0.6, 0.005);
-    expect(r.notes.join('\n')).to.include('weights are not loaded');
+    expect(r.notes.join('\n')).to.include('random weights (the directory has none)');
     expect(() => resolveModel(path.join(tmp, 'missing'))).to.throw(/neither a model directory/);
+  });
+
+  it('times a pruned checkpoint with its own weights', async () => {
+    const { Bert } = await import('../../models/bert.ts');
+    const { saveModel } = await import('../../models/load.ts');
+    const dir = path.join(tmp, 'weights');
+    const pruned = Bert.random({ ...cofiLikeStructure(namedConfig('tiny'), 0.6, 4), numLabels: 2 }, 'classification', 1);
+    await saveModel(pruned, dir);
+    pruned.dispose();
+    const r = await runSpeedupBench({ model: dir, sparsities: [], batchSize: 1, seqLen: 8, repeats: 1 });
+    expect(r.rows.map((x) => x.source)).to.deep.equal(['drawn', 'checkpoint']);
+    expect(r.notes.join('\n')).to.include('with its own weights');
   });
 
   it('refuses bad sparsities and too long sequences', async () => {
