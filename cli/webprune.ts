@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerInfo } from './commands/info.ts';
+import { registerPretrain } from './commands/pretrain.ts';
 
 const program = new Command();
 program
@@ -13,6 +14,7 @@ program
 
 registerInfo(program);
 registerFinetune(program);
+registerPretrain(program);
 
 try {
   await program.parseAsync(process.argv);
