@@ -48,7 +48,7 @@ export interface PretrainOptions {
   seed: number;
   /** Held-out loss every n steps (and at the end); 0: only at the end. */
   evalEvery: number;
-  /** Held-out sequences evaluated (the first n of the validation file, fixed masks); default 500. */
+  /** Held-out sequences evaluated (a fixed sample of the held-out file, fixed masks); default 500. */
   evalSequences?: number;
   /** Checkpoint every n steps (and at the end and when stopping early); 0: only then. */
   checkpointEvery: number;
@@ -56,7 +56,7 @@ export interface PretrainOptions {
   logEvery?: number;
   /** Stop (after checkpointing) once this step is reached, without ending the schedule. */
   stopAt?: number;
-  /** Start no further step after this many seconds of training (then checkpoint and stop). */
+  /** Start no further step once this many seconds of training have passed (then checkpoint and stop). */
   timeLimitSeconds?: number;
 }
 
@@ -118,8 +118,11 @@ interface PretrainState {
   trajectory: Record<string, unknown>;
 }
 
-/** Held-out masks do not depend on --seed, so runs with different seeds are scored on the same positions. */
-const EVAL_MASK_SEED = 0x6d6c6d;
+/**
+ * Held-out sequences (a fixed random sample of the held-out file) and masks do not depend on the
+ * run's seed, so runs with different seeds are scored on the same positions.
+ */
+export const EVAL_SEED = 0x6d6c6d;
 /** Masking RNG key: the run seed offset so it is not the packer's or the weights' stream. */
 const maskSeed = (seed: number) => seed + 0x3c6ef372 * 2 ** 20;
 const WINDOW = 'train_loss_window';
@@ -166,11 +169,14 @@ export interface HeldOut {
   seqLength: number;
 }
 
-/** The first `sequences` packed sequences of the shards (corpus order) with masks from a fixed seed. */
+/**
+ * `sequences` packed sequences of a packer (for a held-out set: one that shuffles with a fixed seed,
+ * so they are spread over the whole file) with masks from a fixed seed.
+ */
 export function heldOutSet(packer: SequencePacker, vocab: MaskingVocab, sequences: number, seqLength: number): HeldOut {
   const n = Math.min(sequences, packer.sequencesPerEpoch);
   const ids = packer.nextBatch(n);
-  const { inputIds, labels } = maskTokens(ids, vocab, new E.HostRandom(EVAL_MASK_SEED), { seqLength });
+  const { inputIds, labels } = maskTokens(ids, vocab, new E.HostRandom(EVAL_SEED), { seqLength });
   return { inputIds, labels, sequences: n, seqLength };
 }
 
@@ -259,7 +265,7 @@ export async function pretrain(setup: PretrainSetup, options: PretrainOptions): 
   const pretokenizeSeconds = (performance.now() - t0) / 1000;
   const packer = new SequencePacker(shards, { maxSeqLength: L, seed: options.seed, clsId: tokenizer.clsId, sepId: tokenizer.sepId });
   const heldOut = validShards.length
-    ? heldOutSet(new SequencePacker(validShards, { maxSeqLength: L, seed: 0, shuffle: false, clsId: tokenizer.clsId, sepId: tokenizer.sepId }), tokenizer, options.evalSequences ?? 500, L)
+    ? heldOutSet(new SequencePacker(validShards, { maxSeqLength: L, seed: EVAL_SEED, clsId: tokenizer.clsId, sepId: tokenizer.sepId }), tokenizer, options.evalSequences ?? 500, L)
     : undefined;
   info(`corpus: ${packer.sequencesPerEpoch.toLocaleString('en-US')} sequences of ${L} tokens per epoch (${(steps * batchSize / packer.sequencesPerEpoch).toFixed(2)} epochs in ${steps} steps); ` +
     (heldOut ? `held-out: ${heldOut.sequences} sequences` : 'no held-out file: no evaluation'));
@@ -341,6 +347,7 @@ export async function pretrain(setup: PretrainSetup, options: PretrainOptions): 
   const startStep = step;
   let trainLoss = Number.NaN;
   let validLoss = Number.NaN;
+  let inFlight: Promise<void> = Promise.resolve();
   try {
     if (step >= steps) info(`the run in ${stateDir} is complete (${steps} steps): nothing to do`);
     while (step < steps) {
@@ -358,6 +365,11 @@ export async function pretrain(setup: PretrainSetup, options: PretrainOptions): 
       window = E.keep(next);
       windowSteps++;
       step++;
+      // Keep the GPU at most one step behind: the time limit then measures finished work, signals
+      // are seen every step, and there is no pipeline bubble.
+      const previous = inFlight;
+      inFlight = E.getEngine().sync();
+      await previous;
       if (step % logEvery === 0 || step === steps) {
         trainLoss = await flushWindow(step);
         log.write({ step, loss: trainLoss, lr: lrAt(step - 1) });

@@ -10,7 +10,7 @@ import { HostRandom, getEngine } from '../../engine/index.ts';
 import type { BertConfig } from '../../models/config.ts';
 import { namedConfig } from '../../models/config.ts';
 import { loadModel } from '../../models/load.ts';
-import { type PretrainOptions, type PretrainSetup, heldOutLoss, heldOutSet, maskedPositions, pretrain } from '../../training/pretrain.ts';
+import { EVAL_SEED, type PretrainOptions, type PretrainSetup, heldOutLoss, heldOutSet, maskedPositions, pretrain } from '../../training/pretrain.ts';
 import { useTestEngine } from '../helpers.ts';
 
 // A 5 + 80 word vocabulary and text where each word is, with probability 1/2, a function of the
@@ -115,7 +115,7 @@ describe('pretrain (MLM)', function () {
     expect(model.config.hiddenSize).to.equal(32);
     expect(fs.existsSync(path.join(out, 'vocab.txt'))).to.equal(true);
     const shards = await pretokenize([path.join(corpusDir, 'valid.txt.gz')], tokenizer, path.join(root, 'cache'));
-    const set = heldOutSet(new SequencePacker(shards, { maxSeqLength: 32, seed: 0, shuffle: false, clsId: tokenizer.clsId, sepId: tokenizer.sepId }), tokenizer, 16, 32);
+    const set = heldOutSet(new SequencePacker(shards, { maxSeqLength: 32, seed: EVAL_SEED, clsId: tokenizer.clsId, sepId: tokenizer.sepId }), tokenizer, 16, 32);
     expect(await heldOutLoss(model, set, 8)).to.be.closeTo(result.validLoss, 1e-5);
     model.dispose();
     const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { step: number };
@@ -195,6 +195,16 @@ describe('pretrain (MLM)', function () {
     expect((caught as Error).message).to.match(/^loss is NaN at step 5; the last checkpoint in .* is kept$/);
     const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number };
     expect(state.step).to.equal(3);
+  });
+
+  it('stops at the time limit with a checkpoint', async () => {
+    const out = path.join(root, 'timed');
+    const result = await pretrain(setupOf(out), { ...base, timeLimitSeconds: 0 });
+    expect(result.stopped).to.equal('time-limit');
+    expect(result.step).to.equal(1);
+    const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number };
+    expect(state.step).to.equal(1);
+    expect(fs.existsSync(path.join(out, 'model.safetensors'))).to.equal(true);
   });
 
   it('names missing inputs and unknown configs', () => {
