@@ -287,20 +287,24 @@ export async function pretrain(setup: PretrainSetup, options: PretrainOptions): 
   const stateTensors = (): Map<string, Tensor> => new Map([...trainable, ...opt.stateTensors(), [WINDOW, window]]);
   let step = 0;
   if (resuming) {
-    const state = loadRunState<PretrainState>(stateDir, stateTensors());
-    const diff = trajectoryMismatch(state.trajectory, trajectory);
-    if (diff.length) {
+    try {
+      // Settings first (a clearer message than a tensor shape mismatch), then the tensors.
+      const saved = (JSON.parse(fs.readFileSync(path.join(stateDir, 'state.json'), 'utf8')) as PretrainState).trajectory ?? {};
+      const diff = trajectoryMismatch(saved, trajectory);
+      if (diff.length) throw new Error(`cannot resume ${stateDir}: the run was started with other settings (${diff.join('; ')})`);
+      const state = loadRunState<PretrainState>(stateDir, stateTensors());
+      step = state.step;
+      opt.stepCount = state.optimizerStep;
+      packer.restore(state.packer);
+      maskRng.position = state.maskRng;
+      E.getEngine().restoreRngState(state.engineRng);
+      windowSteps = state.windowSteps;
+    } catch (err) {
       opt.dispose();
       model.dispose();
       window.dispose();
-      throw new Error(`cannot resume ${stateDir}: the run was started with other settings (${diff.join('; ')})`);
+      throw err;
     }
-    step = state.step;
-    opt.stepCount = state.optimizerStep;
-    packer.restore(state.packer);
-    maskRng.position = state.maskRng;
-    E.getEngine().restoreRngState(state.engineRng);
-    windowSteps = state.windowSteps;
     truncateMetrics(metricsFile, step);
     info(`resumed from ${stateDir} at step ${step}`);
   }

@@ -171,6 +171,13 @@ describe('pretrain (MLM)', function () {
       caught = err;
     }
     expect((caught as Error).message).to.include('batchSize: 8 → 4');
+    caught = undefined;
+    try {
+      await pretrain({ ...setupOf(out), config: { ...config, hiddenSize: 48, headSize: 24 }, resume: true }, base);
+    } catch (err) {
+      caught = err;
+    }
+    expect((caught as Error).message).to.match(/other settings \(config: /);
   });
 
   it('stops on a NaN loss naming the step, keeping the last checkpoint', async () => {
