@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { registerBench } from './commands/bench.ts';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerInfo } from './commands/info.ts';
+import { registerPretrain } from './commands/pretrain.ts';
 import { registerPrune } from './commands/prune.ts';
 
 const program = new Command();
@@ -14,8 +15,9 @@ program
   .showHelpAfterError();
 
 registerInfo(program);
-registerFinetune(program);
 registerPrune(program);
+registerFinetune(program);
+registerPretrain(program);
 registerBench(program);
 
 try {
