@@ -18,11 +18,11 @@
 // "compact" form [rows, I] hold unit units[1 + r] in column r < count; columns past the count are
 // never read.
 //
-// Tiling (as matmul.wgsl): a 16×16 workgroup computes a 64×64 tile of c, each thread a 4×4 block
-// interleaved with stride 16; K advances in slices of 16 through workgroup memory (8 KiB). The
+// Tiling (as matmul.wgsl): an 8×8 workgroup computes a 64×64 tile of c, each thread an 8×8 block
+// interleaved with stride 8; K advances in slices of 32 through workgroup memory (16 KiB). The
 // grid covers the full width I of a counted dimension; workgroups past the count return at once,
 // so the work is that of a dense GEMM of the active width, plus one index load per gathered
-// element staged (4 per thread per slice, against 256 FMAs).
+// element staged (32 per thread per slice, against 2048 FMAs).
 // Cost of the FFN over M rows with n of its I units active: forward 4·M·H·n flops (two GEMMs),
 // backward 8·M·H·n (da, dx, dw1, dw2), i.e. the dense cost scaled by n/I; global traffic of each
 // GEMM as a dense 64×64-tiled GEMM of that width (operands re-read once per 64-wide tile).
@@ -61,9 +61,10 @@ struct Params {
 @group(0) @binding(8) var<uniform> params: Params;
 
 const TILE = 64u;
-const BK = 16u;
-var<workgroup> a_tile: array<f32, 1024>; // [BK][TILE]: a_tile[k * TILE + m]
-var<workgroup> b_tile: array<f32, 1024>; // [BK][TILE]: b_tile[k * TILE + n]
+const BK = 32u;
+const THREADS = 64u;
+var<workgroup> a_tile: array<f32, 2048>; // [BK][TILE]: a_tile[k * TILE + m]
+var<workgroup> b_tile: array<f32, 2048>; // [BK][TILE]: b_tile[k * TILE + n]
 
 fn unit_of(i: u32, listed: u32) -> u32 {
   if (listed != 0u) {
@@ -72,7 +73,7 @@ fn unit_of(i: u32, listed: u32) -> u32 {
   return i;
 }
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   var M = params.M;
   var N = params.N;
@@ -91,10 +92,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let trans_a = params.trans_a != 0u;
   let trans_b = params.trans_b != 0u;
 
-  var acc: array<f32, 16>;
+  var acc: array<f32, 64>;
   for (var k0 = 0u; k0 < K; k0 += BK) {
-    for (var l = 0u; l < 4u; l++) {
-      let e = li + l * 256u;
+    for (var l = 0u; l < 32u; l++) {
+      let e = li + l * THREADS;
       var m: u32;
       var ka: u32;
       if (trans_a) { ka = e / TILE; m = e % TILE; } else { m = e / BK; ka = e % BK; }
@@ -117,26 +118,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
-      var av: array<f32, 4>;
-      var bv: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) { av[i] = a_tile[k * TILE + lid.y + 16u * i]; }
-      for (var j = 0u; j < 4u; j++) { bv[j] = b_tile[k * TILE + lid.x + 16u * j]; }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-          acc[i * 4u + j] = fma(av[i], bv[j], acc[i * 4u + j]);
+      var av: array<f32, 8>;
+      var bv: array<f32, 8>;
+      for (var i = 0u; i < 8u; i++) { av[i] = a_tile[k * TILE + lid.y + 8u * i]; }
+      for (var j = 0u; j < 8u; j++) { bv[j] = b_tile[k * TILE + lid.x + 8u * j]; }
+      for (var i = 0u; i < 8u; i++) {
+        for (var j = 0u; j < 8u; j++) {
+          acc[i * 8u + j] = fma(av[i], bv[j], acc[i * 8u + j]);
         }
       }
     }
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + lid.y + 16u * i;
+  for (var i = 0u; i < 8u; i++) {
+    let m = m0 + lid.y + 8u * i;
     if (m >= M) { continue; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + lid.x + 16u * j;
+    for (var j = 0u; j < 8u; j++) {
+      let n = n0 + lid.x + 8u * j;
       if (n >= N) { continue; }
-      var v = acc[i * 4u + j];
+      var v = acc[i * 8u + j];
       let u = unit_of(n, params.gather_n);
       var zu = 1.0;
       if (params.has_z != 0u) { zu = z[u]; }

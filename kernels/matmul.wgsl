@@ -2,9 +2,9 @@
 // a is [M, K] ([K, M] when transposed), b is [K, N] ([N, K] when transposed), c is [M, N], all
 // row-major; batch b starts at b * stride (a stride of 0 broadcasts an operand over the batch).
 //
-// Tiling: a 16×16 workgroup computes a 64×64 tile of c, each thread a 4×4 block interleaved
-// with stride 16 so that shared-memory reads and global writes of neighbouring threads are
-// contiguous. K advances in slices of 16 staged through workgroup memory.
+// Tiling: an 8×8 workgroup computes a 64×64 tile of c, each thread an 8×8 block interleaved
+// with stride 8 so that shared-memory reads and global writes of neighbouring threads are
+// contiguous. K advances in slices of 32 staged through workgroup memory.
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
@@ -17,11 +17,12 @@ struct Params { M: u32, N: u32, K: u32, stride_a: u32, stride_b: u32, stride_c: 
 @group(0) @binding(4) var<uniform> params: Params;
 
 const TILE = 64u;
-const BK = 16u;
-var<workgroup> a_tile: array<f32, 1024>; // [BK][TILE]: a_tile[k * TILE + m]
-var<workgroup> b_tile: array<f32, 1024>; // [BK][TILE]: b_tile[k * TILE + n]
+const BK = 32u;
+const THREADS = 64u;
+var<workgroup> a_tile: array<f32, 2048>; // [BK][TILE]: a_tile[k * TILE + m]
+var<workgroup> b_tile: array<f32, 2048>; // [BK][TILE]: b_tile[k * TILE + n]
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let M = params.M;
   let N = params.N;
@@ -32,12 +33,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let b_base = wid.z * params.stride_b;
   let c_base = wid.z * params.stride_c;
 
-  var acc: array<f32, 16>;
+  var acc: array<f32, 64>;
   for (var k0 = 0u; k0 < K; k0 += BK) {
-    // Stage a 64×16 slice of op(a) and a 16×64 slice of op(b); neighbouring threads read
+    // Stage a 64×32 slice of op(a) and a 32×64 slice of op(b); neighbouring threads read
     // neighbouring addresses of the operand as it is stored.
-    for (var l = 0u; l < 4u; l++) {
-      let e = li + l * 256u;
+    for (var l = 0u; l < 32u; l++) {
+      let e = li + l * THREADS;
       var m: u32;
       var ka: u32;
       if (TRANS_A) { ka = e / TILE; m = e % TILE; } else { m = e / BK; ka = e % BK; }
@@ -58,26 +59,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
-      var av: array<f32, 4>;
-      var bv: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) { av[i] = a_tile[k * TILE + lid.y + 16u * i]; }
-      for (var j = 0u; j < 4u; j++) { bv[j] = b_tile[k * TILE + lid.x + 16u * j]; }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-          acc[i * 4u + j] = fma(av[i], bv[j], acc[i * 4u + j]);
+      var av: array<f32, 8>;
+      var bv: array<f32, 8>;
+      for (var i = 0u; i < 8u; i++) { av[i] = a_tile[k * TILE + lid.y + 8u * i]; }
+      for (var j = 0u; j < 8u; j++) { bv[j] = b_tile[k * TILE + lid.x + 8u * j]; }
+      for (var i = 0u; i < 8u; i++) {
+        for (var j = 0u; j < 8u; j++) {
+          acc[i * 8u + j] = fma(av[i], bv[j], acc[i * 8u + j]);
         }
       }
     }
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + lid.y + 16u * i;
+  for (var i = 0u; i < 8u; i++) {
+    let m = m0 + lid.y + 8u * i;
     if (m >= M) { continue; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + lid.x + 16u * j;
+    for (var j = 0u; j < 8u; j++) {
+      let n = n0 + lid.x + 8u * j;
       if (n >= N) { continue; }
-      var v = acc[i * 4u + j];
+      var v = acc[i * 8u + j];
       if (HAS_BIAS) { v += bias[n]; }
       c[c_base + m * N + n] = v;
     }

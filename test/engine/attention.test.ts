@@ -68,14 +68,31 @@ async function compare(c: Case): Promise<void> {
   const ref = run(false);
   expect(fused.out.shape, ctx).to.deep.equal(shape);
   maxErrors.forward = Math.max(maxErrors.forward, expectClose(await fused.out.read(), await ref.out.read(), 1e-5, `${ctx} forward`));
-  const names = ['dq', 'dk', 'dv', 'dheadZ'];
-  for (let i = 0; i < fused.grads.length; i++) {
-    const want = Float64Array.from(await ref.grads[i]!.read());
-    // dheadZ is 0 where z = 0 by definition (the hard-concrete sample has zero derivative there).
-    if (i === 3) zValues!.forEach((z, h) => z === 0 && (want[h] = 0));
+  const names = ['dq', 'dk', 'dv'];
+  for (let i = 0; i < 3; i++) {
     const got = await fused.grads[i]!.read();
-    maxErrors.grad = Math.max(maxErrors.grad, expectClose(got, want, 1e-4, `${ctx} ${names[i]}`));
-    if (i === 3) zValues!.forEach((z, h) => z === 0 && expect(got[h], `${ctx} dheadZ[${h}] at z = 0`).to.equal(0));
+    maxErrors.grad = Math.max(maxErrors.grad, expectClose(got, await ref.grads[i]!.read(), 1e-4, `${ctx} ${names[i]}`));
+  }
+  if (zValues) {
+    // dheadZ[h] = Σ dO ⊙ O / z_h over B·S·d terms of both signs: two f32 summation orders differ by
+    // up to ~1e-7 · Σ|terms|, which can exceed 1e-4 of a sum that cancels. Bound the error by the
+    // sum of absolute terms instead. At z = 0 it is 0 by definition (the hard-concrete sample has
+    // zero derivative there).
+    const got = await fused.grads[3]!.read();
+    const want = await ref.grads[3]!.read();
+    const up = await upstream.read();
+    const out = await ref.out.read();
+    zValues.forEach((z, h) => {
+      if (z === 0) {
+        expect(got[h], `${ctx} dheadZ[${h}] at z = 0`).to.equal(0);
+        return;
+      }
+      let scale = 0;
+      for (let e = 0; e < out.length; e++) if (Math.floor((e % (heads * d)) / d) === h) scale += Math.abs(up[e]! * out[e]!) / Math.abs(z);
+      const err = Math.abs(got[h]! - want[h]!) / Math.max(scale, 1e-30);
+      maxErrors.grad = Math.max(maxErrors.grad, err);
+      expect(err, `${ctx} dheadZ[${h}]: error ${err.toExponential(2)} relative to Σ|terms| ${scale.toExponential(2)}`).to.be.below(1e-5);
+    });
   }
   for (const r of [fused, ref]) {
     r.out.dispose();
