@@ -18,9 +18,8 @@
 // (occupancy, or spills); splitting a row's D over 2–4 threads is the next step there.
 // A head with z = 0 writes zeros and returns before loading anything.
 #include "lib/philox.wgsl"
+#include "lib/attention_rows.wgsl"
 
-const D = {{D}}u;
-const DV = {{DV}}u; // ⌈D/4⌉: a row is DV vec4s, zero past D
 const BQT = {{BQT}}u;
 const BKV = 64u;
 // Philox blocks that 64 consecutive keys of one row can touch.
@@ -48,28 +47,6 @@ var<workgroup> il_tile: array<f32, BQT>;
 var<workgroup> delta_tile: array<f32, BQT>;
 var<workgroup> drop_tile: array<f32, {{DT}}>; // [BQT][64]
 
-// Elements 4·c4 .. 4·c4 + 3 of the row at `base` (0 past D).
-fn q4(base: u32, c4: u32) -> vec4<f32> {
-  var r = vec4<f32>(0.0);
-  for (var t = 0u; t < 4u; t++) {
-    if (4u * c4 + t < D) { r[t] = q[base + 4u * c4 + t]; }
-  }
-  return r;
-}
-fn k4(base: u32, c4: u32) -> vec4<f32> {
-  var r = vec4<f32>(0.0);
-  for (var t = 0u; t < 4u; t++) {
-    if (4u * c4 + t < D) { r[t] = k[base + 4u * c4 + t]; }
-  }
-  return r;
-}
-fn v4(base: u32, c4: u32) -> vec4<f32> {
-  var r = vec4<f32>(0.0);
-  for (var t = 0u; t < 4u; t++) {
-    if (4u * c4 + t < D) { r[t] = v[base + 4u * c4 + t]; }
-  }
-  return r;
-}
 fn dout4(base: u32, c4: u32) -> vec4<f32> {
   var r = vec4<f32>(0.0);
   for (var t = 0u; t < 4u; t++) {

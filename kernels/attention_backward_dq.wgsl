@@ -12,9 +12,8 @@
 // blocks with dropout; global reads 3·S·D + 2·S·D·⌈S/64⌉. A head with z = 0 writes zeros and
 // returns.
 #include "lib/philox.wgsl"
+#include "lib/attention_rows.wgsl"
 
-const D = {{D}}u;
-const DV = {{DV}}u; // ⌈D/4⌉: a row is DV vec4s, zero past D
 const BK = {{BK}}u;
 const BQ = 64u;
 
@@ -37,28 +36,6 @@ var<workgroup> k_tile: array<vec4<f32>, {{KV}}>; // [BK][DV]
 var<workgroup> v_tile: array<vec4<f32>, {{KV}}>; // [BK][DV]
 var<workgroup> mask_tile: array<f32, BK>;
 
-// Elements 4·c4 .. 4·c4 + 3 of the row at `base` (0 past D).
-fn q4(base: u32, c4: u32) -> vec4<f32> {
-  var r = vec4<f32>(0.0);
-  for (var t = 0u; t < 4u; t++) {
-    if (4u * c4 + t < D) { r[t] = q[base + 4u * c4 + t]; }
-  }
-  return r;
-}
-fn k4(base: u32, c4: u32) -> vec4<f32> {
-  var r = vec4<f32>(0.0);
-  for (var t = 0u; t < 4u; t++) {
-    if (4u * c4 + t < D) { r[t] = k[base + 4u * c4 + t]; }
-  }
-  return r;
-}
-fn v4(base: u32, c4: u32) -> vec4<f32> {
-  var r = vec4<f32>(0.0);
-  for (var t = 0u; t < 4u; t++) {
-    if (4u * c4 + t < D) { r[t] = v[base + 4u * c4 + t]; }
-  }
-  return r;
-}
 fn out4(base: u32, c4: u32) -> vec4<f32> {
   var r = vec4<f32>(0.0);
   for (var t = 0u; t < 4u; t++) {

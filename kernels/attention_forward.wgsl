@@ -28,9 +28,8 @@
 //   blocking of several rows per thread is the next step). Parallelism: B·heads·⌈S/64⌉
 //   workgroups (BERT-base, B = 32, S = 128: 768 workgroups of 64 threads).
 #include "lib/philox.wgsl"
+#include "lib/attention_rows.wgsl"
 
-const D = {{D}}u;
-const DV = {{DV}}u; // ⌈D/4⌉: a row is DV vec4s, zero past D
 const BK = {{BK}}u;
 const BQ = 64u;
 
@@ -50,28 +49,6 @@ var<workgroup> k_tile: array<vec4<f32>, {{KV}}>; // [BK][DV]
 var<workgroup> v_tile: array<vec4<f32>, {{KV}}>; // [BK][DV]
 var<workgroup> mask_tile: array<f32, BK>;
 
-// Elements 4·c4 .. 4·c4 + 3 of the row at `base` (0 past D).
-fn q4(base: u32, c4: u32) -> vec4<f32> {
-  var r = vec4<f32>(0.0);
-  for (var t = 0u; t < 4u; t++) {
-    if (4u * c4 + t < D) { r[t] = q[base + 4u * c4 + t]; }
-  }
-  return r;
-}
-fn k4(base: u32, c4: u32) -> vec4<f32> {
-  var r = vec4<f32>(0.0);
-  for (var t = 0u; t < 4u; t++) {
-    if (4u * c4 + t < D) { r[t] = k[base + 4u * c4 + t]; }
-  }
-  return r;
-}
-fn v4(base: u32, c4: u32) -> vec4<f32> {
-  var r = vec4<f32>(0.0);
-  for (var t = 0u; t < 4u; t++) {
-    if (4u * c4 + t < D) { r[t] = v[base + 4u * c4 + t]; }
-  }
-  return r;
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {

@@ -3,6 +3,7 @@
  * here by Engine.kernel(); `#include "lib/x.wgsl"` resolves against the `lib/` entries.
  * test/engine/kernels.test.ts checks that each .wgsl file of this folder is listed.
  */
+import libAttentionRows from './lib/attention_rows.wgsl';
 import libMath from './lib/math.wgsl';
 import libPhilox from './lib/philox.wgsl';
 import libStrided from './lib/strided.wgsl';
@@ -44,6 +45,7 @@ import ffnGemm from './ffn_gemm.wgsl';
 import ffnColsum from './ffn_colsum.wgsl';
 
 export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
+  'lib/attention_rows.wgsl': libAttentionRows,
   'lib/math.wgsl': libMath,
   'lib/philox.wgsl': libPhilox,
   'lib/strided.wgsl': libStrided,
