@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import * as zlib from 'node:zlib';
 import { HostRandom } from '../engine/random.ts';
-import { writeAll, writeFileAtomic } from '../models/io/atomic.ts';
+import { writeAll, writeFileAtomic, writeFileAtomicWithAsync } from '../models/io/atomic.ts';
 
 /** Token id marking the end of a document in a token shard (never a vocabulary id). */
 export const DOC_SEPARATOR = 0xffff;
@@ -166,11 +166,9 @@ export async function pretokenize(
       continue;
     }
     const st = fs.statSync(source);
-    const tmp = `${file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
     let numTokens = 0;
     let numDocuments = 0;
-    try {
+    await writeFileAtomicWithAsync(file, async (fd) => {
       const buffer = new Uint16Array(1 << 20);
       let fill = 0;
       const push = (id: number) => {
@@ -192,14 +190,7 @@ export async function pretokenize(
       }
       writeAll(fd, buffer.subarray(0, fill));
       numTokens = fs.fstatSync(fd).size / 2;
-      fs.fsyncSync(fd);
-    } catch (err) {
-      fs.closeSync(fd);
-      fs.rmSync(tmp, { force: true });
-      throw err;
-    }
-    fs.closeSync(fd);
-    fs.renameSync(tmp, file);
+    });
     const manifest: Manifest = { version: CACHE_VERSION, source, size: st.size, mtimeMs: st.mtimeMs, tokenizer: fingerprint, numTokens, numDocuments };
     writeFileAtomic(`${file}.json`, `${JSON.stringify(manifest, null, 2)}\n`);
     shards.push({ source, path: file, numTokens, numDocuments });

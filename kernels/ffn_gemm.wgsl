@@ -18,8 +18,7 @@
 // "compact" form [rows, I] hold unit units[1 + r] in column r < count; columns past the count are
 // never read.
 //
-// Tiling (as matmul.wgsl): an 8×8 workgroup computes a 64×64 tile of c, each thread an 8×8 block
-// interleaved with stride 8; K advances in slices of 32 through workgroup memory (16 KiB). The
+// Tiling: lib/gemm_tile.wgsl (as matmul.wgsl). The
 // grid covers the full width I of a counted dimension; workgroups past the count return at once,
 // so the work is that of a dense GEMM of the active width, plus one index load per gathered
 // element staged (32 per thread per slice, against 2048 FMAs).
@@ -30,6 +29,7 @@
 // (uniform branches, nothing in the FMA loop), and each pipeline variant of this kernel costs
 // about five seconds of shader compilation on lavapipe.
 #include "lib/math.wgsl"
+#include "lib/gemm_tile.wgsl"
 
 struct Params {
   M: u32,
@@ -60,11 +60,6 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> c2: array<f32>;
 @group(0) @binding(8) var<uniform> params: Params;
 
-const TILE = 64u;
-const BK = 32u;
-const THREADS = 64u;
-var<workgroup> a_tile: array<f32, 2048>; // [BK][TILE]: a_tile[k * TILE + m]
-var<workgroup> b_tile: array<f32, 2048>; // [BK][TILE]: b_tile[k * TILE + n]
 
 fn unit_of(i: u32, listed: u32) -> u32 {
   if (listed != 0u) {
@@ -117,17 +112,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       b_tile[kb * TILE + n] = vb;
     }
     workgroupBarrier();
-    for (var k = 0u; k < BK; k++) {
-      var av: array<f32, 8>;
-      var bv: array<f32, 8>;
-      for (var i = 0u; i < 8u; i++) { av[i] = a_tile[k * TILE + lid.y + 8u * i]; }
-      for (var j = 0u; j < 8u; j++) { bv[j] = b_tile[k * TILE + lid.x + 8u * j]; }
-      for (var i = 0u; i < 8u; i++) {
-        for (var j = 0u; j < 8u; j++) {
-          acc[i * 8u + j] = fma(av[i], bv[j], acc[i * 8u + j]);
-        }
-      }
-    }
+    gemm_tile_accumulate(&acc, lid.x, lid.y);
     workgroupBarrier();
   }
 

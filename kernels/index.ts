@@ -4,6 +4,7 @@
  * test/engine/kernels.test.ts checks that each .wgsl file of this folder is listed.
  */
 import libAttentionRows from './lib/attention_rows.wgsl';
+import libGemmTile from './lib/gemm_tile.wgsl';
 import libMath from './lib/math.wgsl';
 import libPhilox from './lib/philox.wgsl';
 import libStrided from './lib/strided.wgsl';
@@ -46,6 +47,7 @@ import ffnColsum from './ffn_colsum.wgsl';
 
 export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
   'lib/attention_rows.wgsl': libAttentionRows,
+  'lib/gemm_tile.wgsl': libGemmTile,
   'lib/math.wgsl': libMath,
   'lib/philox.wgsl': libPhilox,
   'lib/strided.wgsl': libStrided,

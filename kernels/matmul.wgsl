@@ -1,10 +1,9 @@
 // Batched GEMM: c[b] = op(a[b]) · op(b[b]) (+ bias), with op(x) = xᵀ when TRANS_A / TRANS_B.
 // a is [M, K] ([K, M] when transposed), b is [K, N] ([N, K] when transposed), c is [M, N], all
 // row-major; batch b starts at b * stride (a stride of 0 broadcasts an operand over the batch).
-//
-// Tiling: an 8×8 workgroup computes a 64×64 tile of c, each thread an 8×8 block interleaved
-// with stride 8 so that shared-memory reads and global writes of neighbouring threads are
-// contiguous. K advances in slices of 32 staged through workgroup memory.
+// Tiling: lib/gemm_tile.wgsl.
+#include "lib/gemm_tile.wgsl"
+
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
@@ -16,11 +15,6 @@ struct Params { M: u32, N: u32, K: u32, stride_a: u32, stride_b: u32, stride_c: 
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-const TILE = 64u;
-const BK = 32u;
-const THREADS = 64u;
-var<workgroup> a_tile: array<f32, 2048>; // [BK][TILE]: a_tile[k * TILE + m]
-var<workgroup> b_tile: array<f32, 2048>; // [BK][TILE]: b_tile[k * TILE + n]
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -58,17 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       b_tile[kb * TILE + n] = vb;
     }
     workgroupBarrier();
-    for (var k = 0u; k < BK; k++) {
-      var av: array<f32, 8>;
-      var bv: array<f32, 8>;
-      for (var i = 0u; i < 8u; i++) { av[i] = a_tile[k * TILE + lid.y + 8u * i]; }
-      for (var j = 0u; j < 8u; j++) { bv[j] = b_tile[k * TILE + lid.x + 8u * j]; }
-      for (var i = 0u; i < 8u; i++) {
-        for (var j = 0u; j < 8u; j++) {
-          acc[i * 8u + j] = fma(av[i], bv[j], acc[i * 8u + j]);
-        }
-      }
-    }
+    gemm_tile_accumulate(&acc, lid.x, lid.y);
     workgroupBarrier();
   }
 

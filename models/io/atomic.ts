@@ -37,6 +37,22 @@ export function writeFileAtomicWith(path: string, write: (fd: number) => void): 
   fs.renameSync(tmp, path);
 }
 
+/** writeFileAtomicWith for a writer that awaits (e.g. one streaming a decompressed file). */
+export async function writeFileAtomicWithAsync(path: string, write: (fd: number) => Promise<void>): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    await write(fd);
+    fs.fsyncSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, path);
+}
+
 /** Creates `path` atomically with the given content (a string is written as UTF-8). */
 export function writeFileAtomic(path: string, content: string | ArrayBufferView): void {
   const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
