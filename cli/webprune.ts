@@ -3,6 +3,7 @@
  */
 import { Command } from 'commander';
 import { registerBench } from './commands/bench.ts';
+import { registerConvert } from './commands/convert.ts';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerInfo } from './commands/info.ts';
 import { registerPretrain } from './commands/pretrain.ts';
@@ -19,6 +20,7 @@ registerPrune(program);
 registerFinetune(program);
 registerPretrain(program);
 registerBench(program);
+registerConvert(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -44,7 +44,9 @@ export class Progress {
     if (this.bar) this.bar.update(step, { loss, rate });
     else if (step - this.lastLine >= this.everyLines || step === this.total) {
       this.lastLine = step;
-      process.stderr.write(`${this.label} ${step}/${this.total} loss ${loss} (${rate} step/s)\n`);
+      const perStep = seconds / Math.max(1, step - this.start);
+      const eta = step > this.start ? ` ETA ${Math.round(perStep * (this.total - step))} s` : '';
+      process.stderr.write(`${this.label} ${step}/${this.total} loss ${loss} (${rate} step/s${eta})\n`);
     }
   }
 

@@ -149,4 +149,29 @@ describe('model checkpoints', () => {
     expect(Math.abs(emb[7]! - orig[7]!)).to.be.below(1e-3 * Math.abs(orig[7]!) + 1e-7);
     for (const m of [model, back, mlm, started.model]) m.dispose();
   });
+
+  it('converts a checkpoint to f16 shards of a maximum size that load back', async () => {
+    const { mkdtempSync, readdirSync, statSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadModel, saveModel } = await import('../../models/load.ts');
+    const { convertCheckpoint } = await import('../../cli/commands/convert.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'webprune-convert-'));
+    const model = Bert.random({ ...namedConfig('tiny'), vocabSize: 3000 }, 'mlm', 13);
+    await saveModel(model, join(dir, 'f32'));
+    const written = convertCheckpoint(join(dir, 'f32'), join(dir, 'f16'), { dtype: 'f16', maxShardMb: 0.25 });
+    expect(written).to.include('model.safetensors.index.json');
+    const shards = readdirSync(join(dir, 'f16')).filter((f) => f.endsWith('.safetensors'));
+    expect(shards.length).to.be.greaterThan(1);
+    // A shard exceeds the limit only when it holds one tensor larger than it (the 3000×128 embeddings).
+    const over = shards.filter((f) => statSync(join(dir, 'f16', f)).size > 0.25 * 2 ** 20 + 4096);
+    expect(over.length).to.be.at.most(1);
+    const back = loadModel(join(dir, 'f16'), { head: 'mlm', seed: 0 }).model;
+    const a = await model.p('bert.encoder.layer.1.intermediate.dense.weight').read();
+    const b = await back.p('bert.encoder.layer.1.intermediate.dense.weight').read();
+    for (let i = 0; i < a.length; i += 97) expect(Math.abs(a[i]! - b[i]!)).to.be.at.most(Math.abs(a[i]!) * 2 ** -11 + 1e-7);
+    expect(() => convertCheckpoint(join(dir, 'f32'), join(dir, 'x'), { dtype: 'f8' })).to.throw(/--dtype must be one of f32, f16, bf16/);
+    model.dispose();
+    back.dispose();
+  });
 });
