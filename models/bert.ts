@@ -95,6 +95,8 @@ export function initialValues(config: BertConfig, head: HeadKind, seed: number):
 export class Bert {
   /** Parameters by transformers name; each requires a gradient unless frozen. */
   readonly params = new Map<string, Tensor>();
+  /** Position ids 0..S-1 per sequence length: made once, not uploaded every forward pass. */
+  private readonly positionIds = new Map<number, Tensor>();
 
   /**
    * @param values every parameter of parameterShapes(config, head), by name
@@ -157,8 +159,18 @@ export class Bert {
   }
 
   dispose(): void {
-    for (const t of this.params.values()) t.dispose();
+    for (const t of [...this.params.values(), ...this.positionIds.values()]) t.dispose();
     this.params.clear();
+    this.positionIds.clear();
+  }
+
+  private positions(S: number): Tensor {
+    let t = this.positionIds.get(S);
+    if (!t) {
+      t = E.keep(E.tensor(Int32Array.from({ length: S }, (_, i) => i), [S], 'i32', `position_ids[${S}]`));
+      this.positionIds.set(S, t);
+    }
+    return t;
   }
 
   private linear(x: Tensor, name: string): Tensor {
@@ -183,7 +195,7 @@ export class Bert {
     const drop = (x: Tensor, p: number) => E.dropout(x, p, options.training);
 
     // Embeddings.
-    const positions = E.tensor(Int32Array.from({ length: S }, (_, i) => i), [S], 'i32');
+    const positions = this.positions(S);
     const types = inputs.tokenTypeIds ?? E.tensor(new Int32Array(B * S), [B, S], 'i32');
     let x = E.add(
       E.add(E.embedding(this.p('bert.embeddings.word_embeddings.weight'), inputs.inputIds, { paddingIdx: config.padTokenId }), E.embedding(this.p('bert.embeddings.position_embeddings.weight'), positions)),
