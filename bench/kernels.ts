@@ -52,16 +52,24 @@ export interface KernelCase {
  * A row for an op on random f32 inputs of the given shapes, rotated among rotationCopies(bytes)
  * copies; `record` records the op (its outputs are freed after each run).
  */
-export function opCase(c: Omit<KernelCase, 'prepare'> & { inputs: Shape[]; record: (xs: Tensor[]) => unknown }): KernelCase {
-  const { inputs, record, ...rest } = c;
+export function opCase(
+  c: Omit<KernelCase, 'prepare'> & {
+    inputs: Shape[];
+    /** Inputs that are not random (masks, z): made once per row, not rotated. */
+    fixed?: (seed: number) => Tensor[];
+    record: (xs: Tensor[], fixed: Tensor[]) => unknown;
+  },
+): KernelCase {
+  const { inputs, fixed, record, ...rest } = c;
   return {
     ...rest,
     prepare(seed) {
       const copies = rotationCopies(c.bytes);
       const sets = Array.from({ length: copies }, (_, k) => inputs.map((s, j) => E.keep(randomTensor(s, seed + 1000 * k + j))));
+      const constant = (fixed?.(seed) ?? []).map((t) => E.keep(t));
       return {
-        run: (i) => E.tidy(() => void record(sets[i % copies]!)),
-        dispose: () => sets.flat().forEach((t) => t.dispose()),
+        run: (i) => E.tidy(() => void record(sets[i % copies]!, constant)),
+        dispose: () => [...sets.flat(), ...constant].forEach((t) => t.dispose()),
       };
     },
   };
@@ -122,24 +130,17 @@ export function attentionCases(B: number, h: number, S: number, d: number): Kern
  */
 export function maskedAttentionCase(B: number, h: number, S: number, d: number, active: number): KernelCase {
   const A = h * d;
-  return {
+  return opCase({
     name: `masked attention ${active}/${h} heads [${B},${S},${h}×${d}]`,
     kind: 'attention',
     shape: `${B}×${active}×(${S}×${S}×${d})`,
     flops: 4 * B * active * S * S * d,
     bytes: F32 * (3 * B * S * active * d + B * S * A),
     torch: { op: 'attention', batch: B, heads: active, seq: S, dim: d },
-    prepare(seed) {
-      const copies = rotationCopies(F32 * 4 * B * S * A);
-      const sets = Array.from({ length: copies }, (_, k) => [0, 1, 2].map((j) => E.keep(randomTensor([B, S, A], seed + 1000 * k + j))));
-      const headZ = E.keep(E.tensor(Array.from({ length: h }, (_, i) => (i < active ? 1 : 0)), [h]));
-      const mask = E.keep(E.zeros([B, S]));
-      return {
-        run: (i) => E.tidy(() => void E.maskedAttention(sets[i % copies]![0]!, sets[i % copies]![1]!, sets[i % copies]![2]!, { heads: h, mask, headZ, dropout: 0, training: false })),
-        dispose: () => [...sets.flat(), headZ, mask].forEach((t) => t.dispose()),
-      };
-    },
-  };
+    inputs: [[B, S, A], [B, S, A], [B, S, A]],
+    fixed: () => [E.tensor(Array.from({ length: h }, (_, i) => (i < active ? 1 : 0)), [h]), E.zeros([B, S])],
+    record: ([q, k, v], [headZ, mask]) => E.maskedAttention(q!, k!, v!, { heads: h, mask: mask!, headZ: headZ!, dropout: 0, training: false }),
+  });
 }
 
 /**
@@ -149,30 +150,21 @@ export function maskedAttentionCase(B: number, h: number, S: number, d: number, 
  * of width `active`, as a compacted model would.
  */
 export function maskedFfnCase(T: number, H: number, I: number, active: number): KernelCase {
-  return {
+  return opCase({
     name: `masked FFN ${active}/${I} units T=${T} H=${H}`,
     kind: 'ffn',
     shape: `${T}×${H}×${active}`,
     flops: 4 * T * H * active,
     bytes: F32 * (2 * T * H + 2 * active * H + active + H),
     torch: { op: 'ffn', m: T, h: H, n: active },
-    prepare(seed) {
-      const copies = rotationCopies(F32 * (2 * T * H + 2 * I * H));
-      const shapes = [[T, H], [I, H], [I], [H, I], [H]];
-      const sets = Array.from({ length: copies }, (_, k) => shapes.map((sh, j) => E.keep(randomTensor(sh, seed + 1000 * k + j))));
-      // Active units spread over the width, as pruning leaves them.
-      const rng = new E.HostRandom(seed + 77);
-      const chosen = new Set(rng.shuffle([...Array(I).keys()]).slice(0, active));
-      const z = E.keep(E.tensor(Array.from({ length: I }, (_, i) => (chosen.has(i) ? 1 : 0)), [I]));
-      return {
-        run: (i) => E.tidy(() => {
-          const [x, w1, b1, w2, b2] = sets[i % copies]!;
-          void E.maskedFfn(x!, w1!, b1!, w2!, b2!, z);
-        }),
-        dispose: () => [...sets.flat(), z].forEach((t) => t.dispose()),
-      };
+    inputs: [[T, H], [I, H], [I], [H, I], [H]],
+    // Active units spread over the width, as pruning leaves them.
+    fixed: (seed) => {
+      const chosen = new Set(new E.HostRandom(seed + 77).shuffle([...Array(I).keys()]).slice(0, active));
+      return [E.tensor(Array.from({ length: I }, (_, i) => (chosen.has(i) ? 1 : 0)), [I])];
     },
-  };
+    record: ([x, w1, b1, w2, b2], [z]) => E.maskedFfn(x!, w1!, b1!, w2!, b2!, z!),
+  });
 }
 
 /** Masked softmax over attention scores [B, h, S, S] with an additive mask [B, 1, 1, S]; 5 FLOPs per element (max, subtract, exp, sum, divide). */

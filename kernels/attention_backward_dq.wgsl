@@ -13,9 +13,8 @@
 // returns.
 #include "lib/philox.wgsl"
 #include "lib/attention_rows.wgsl"
+#include "lib/attention_kv_tiles.wgsl"
 
-const BK = {{BK}}u;
-const BQ = 64u;
 
 // Flags are uniforms, not pipeline overrides: a uniform branch costs next to nothing, and every
 // pipeline variant is one more shader compile (seconds each on lavapipe).
@@ -32,9 +31,6 @@ struct Params { S: u32, heads: u32, scale: f32, p: f32, keep_scale: f32, has_mas
 @group(0) @binding(9) var<storage, read_write> dq: array<f32>;
 @group(0) @binding(10) var<uniform> params: Params;
 
-var<workgroup> k_tile: array<vec4<f32>, {{KV}}>; // [BK][DV]
-var<workgroup> v_tile: array<vec4<f32>, {{KV}}>; // [BK][DV]
-var<workgroup> mask_tile: array<f32, BK>;
 
 fn out4(base: u32, c4: u32) -> vec4<f32> {
   var r = vec4<f32>(0.0);
@@ -106,23 +102,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var rnd = vec4<u32>(0u);
 
   for (var j0 = 0u; j0 < S; j0 += BK) {
-    for (var e = li; e < BK * DV; e += BQ) {
-      let jj = e / DV;
-      var kv = vec4<f32>(0.0);
-      var vv = vec4<f32>(0.0);
-      if (j0 + jj < S) {
-        let at = (b * S + j0 + jj) * HD + head * D;
-        kv = k4(at, e % DV);
-        vv = v4(at, e % DV);
-      }
-      k_tile[e] = kv;
-      v_tile[e] = vv;
-    }
-    if (params.has_mask != 0u) {
-      for (var e = li; e < BK; e += BQ) {
-        mask_tile[e] = select(0.0, mask[b * S + j0 + e], j0 + e < S);
-      }
-    }
+    load_kv_tile(b, head, j0, S, HD, params.has_mask != 0u, li);
     workgroupBarrier();
     if (live) {
       let n = min(BK, S - j0);

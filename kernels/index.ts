@@ -3,6 +3,7 @@
  * here by Engine.kernel(); `#include "lib/x.wgsl"` resolves against the `lib/` entries.
  * test/engine/kernels.test.ts checks that each .wgsl file of this folder is listed.
  */
+import libAttentionKvTiles from './lib/attention_kv_tiles.wgsl';
 import libAttentionRows from './lib/attention_rows.wgsl';
 import libGemmTile from './lib/gemm_tile.wgsl';
 import libMath from './lib/math.wgsl';
@@ -46,6 +47,7 @@ import ffnGemm from './ffn_gemm.wgsl';
 import ffnColsum from './ffn_colsum.wgsl';
 
 export const KERNEL_SOURCES: Readonly<Record<string, string>> = {
+  'lib/attention_kv_tiles.wgsl': libAttentionKvTiles,
   'lib/attention_rows.wgsl': libAttentionRows,
   'lib/gemm_tile.wgsl': libGemmTile,
   'lib/math.wgsl': libMath,

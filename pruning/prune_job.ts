@@ -194,7 +194,8 @@ export async function runPrune(o: PruneOptions, data: PruneData): Promise<PruneS
     dev = result.best;
   } else await saveModel(model, prunedDir, { tokenizer: data.tokenizer });
 
-  const dense = parameterCount(denseConfigOf(o, model));
+  const original = denseConfig(o);
+  const dense = parameterCount(original);
   const remaining = parameterCount(model.config).total;
   const summary: PruneSummary = {
     task: target.name,
@@ -211,7 +212,6 @@ export async function runPrune(o: PruneOptions, data: PruneData): Promise<PruneS
     budget_fit: phase.budgetFit,
   };
   fs.writeFileSync(path.join(o.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  const original = denseConfigOf(o, model);
   fs.writeFileSync(
     path.join(o.out, 'structure.svg'),
     await structureSvg(phase.structure, { heads: original.numHeads, intermediate: original.intermediateSize }, `${target.name}${summary.transfer ? ` + ${summary.transfer} (${o.method})` : ''}: sparsity ${(summary.sparsity.achieved * 100).toFixed(1)}%`),
@@ -221,11 +221,15 @@ export async function runPrune(o: PruneOptions, data: PruneData): Promise<PruneS
   return summary;
 }
 
-/** The dense configuration the run started from (kept in the compacted checkpoint's phase file). */
-function denseConfigOf(o: PruneOptions, compacted: Bert) {
+/**
+ * The dense configuration the run started from, which the prune phase records beside its
+ * checkpoints (a resumed fine-tuning phase has no dense model in memory).
+ * @throws Error when the record is missing (a damaged checkpoint directory)
+ */
+function denseConfig(o: PruneOptions): Bert['config'] {
   const file = path.join(o.out, 'checkpoint', 'dense_config.json');
-  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Bert['config'];
-  return compacted.config;
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: the checkpoint directory is incomplete; start the run again without --resume`);
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as Bert['config'];
 }
 
 /** Phase 1 and 2: pruning with masks, then the budget-fitted compacted model saved for phase 3. */

@@ -8,7 +8,7 @@
  */
 import { defineOp } from '../autograd.ts';
 import { tensor, zeros } from '../creation.ts';
-import { type Shape, Tensor, grid1d, shapeString, sizeOf } from '../tensor.ts';
+import { Tensor, grid1d, shapeString, sizeOf } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { normalizeAxis } from './layout.ts';
 import { reshape } from './shape.ts';
@@ -152,4 +152,3 @@ export function gather(x: Tensor, axis: number, indices: Tensor): Tensor {
   return gatherOp([x, indices], { axis: normalizeAxis(axis, x.shape.length, 'gather') });
 }
 
-export type { Shape };

@@ -10,7 +10,6 @@
  * Set WEBPRUNE_PARITY_REPORT=1 to print every relative error.
  */
 import { expect } from 'chai';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
@@ -18,7 +17,7 @@ import { Bert, type EncoderOutput, type HeadKind } from '../../models/bert.ts';
 import type { BertConfig } from '../../models/config.ts';
 import { loadCheckpoint } from '../../models/io/checkpoint.ts';
 import { type SafetensorsTensor, readSafetensors } from '../../models/io/safetensors.ts';
-import { expectClose, relativeError, useTestEngine } from '../helpers.ts';
+import { expectClose, useTestEngine } from '../helpers.ts';
 
 const FIXTURES = path.join(import.meta.dirname, '../fixtures/bert-parity');
 const CASES = ['classification', 'regression', 'mlm', 'pruned-heads'] as const;

@@ -5,7 +5,6 @@ import * as path from 'node:path';
 import { defaultDataDir } from '../../data/paths.ts';
 import { getTask } from '../../data/tasks.ts';
 import { loadTokenizer } from '../../data/tokenizer.ts';
-import * as E from '../../engine/index.ts';
 import { Bert } from '../../models/bert.ts';
 import { type BertConfig, namedConfig, parameterCount, withLabels } from '../../models/config.ts';
 import { loadModel, saveModel } from '../../models/load.ts';
