@@ -6,6 +6,8 @@
  */
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
+import { maskedAttention } from '../models/ops/masked_attention.ts';
+import { maskedFfn } from '../models/ops/masked_ffn.ts';
 
 const [bArg = '4', sArg = '32', repsArg = '15'] = process.argv.slice(2);
 const [B, S, reps] = [Number(bArg), Number(sArg), Number(repsArg)];
@@ -41,13 +43,13 @@ function unfusedFfn(z: Tensor | null): Tensor {
 
 const cases: Record<string, () => Tensor> = {
   'attention unfused': () => unfusedAttention(undefined),
-  'attention fused': () => E.maskedAttention(q, k, v, { heads, mask, dropout: 0.1, training: true }),
+  'attention fused': () => maskedAttention(q, k, v, { heads, mask, dropout: 0.1, training: true }),
   'attention unfused, head_z': () => unfusedAttention(headZ),
-  'attention fused, head_z': () => E.maskedAttention(q, k, v, { heads, mask, headZ, dropout: 0.1, training: true }),
+  'attention fused, head_z': () => maskedAttention(q, k, v, { heads, mask, headZ, dropout: 0.1, training: true }),
   'FFN unfused': () => unfusedFfn(null),
-  'FFN fused': () => E.maskedFfn(x, w1, b1, w2, b2, null),
+  'FFN fused': () => maskedFfn(x, w1, b1, w2, b2, null),
   'FFN unfused, z (1/3 zeros)': () => unfusedFfn(iz),
-  'FFN fused, z (1/3 zeros)': () => E.maskedFfn(x, w1, b1, w2, b2, iz),
+  'FFN fused, z (1/3 zeros)': () => maskedFfn(x, w1, b1, w2, b2, iz),
 };
 const times = new Map<string, number[]>(Object.keys(cases).map((n) => [n, []]));
 const cpuTimes = new Map<string, number[]>(Object.keys(cases).map((n) => [n, []]));

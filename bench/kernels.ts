@@ -19,6 +19,8 @@ import { type BertConfig, type ModelSizeName, configToJson, namedConfig } from '
 import { classifierForwardFlops } from './flops.ts';
 import { type TorchOp, type TorchReport, type TorchRunOptions, runTorchBench } from './torch.ts';
 import { GpuTimer, type Recorder, type TimingMethod, type TimingStats, initBenchEngine, randomTensor, randomValues, rotationCopies } from './timer.ts';
+import { maskedAttention } from '../models/ops/masked_attention.ts';
+import { maskedFfn } from '../models/ops/masked_ffn.ts';
 
 /** A recorder with the resources it holds. */
 export interface PreparedCase {
@@ -123,7 +125,7 @@ export function attentionCases(B: number, h: number, S: number, d: number): Kern
 }
 
 /**
- * The fused masked attention (engine/ops/attention.ts) on q, k, v [B, S, h·d] with `active` of h
+ * The fused masked attention (models/ops/masked_attention.ts) on q, k, v [B, S, h·d] with `active` of h
  * heads kept by head_z (the others skipped), forward only. FLOPs 4·B·active·S²·d (QKᵀ and PV of the
  * active heads); bytes 4·(3·B·S·active·d read + B·S·h·d written). PyTorch runs
  * scaled_dot_product_attention over the active heads alone, as a compacted model would.
@@ -139,12 +141,12 @@ export function maskedAttentionCase(B: number, h: number, S: number, d: number, 
     torch: { op: 'attention', batch: B, heads: active, seq: S, dim: d },
     inputs: [[B, S, A], [B, S, A], [B, S, A]],
     fixed: () => [E.tensor(Array.from({ length: h }, (_, i) => (i < active ? 1 : 0)), [h]), E.zeros([B, S])],
-    record: ([q, k, v], [headZ, mask]) => E.maskedAttention(q!, k!, v!, { heads: h, mask: mask!, headZ: headZ!, dropout: 0, training: false }),
+    record: ([q, k, v], [headZ, mask]) => maskedAttention(q!, k!, v!, { heads: h, mask: mask!, headZ: headZ!, dropout: 0, training: false }),
   });
 }
 
 /**
- * The masked FFN (engine/ops/masked_ffn.ts), gelu(x·W1ᵀ + b1)⊙z·W2ᵀ + b2 on T tokens with `active`
+ * The masked FFN (models/ops/masked_ffn.ts), gelu(x·W1ᵀ + b1)⊙z·W2ᵀ + b2 on T tokens with `active`
  * of I units kept by intermediate_z (the others skipped on the GPU), forward only.
  * FLOPs 4·T·H·active; bytes 4·(T·H + 2·active·H + active + H + T·H). PyTorch runs the dense FFN
  * of width `active`, as a compacted model would.
@@ -163,7 +165,7 @@ export function maskedFfnCase(T: number, H: number, I: number, active: number): 
       const chosen = new Set(new E.HostRandom(seed + 77).shuffle([...Array(I).keys()]).slice(0, active));
       return [E.tensor(Array.from({ length: I }, (_, i) => (chosen.has(i) ? 1 : 0)), [I])];
     },
-    record: ([x, w1, b1, w2, b2], [z]) => E.maskedFfn(x!, w1!, b1!, w2!, b2!, z!),
+    record: ([x, w1, b1, w2, b2], [z]) => maskedFfn(x!, w1!, b1!, w2!, b2!, z!),
   });
 }
 

@@ -148,8 +148,3 @@ export function cofiLikeStructure(dense: BertConfig, sparsity: number, seed = 0)
   validateConfig(config, 'cofiLikeStructure');
   return config;
 }
-
-/** One-line summary of a structure: hidden size, heads and FFN widths per layer. */
-export function describeStructure(config: BertConfig): string {
-  return `H=${config.hiddenSize} heads=[${config.layers.map((l) => l.numHeads).join(',')}] ffn=[${config.layers.map((l) => l.intermediateSize).join(',')}]`;
-}

@@ -7,12 +7,13 @@
  * recorded nodes form a tape; backward() replays the part of it that reaches the loss in
  * decreasing id order, which is a reverse topological order.
  *
- * Custom ops (fused masked attention, hard-concrete sampling) use the same defineOp().
+ * Custom ops of models and pruning methods (fused kernels, random masks) use the same defineOp().
  */
 import { getEngine } from './context.ts';
 import { full } from './creation.ts';
 import { keep } from './scope.ts';
 import { Tensor, grid1d, shapeString } from './tensor.ts';
+import { K } from './kernels/index.ts';
 
 let gradEnabled = true;
 
@@ -188,7 +189,7 @@ function copyTensor(t: Tensor): Tensor {
 /** dst += src, in place (same size). */
 export function accumulateInto(dst: Tensor, src: Tensor): void {
   const engine = getEngine();
-  engine.queue.dispatch(engine.kernel('accumulate'), {
+  engine.queue.dispatch(engine.kernel(K.accumulate), {
     buffers: { dst: dst.bind(), src: src.bind() },
     uniforms: { params: { n: dst.size } },
     workgroups: grid1d(dst.size),

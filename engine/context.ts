@@ -3,12 +3,13 @@
  *
  * Ops find it through getEngine(); initEngine() opens the device once per process.
  */
-import { KERNEL_SOURCES } from '../kernels/index.ts';
+import { CORE_LIBRARY } from './kernels/index.ts';
 import type { DType } from './dtype.ts';
 import { BufferPool, type PoolStats, STORAGE_USAGE } from './runtime/buffer_pool.ts';
 import { type BoundBuffer, CommandQueue } from './runtime/command_queue.ts';
 import { type Gpu, type OpenGpuOptions, openGpu } from './runtime/gpu.ts';
 import { Kernel, preprocess } from './runtime/kernel.ts';
+import type { KernelHandle } from './runtime/kernel_registry.ts';
 
 export interface EngineOptions extends OpenGpuOptions {
   /**
@@ -16,7 +17,7 @@ export interface EngineOptions extends OpenGpuOptions {
    * so tests catch elements a kernel forgets to write. Costs one extra dispatch per allocation.
    */
   poison?: boolean;
-  /** Seed of the engine's RNG stream (dropout masks, hard-concrete noise). Default 0. */
+  /** Seed of the engine's RNG stream (dropout masks, random masks of custom ops). Default 0. */
   seed?: number;
 }
 
@@ -52,16 +53,15 @@ export class Engine {
   }
 
   /**
-   * The kernel compiled from `kernels/<name>.wgsl` with these template values (cached).
-   * @throws KernelSourceError when the file does not exist or a template value is missing
+   * The kernel of `handle` compiled with these template values (cached per handle and values).
+   * @throws KernelSourceError when an include is missing or a template value is missing
    */
-  kernel(name: string, defines: Readonly<Record<string, string | number>> = {}): Kernel {
-    const key = `${name}|${JSON.stringify(defines)}`;
+  kernel(handle: KernelHandle, defines: Readonly<Record<string, string | number>> = {}): Kernel {
+    const key = `${handle.name}|${JSON.stringify(defines)}`;
     let k = this.kernels.get(key);
     if (!k) {
-      const source = KERNEL_SOURCES[name];
-      if (source === undefined) throw new Error(`no kernel '${name}' in kernels/`);
-      k = new Kernel(name, preprocess(name, source, KERNEL_SOURCES, defines));
+      const library = { ...CORE_LIBRARY, ...handle.library };
+      k = new Kernel(handle.name, preprocess(handle.name, handle.source, library, defines));
       this.kernels.set(key, k);
     }
     return k;
@@ -80,7 +80,7 @@ export class Engine {
     return { buffer, bytes: 16, dtype, label: `placeholder<${dtype}>` };
   }
 
-  /** Restarts the random stream (dropout, hard-concrete noise) at `seed`. */
+  /** Restarts the random stream (dropout, custom ops' noise) at `seed`. */
   setSeed(seed: number): void {
     this.rngSeed = BigInt(seed);
     this.rngCounter = 0n;

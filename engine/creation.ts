@@ -4,6 +4,7 @@ import type { DType } from './dtype.ts';
 import { HostRandom } from './random.ts';
 import { keep } from './scope.ts';
 import { type Shape, Tensor, checkShape, grid1d, shapeString, sizeOf } from './tensor.ts';
+import { K } from './kernels/index.ts';
 
 /**
  * A tensor holding `data` (row-major). Integer tensors keep a host copy (Tensor.hostCopy).
@@ -34,7 +35,7 @@ export function full(shape: Shape, value: number, dtype: DType = 'f32', label?: 
   if (dtype === 'f32') bits.setFloat32(0, value, true);
   else bits.setInt32(0, value, true);
   const engine = getEngine();
-  engine.queue.dispatch(engine.kernel('fill', { T: dtype }), {
+  engine.queue.dispatch(engine.kernel(K.fill, { T: dtype }), {
     buffers: { out: t.bind() },
     uniforms: { params: { n: t.size, bits: bits.getUint32(0, true) } },
     workgroups: grid1d(t.size),

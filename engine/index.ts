@@ -8,6 +8,7 @@
 export { initEngine, getEngine, Engine, type EngineOptions, type MemoryStats } from './context.ts';
 export { Tensor, type Shape, sizeOf, shapeString, grid1d } from './tensor.ts';
 export { launch, type LaunchArgs } from './ops/dispatch.ts';
+export { defineKernel, definedKernels, type KernelHandle, type DefineKernelOptions } from './runtime/kernel_registry.ts';
 export type { DType } from './dtype.ts';
 export { tensor, zeros, ones, full, zerosLike, randn, rand, parameter } from './creation.ts';
 export { tidy, keep, startScope, endScope } from './scope.ts';
@@ -21,8 +22,6 @@ export * from './ops/layer_norm.ts';
 export * from './ops/dropout.ts';
 export * from './ops/indexing.ts';
 export * from './ops/losses.ts';
-export * from './ops/attention.ts';
-export * from './ops/masked_ffn.ts';
 export { AdamW, type ParamGroup, type AdamWOptions, linearWarmupDecay } from './optim/adamw.ts';
 export { HostRandom, philox4x32, uniformStream } from './random.ts';
 export { NoAdapterError } from './runtime/gpu.ts';

@@ -1,6 +1,6 @@
 /**
  * Philox4x32-10, the counter-based generator of Salmon et al. 2011 ("Parallel random numbers: as
- * easy as 1, 2, 3"), on the host. kernels/lib/philox.wgsl is the same function on the GPU, so host
+ * easy as 1, 2, 3"), on the host. engine/kernels/lib/philox.wgsl is the same function on the GPU, so host
  * references reproduce GPU random streams bit for bit.
  *
  * Element i of a random op with key (k0, k1) uses lane i % 4 of philox(counter = (i / 4, 0, 0, 0), key).
@@ -43,15 +43,10 @@ export function philox4x32(counter: readonly [number, number, number, number], k
 
 /**
  * Maps a u32 to a uniform number in the open interval (0, 1): (x >> 8 + 0.5) / 2^24, exact in f32.
- * kernels/lib/philox.wgsl's `u01` computes the same value.
+ * engine/kernels/lib/philox.wgsl's `u01` computes the same value.
  */
 export function u01(x: number): number {
   return ((x >>> 8) + 0.5) / 16777216;
-}
-
-/** The i-th u32 of the stream with this key (lane i % 4 of counter i / 4). */
-export function philoxAt(key: readonly [number, number], i: number): number {
-  return philox4x32([Math.floor(i / 4), 0, 0, 0], key)[i % 4]!;
 }
 
 /** `n` uniforms in (0, 1) of the stream with this key, elements 0..n-1. */

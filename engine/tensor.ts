@@ -10,6 +10,7 @@ import { getEngine } from './context.ts';
 import { BYTES_PER_ELEMENT, type DType, typedArray } from './dtype.ts';
 import type { BoundBuffer } from './runtime/command_queue.ts';
 import { setTensorTest, trackTensor } from './scope.ts';
+import { K } from './kernels/index.ts';
 
 export type Shape = readonly number[];
 
@@ -150,7 +151,7 @@ setTensorTest((v): v is Tensor => v instanceof Tensor);
 /** Fills a tensor with NaN bits (f32) or 0x7fc00000 (integers). */
 function poisonTensor(t: Tensor): void {
   const engine = getEngine();
-  const kernel = engine.kernel('fill', { T: t.dtype });
+  const kernel = engine.kernel(K.fill, { T: t.dtype });
   engine.queue.dispatch(kernel, {
     buffers: { out: t.bind() },
     uniforms: { params: { n: t.size, bits: 0x7fc00000 } },

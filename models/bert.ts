@@ -12,6 +12,8 @@ import type { Tensor } from '../engine/index.ts';
 import type { BertConfig } from './config.ts';
 import { type HeadKind, expectedTensors } from './io/checkpoint.ts';
 import type { StructureMasks } from './masks.ts';
+import { maskedAttention } from './ops/masked_attention.ts';
+import { maskedFfn } from './ops/masked_ffn.ts';
 
 export type { HeadKind };
 
@@ -220,7 +222,7 @@ export class Bert {
       if (layer.intermediateSize > 0) {
         // (gelu(x·w1ᵀ + b1) ⊙ intermediate_z)·w2ᵀ + b2, units with z = 0 skipped on the GPU.
         const iz = masks.intermediateZ?.[l] ?? null;
-        let out = E.maskedFfn(x, this.p(`${n.intermediate}.weight`), this.p(`${n.intermediate}.bias`), this.p(`${n.output}.weight`), this.p(`${n.output}.bias`), iz);
+        let out = maskedFfn(x, this.p(`${n.intermediate}.weight`), this.p(`${n.intermediate}.bias`), this.p(`${n.output}.weight`), this.p(`${n.output}.bias`), iz);
         const mlpZ = masks.mlpZ?.[l] ?? null;
         if (mlpZ) out = E.mul(out, mlpZ);
         x = this.residual(out, x, n.outNorm, hz, !!(mlpZ || iz), options.training);
@@ -232,11 +234,11 @@ export class Bert {
 
   /**
    * Multi-head self-attention: softmax(QKᵀ/√d + mask)·V per head, heads scaled by headZ, in the
-   * fused kernels of E.maskedAttention (Q/K/V stay in their [B, S, heads·d] layout; heads with
+   * fused kernels of maskedAttention (models/ops/masked_attention.ts) (Q/K/V stay in their [B, S, heads·d] layout; heads with
    * z = 0 are skipped).
    */
   private attention(x: Tensor, additive: Tensor | undefined, heads: number, n: ReturnType<typeof layerNames>, headZ: Tensor | null, training: boolean): Tensor {
-    const context = E.maskedAttention(this.linear(x, n.query), this.linear(x, n.key), this.linear(x, n.value), {
+    const context = maskedAttention(this.linear(x, n.query), this.linear(x, n.key), this.linear(x, n.value), {
       heads,
       mask: additive,
       headZ: headZ ?? undefined,

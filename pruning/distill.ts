@@ -7,13 +7,14 @@
  *   general layers round(L_t·k/4), k = 1..4) the MSE against every transformed student layer is
  *   computed, and teacher layers are matched, last first, to the lowest-loss student layer below the
  *   previous match among layers whose attention is kept (head_layer_z ≠ 0). The matching runs on the
- *   GPU (kernels/layer_alignment.wgsl), so nothing is read back.
+ *   GPU (pruning/kernels/layer_alignment.wgsl), so nothing is read back.
  * - Prediction distillation: T² · KL(softmax(teacher/T) ‖ softmax(student/T)), T = 2.
  * - loss = α_layer · layer loss + α_pred · prediction loss (CoFi: 0.9 and 0.1), replacing the task
  *   loss.
  */
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
+import { PRUNING_KERNELS } from './kernels/index.ts';
 
 export interface DistillOptions {
   layerAlpha: number;
@@ -66,7 +67,7 @@ export function layerDistillationLoss(student: readonly Tensor[], teacher: reado
   const exists = headLayerZ ? E.noGrad(() => E.affine(headLayerZ, 1, 0)) : E.ones([L]);
   const selection = E.Tensor.empty([picks.length, L]);
   E.noGrad(() =>
-    E.launch('layer_alignment', {
+    E.launch(PRUNING_KERNELS.layerAlignment, {
       tensors: { losses, exists, selection },
       uniforms: { params: { T: picks.length, L } },
       workgroups: [1],

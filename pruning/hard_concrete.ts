@@ -6,6 +6,7 @@
  */
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
+import { PRUNING_KERNELS } from './kernels/index.ts';
 
 /** Stretch interval (l, r), temperature β and the uniform's margin ε (CoFi's l0_module.py). */
 export const HARD_CONCRETE = { l: -0.1, r: 1.1, beta: 2 / 3, eps: 1e-6 } as const;
@@ -25,7 +26,7 @@ const sampleOp = E.defineOp<{ key: [number, number] }, Tensor>({
     const z = E.Tensor.empty(logAlpha!.shape, 'f32', 'z#');
     const dz = E.Tensor.empty(logAlpha!.shape, 'f32', 'dz#');
     const { beta, l, r, eps } = HARD_CONCRETE;
-    E.launch('hard_concrete', {
+    E.launch(PRUNING_KERNELS.hardConcrete, {
       tensors: { log_alpha: logAlpha!, z, dz },
       uniforms: { params: { n: logAlpha!.size, beta, l, r, eps, key: [...key] } },
       workgroups: E.grid1d(logAlpha!.size, 64),

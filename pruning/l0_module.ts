@@ -109,7 +109,7 @@ export class MaskParameters implements LogAlphaSource {
 
 /**
  * The δ-formulation of Dery, Hannun, Grangier: log_alpha_task = log_alpha_base + δ_task, with δ
- * initialised to 0 and an l2 penalty on δ (see deltaPenalty). The base is clamped as CoFi clamps
+ * initialised to 0 and an l2 penalty on δ (DeltaMaskParameters.squaredNorm, added by setupMasks in transfer.ts). The base is clamped as CoFi clamps
  * log_alpha; δ is left free, its penalty keeps it small.
  */
 export class DeltaMaskParameters implements LogAlphaSource {

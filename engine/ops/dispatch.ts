@@ -1,7 +1,8 @@
-/** The one way ops launch kernels: by kernel name, with tensors bound by WGSL binding name. */
+/** The one way ops launch kernels: by handle (engine/runtime/kernel_registry.ts), with tensors bound by WGSL binding name. */
 import { getEngine } from '../context.ts';
 import type { BoundBuffer } from '../runtime/command_queue.ts';
 import type { UniformValues } from '../runtime/kernel.ts';
+import type { KernelHandle } from '../runtime/kernel_registry.ts';
 import type { Tensor } from '../tensor.ts';
 
 export interface LaunchArgs {
@@ -18,10 +19,11 @@ export interface LaunchArgs {
   workgroups: readonly [number, number?, number?];
 }
 
-/** Records one dispatch of kernels/<name>.wgsl. */
-export function launch(name: string, args: LaunchArgs): void {
+/** Records one dispatch of the kernel. @throws Error naming the kernel for a binding it does not declare */
+export function launch(handle: KernelHandle, args: LaunchArgs): void {
   const engine = getEngine();
-  const kernel = engine.kernel(name, args.defines);
+  const kernel = engine.kernel(handle, args.defines);
+  const name = handle.name;
   const buffers: Record<string, BoundBuffer> = {};
   for (const [binding, t] of Object.entries(args.tensors)) {
     if (t) buffers[binding] = t.bind();

@@ -4,10 +4,11 @@ import { getEngine } from '../context.ts';
 import { zerosLike } from '../creation.ts';
 import { Tensor, grid1d } from '../tensor.ts';
 import { launch } from './dispatch.ts';
+import { K } from '../kernels/index.ts';
 
 function applyMask(x: Tensor, p: number, key: readonly [number, number]): Tensor {
   const y = Tensor.empty(x.shape, 'f32', 'dropout#');
-  launch('dropout', {
+  launch(K.dropout, {
     tensors: { x, y },
     uniforms: { params: { n: x.size, p, scale: 1 / (1 - p), key: [...key] } },
     workgroups: grid1d(Math.ceil(x.size / 4), 64),

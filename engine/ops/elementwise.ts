@@ -7,10 +7,11 @@
  */
 import { defineOp } from '../autograd.ts';
 import { full } from '../creation.ts';
-import { Tensor, grid1d, shapeString } from '../tensor.ts';
+import { Tensor, grid1d } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { broadcastShapes, broadcastStrides, mergeDims, pack8, sameShape } from './layout.ts';
 import { sumTo } from './reduce.ts';
+import { K } from '../kernels/index.ts';
 
 /** Op codes of unary.wgsl and unary_backward.wgsl. */
 export const UNARY_OPS = {
@@ -51,7 +52,7 @@ function unaryOp(name: UnaryOpName) {
       forward([x], attrs) {
         checkF32(name, x!);
         const y = Tensor.empty(x!.shape, 'f32', `${name}#`);
-        launch('unary', {
+        launch(K.unary, {
           constants: { OP: code },
           tensors: { x: x!, y },
           uniforms: { params: { n: x!.size, alpha: attrs.alpha, beta: attrs.beta } },
@@ -61,7 +62,7 @@ function unaryOp(name: UnaryOpName) {
       },
       backward({ inputs: [x], output, attrs }, dy) {
         const dx = Tensor.empty(x!.shape);
-        launch('unary_backward', {
+        launch(K.unaryBackward, {
           constants: { OP: code },
           tensors: { x: x!, y: output, dy, dx },
           uniforms: { params: { n: x!.size, alpha: attrs.alpha, beta: attrs.beta } },
@@ -85,7 +86,7 @@ export const log = (x: Tensor) => unary('log', x);
 export const sqrt = (x: Tensor) => unary('sqrt', x);
 export const tanh = (x: Tensor) => unary('tanh', x);
 export const sigmoid = (x: Tensor) => unary('sigmoid', x);
-/** GELU of BERT: x Φ(x) with the exact normal CDF (the erf form, not the tanh approximation). */
+/** GELU: x Φ(x) with the exact normal CDF (the erf form, not the tanh approximation). */
 export const gelu = (x: Tensor) => unary('gelu', x);
 export const relu = (x: Tensor) => unary('relu', x);
 export const abs = (x: Tensor) => unary('abs', x);
@@ -112,7 +113,7 @@ function launchBinary(name: BinaryOpName, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(name, a.shape, b.shape);
   const c = Tensor.empty(shape, 'f32', `${name}#`);
   const merged = mergeDims(shape, [broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
-  launch('binary', {
+  launch(K.binary, {
     constants: { OP: BINARY_OPS[name] },
     tensors: { a, b, c },
     uniforms: {
@@ -199,7 +200,7 @@ const whereOp = defineOp({
     const shape = broadcastShapes('where', cond!.shape, a!.shape, b!.shape);
     const out = Tensor.empty(shape, 'f32', 'where#');
     const merged = mergeDims(shape, [cond!, a!, b!].map((t) => broadcastStrides(t.shape, shape)));
-    launch('where', {
+    launch(K.where, {
       tensors: { cond: cond!, a: a!, b: b!, out },
       uniforms: {
         params: {
@@ -230,9 +231,4 @@ const whereOp = defineOp({
  */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   return whereOp([cond, a, b], undefined);
-}
-
-/** @throws Error naming the op unless the tensors have the same shape */
-export function assertSameShape(op: string, a: Tensor, b: Tensor): void {
-  if (!sameShape(a.shape, b.shape)) throw new Error(`${op}: shapes ${shapeString(a.shape)} and ${shapeString(b.shape)} differ`);
 }

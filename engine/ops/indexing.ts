@@ -12,6 +12,7 @@ import { Tensor, grid1d, shapeString, sizeOf } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { normalizeAxis } from './layout.ts';
 import { reshape } from './shape.ts';
+import { K } from '../kernels/index.ts';
 
 function checkIndex(op: string, idx: Tensor): void {
   if (idx.dtype !== 'i32') throw new Error(`${op}: indices ${idx.label} are ${idx.dtype}, expected i32`);
@@ -65,7 +66,7 @@ const indexSelectOp = defineOp<{ axis: number; skip?: number }, View3>({
     const shape = [...x!.shape];
     shape[axis] = idx!.size;
     const out = Tensor.empty(shape, 'f32', 'index_select#');
-    launch('index_select', {
+    launch(K.indexSelect, {
       tensors: { x: x!, idx: idx!, out },
       uniforms: { params: { n: out.size, D: v.D, count: idx!.size, inner: v.inner } },
       workgroups: grid1d(out.size),
@@ -83,7 +84,7 @@ const indexSelectOp = defineOp<{ axis: number; skip?: number }, View3>({
     const dx = zeros(x!.shape);
     const distinct = plan.values.length;
     const n = outer * distinct * inner;
-    launch('index_select_backward', {
+    launch(K.indexSelectBackward, {
       tensors: { dy, perm, seg, values, dx },
       uniforms: { params: { n, D, count: idx!.size, inner, distinct } },
       workgroups: grid1d(n),
@@ -125,7 +126,7 @@ const gatherOp = defineOp<{ axis: number }, View3 & { J: number }>({
     const v = { outer: sizeOf(x!.shape.slice(0, axis)), D: x!.shape[axis]!, inner: sizeOf(x!.shape.slice(axis + 1)), J: idx!.shape[axis]! };
     checkRange('gather', idx!, v.D);
     const out = Tensor.empty(idx!.shape, 'f32', 'gather#');
-    launch('gather', {
+    launch(K.gather, {
       tensors: { x: x!, idx: idx!, out },
       uniforms: { params: { n: out.size, D: v.D, J: v.J, inner: v.inner } },
       workgroups: grid1d(out.size),
@@ -134,7 +135,7 @@ const gatherOp = defineOp<{ axis: number }, View3 & { J: number }>({
   },
   backward({ inputs: [x, idx], saved: { D, J, inner } }, dy) {
     const dx = Tensor.empty(x!.shape);
-    launch('gather_backward', {
+    launch(K.gatherBackward, {
       tensors: { dy, idx: idx!, dx },
       uniforms: { params: { n: x!.size, D, J, inner } },
       workgroups: grid1d(x!.size),

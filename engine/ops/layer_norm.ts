@@ -3,13 +3,14 @@ import { defineOp } from '../autograd.ts';
 import { Tensor, grid1d, shapeString } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { sum } from './reduce.ts';
+import { K } from '../kernels/index.ts';
 
 export interface LayerNormOptions {
-  /** Added to the variance (BERT: 1e-12). */
+  /** Added to the variance. */
   eps: number;
   /**
    * [cols] mask of the columns to normalise (≠ 0 kept). Statistics use kept columns only and the
-   * other columns pass x through: CoFi's layer norm under hidden-dimension pruning (hidden_z).
+   * other columns pass x through (a layer norm over a subset of the features).
    * Only which entries are zero matters, so it takes no gradient (a hidden_z that requires one
    * gets it through the multiplications around the layer norm).
    */
@@ -37,7 +38,7 @@ const layerNormOp = defineOp<{ eps: number; hasKeep: boolean }, Saved>({
     const mean = Tensor.empty([rows]);
     const rstd = Tensor.empty([rows]);
     const [gx, gy] = grid1d(rows, 1);
-    launch('layer_norm', {
+    launch(K.layerNorm, {
       constants: { HAS_KEEP: hasKeep ? 1 : 0 },
       tensors: { x: x!, gamma: gamma!, beta: beta!, keep: keep ?? null, y, mean, rstd },
       uniforms: { params: { rows, cols, eps } },
@@ -53,7 +54,7 @@ const layerNormOp = defineOp<{ eps: number; hasKeep: boolean }, Saved>({
     if (x!.requiresGrad) {
       dx = Tensor.empty(x!.shape);
       const [gx, gy] = grid1d(rows, 1);
-      launch('layer_norm_backward', {
+      launch(K.layerNormBackward, {
         constants,
         tensors: { x: x!, gamma: gamma!, keep: keep ?? null, mean, rstd, dy, dx },
         uniforms: { params: { rows, cols } },
@@ -66,7 +67,7 @@ const layerNormOp = defineOp<{ eps: number; hasKeep: boolean }, Saved>({
       const blocks = Math.ceil(rows / BLOCK);
       const dgPart = Tensor.empty([blocks, cols]);
       const dbPart = Tensor.empty([blocks, cols]);
-      launch('layer_norm_param_grad', {
+      launch(K.layerNormParamGrad, {
         constants,
         tensors: { x: x!, keep: keep ?? null, mean, rstd, dy, dgamma_part: dgPart, dbeta_part: dbPart },
         uniforms: { params: { rows, cols } },
@@ -83,7 +84,7 @@ const layerNormOp = defineOp<{ eps: number; hasKeep: boolean }, Saved>({
 
 /**
  * (x − μ) / √(σ² + eps) · gamma + beta over the last axis (Ba, Kiros, Hinton 2016), with the
- * biased variance as BERT and PyTorch use. Shapes: x [..., C], gamma and beta [C].
+ * biased variance as PyTorch uses. Shapes: x [..., C], gamma and beta [C].
  * @throws Error when gamma, beta or keep do not have shape [C]
  */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, options: LayerNormOptions): Tensor {

@@ -6,6 +6,7 @@ import { div, exp, mul, scale, square, sub } from './elementwise.ts';
 import { sum, mean } from './reduce.ts';
 import { reshape } from './shape.ts';
 import { logSoftmax } from './softmax.ts';
+import { K } from '../kernels/index.ts';
 
 interface CeSaved {
   lse: Tensor;
@@ -31,7 +32,7 @@ const crossEntropyOp = defineOp<{ ignoreIndex: number }, CeSaved>({
     const valid = Tensor.empty([rows]);
     const lse = Tensor.empty([rows]);
     const [gx, gy] = grid1d(rows, 1);
-    launch('cross_entropy', {
+    launch(K.crossEntropy, {
       tensors: { logits: logits!, labels: labels!, losses, valid, lse },
       uniforms: { params: { rows, cols, ignore_index: ignoreIndex } },
       workgroups: [gx, gy],
@@ -46,7 +47,7 @@ const crossEntropyOp = defineOp<{ ignoreIndex: number }, CeSaved>({
   backward({ inputs: [logits, labels], attrs: { ignoreIndex }, saved: { lse, count } }, g) {
     const cols = logits!.shape[logits!.shape.length - 1]!;
     const dlogits = Tensor.empty(logits!.shape);
-    launch('cross_entropy_backward', {
+    launch(K.crossEntropyBackward, {
       tensors: { logits: logits!, labels: labels!, lse, grad: g, count, dlogits },
       uniforms: { params: { n: logits!.size, cols, ignore_index: ignoreIndex } },
       workgroups: grid1d(logits!.size),
@@ -76,7 +77,7 @@ export function mseLoss(pred: Tensor, target: Tensor): Tensor {
 }
 
 /**
- * Distillation loss of Hinton et al. (2015) as CoFi computes it:
+ * Distillation loss of Hinton et al. (2015):
  * T² · KL(softmax(teacher/T) ‖ softmax(student/T)) summed over classes and averaged over rows
  * (PyTorch's kl_div with reduction 'batchmean'). Shapes: [..., C] each → scalar.
  * The teacher takes a gradient only if it requires one (normally it is frozen).

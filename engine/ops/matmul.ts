@@ -6,6 +6,7 @@ import { type Shape, Tensor, shapeString, sizeOf } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { sameShape } from './layout.ts';
 import { sumTo } from './reduce.ts';
+import { K } from '../kernels/index.ts';
 
 export interface MatmulOptions {
   /** Use aᵀ: a is [..., K, M]. */
@@ -74,7 +75,7 @@ function gemm(a: Tensor, b: Tensor, bias: Tensor | null, transA: boolean, transB
     throw new Error(`matmul: bias ${bias.label} ${shapeString(bias.shape)} does not match N = ${p.N}`);
   }
   const c = Tensor.empty(p.outShape, 'f32', 'matmul#');
-  launch('matmul', {
+  launch(K.matmul, {
     constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, HAS_BIAS: bias ? 1 : 0 },
     tensors: { a, b, bias, c },
     uniforms: { params: { M: p.M, N: p.N, K: p.K, stride_a: p.strideA, stride_b: p.strideB, stride_c: p.M * p.N } },

@@ -13,6 +13,7 @@ import { launch } from './dispatch.ts';
 import { scale } from './elementwise.ts';
 import { normalizeAxis } from './layout.ts';
 import { expand, permute } from './shape.ts';
+import { K } from '../kernels/index.ts';
 
 /** Elements one workgroup of reduce_sum_rows sums per chunk (64 threads × 64). */
 const ROWS_CHUNK = 4096;
@@ -31,7 +32,7 @@ function sum3(x: Tensor, outer: number, R: number, inner: number, scale: number,
     const chunks = Math.ceil(R / chunk);
     const last = chunks === 1;
     const partial = Tensor.empty(last ? outShape : [chunks, outputs]);
-    launch('reduce_sum_cols', {
+    launch(K.reduceSumCols, {
       tensors: { x, partial },
       uniforms: { params: { outer, R, inner, chunk, scale: last ? scale : 1 } },
       workgroups: [Math.ceil(inner / 64), outer, chunks],
@@ -45,7 +46,7 @@ function sum3(x: Tensor, outer: number, R: number, inner: number, scale: number,
   const last = chunks === 1;
   const partial = Tensor.empty(last ? outShape : [outputs, chunks]);
   const [gx, gy] = grid1d(outputs, 1);
-  launch('reduce_sum_rows', {
+  launch(K.reduceSumRows, {
     tensors: { x, partial },
     uniforms: { params: { outputs, R, inner, chunk: ROWS_CHUNK, scale: last ? scale : 1 } },
     workgroups: [gx, gy, chunks],
@@ -178,7 +179,7 @@ const maxOp = defineOp<{ axis: number; keepDims: boolean }, MaxSaved>({
     const shape = reducedShape(x!.shape, [a], keepDims, 'max');
     const values = Tensor.empty(shape, 'f32', 'max#');
     const indices = Tensor.empty(shape, 'i32', 'argmax#');
-    launch('reduce_max', {
+    launch(K.reduceMax, {
       tensors: { x: x!, values, indices },
       uniforms: { params: { outputs: outer * inner, R, inner } },
       workgroups: grid1d(outer * inner, 64),
@@ -187,7 +188,7 @@ const maxOp = defineOp<{ axis: number; keepDims: boolean }, MaxSaved>({
   },
   backward({ inputs: [x], saved }, g) {
     const dx = Tensor.empty(x!.shape);
-    launch('reduce_max_backward', {
+    launch(K.reduceMaxBackward, {
       tensors: { dy: g, indices: saved.indices, dx },
       uniforms: { params: { n: x!.size, R: saved.R, inner: saved.inner } },
       workgroups: grid1d(x!.size),

@@ -8,6 +8,7 @@ import { type Shape, Tensor, grid1d, shapeString, sizeOf } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { broadcastShapes, broadcastStrides, contiguousStrides, mergeDims, normalizeAxis, pack8, sameShape } from './layout.ts';
 import { sumTo } from './reduce.ts';
+import { K } from '../kernels/index.ts';
 
 /**
  * Copies the elements of a `shape`-sized index space from `src` to `dst`, each addressed by an
@@ -23,7 +24,7 @@ export function stridedCopy(
   const n = sizeOf(shape);
   if (n === 0) return;
   const merged = mergeDims(shape, [src_.strides, dst_.strides]);
-  launch('copy_strided', {
+  launch(K.copyStrided, {
     defines: { T: src.dtype },
     tensors: { inp: src, out: dst },
     uniforms: {
@@ -225,12 +226,4 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
     }
   }
   return concatOp(xs, { axis: a });
-}
-
-/** Inserts a size-1 axis. */
-export function unsqueeze(x: Tensor, axis: number): Tensor {
-  const a = normalizeAxis(axis, x.shape.length + 1, 'unsqueeze');
-  const shape = [...x.shape];
-  shape.splice(a, 0, 1);
-  return reshape(x, shape);
 }

@@ -3,6 +3,7 @@ import { defineOp } from '../autograd.ts';
 import { Tensor, grid1d, shapeString } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { broadcastShapes, broadcastStrides, mergeDims, pack8, sameShape } from './layout.ts';
+import { K } from '../kernels/index.ts';
 
 export interface SoftmaxOptions {
   /**
@@ -40,7 +41,7 @@ const softmaxOp = defineOp<Attrs>({
       lead = mergeDims(x!.shape.slice(0, -1), [strides.slice(0, -1)]);
     }
     const [gx, gy] = grid1d(rows, 1);
-    launch('softmax', {
+    launch(K.softmax, {
       constants: { LOG: log ? 1 : 0, HAS_MASK: mask ? 1 : 0 },
       tensors: { x: x!, mask: mask ?? null, y },
       uniforms: {
@@ -54,7 +55,7 @@ const softmaxOp = defineOp<Attrs>({
     const [rows, cols] = rowsOf(x!);
     const dx = Tensor.empty(x!.shape);
     const [gx, gy] = grid1d(rows, 1);
-    launch('softmax_backward', {
+    launch(K.softmaxBackward, {
       constants: { LOG: log ? 1 : 0 },
       tensors: { y: output, dy, dx },
       uniforms: { params: { rows, cols } },

@@ -1,9 +1,8 @@
 /**
  * AdamW on the GPU with parameter groups and global-norm gradient clipping.
  *
- * CoFi trains three groups: model weights, the masks' log_alpha (their own learning rate), and
- * the Lagrange multipliers λ1, λ2 with a negative learning rate (gradient ascent on the
- * Lagrangian). A step records one dispatch per parameter and reads nothing back.
+ * Groups have their own learning rates; a negative learning rate ascends (constrained training
+ * maximises over Lagrange multipliers this way). A step records one dispatch per parameter and reads nothing back.
  */
 import { full, zeros } from '../creation.ts';
 import { launch } from '../ops/dispatch.ts';
@@ -13,6 +12,7 @@ import { square } from '../ops/elementwise.ts';
 import { noGrad } from '../autograd.ts';
 import { keep, tidy } from '../scope.ts';
 import { type Tensor, grid1d } from '../tensor.ts';
+import { K } from '../kernels/index.ts';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -90,7 +90,7 @@ export class AdamW {
     const scale = this.maxGradNorm === undefined ? this.one : this.clipScale(withGrad.map(([, p]) => p.grad!));
     for (const [group, p] of withGrad) {
       const s = this.stateOf(p);
-      launch('adamw', {
+      launch(K.adamw, {
         tensors: { param: p, grad: p.grad!, m: s.m, v: s.v, clip_scale: scale },
         uniforms: {
           params: { n: p.size, lr: group.lr * lrScale, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weight_decay: group.weightDecay ?? 0, bc1, bc2 },
@@ -110,7 +110,7 @@ export class AdamW {
           0,
         );
         const out = keep(zeros([2]));
-        launch('clip_scale', { tensors: { sq, out }, uniforms: { params: { count: grads.length, max_norm: this.maxGradNorm! } }, workgroups: [1] });
+        launch(K.clipScale, { tensors: { sq, out }, uniforms: { params: { count: grads.length, max_norm: this.maxGradNorm! } }, workgroups: [1] });
         return out;
       }),
     );

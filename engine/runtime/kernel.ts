@@ -1,5 +1,5 @@
 /**
- * A compute kernel: one `.wgsl` file of `kernels/`, reflected with wgsl_reflect.
+ * A compute kernel: one `.wgsl` file (defined by its owner with defineKernel), reflected with wgsl_reflect.
  *
  * Reflection gives every binding's name, group, index, kind (uniform or storage), access and element
  * type, and the byte layout of uniform structs. From it the kernel builds its bind-group layouts
@@ -69,7 +69,7 @@ export function preprocess(
       if (included.has(file)) return '';
       included.add(file);
       const body = library[file];
-      if (body === undefined) throw new KernelSourceError(`kernel ${from}: #include "${file}" not found in kernels/`);
+      if (body === undefined) throw new KernelSourceError(`kernel ${from}: #include "${file}" not found in the kernel's library or the core library`);
       return expand(body, file);
     });
   return expand(source, name).replace(/\{\{(\w+)\}\}/g, (_m, key: string) => {

@@ -10,10 +10,8 @@
  * Heads whose CoFi head_z is exactly 0 are skipped by every kernel: their output and their
  * gradients are exactly 0.
  */
-import { defineOp } from '../autograd.ts';
-import { getEngine } from '../context.ts';
-import { Tensor, shapeString } from '../tensor.ts';
-import { launch } from './dispatch.ts';
+import { defineOp, getEngine, launch, shapeString, Tensor } from '../../engine/index.ts';
+import { BERT_KERNELS } from '../kernels/index.ts';
 
 export interface MaskedAttentionOptions {
   /** Number of heads h; q, k, v are [B, S, h·d] (the projection outputs, heads side by side). */
@@ -85,7 +83,7 @@ const attentionOp = defineOp<Attrs, { stats: Tensor }>({
     const { DV, BK } = tiles(a.d);
     const out = Tensor.empty(q.shape, 'f32', 'attention#');
     const stats = Tensor.empty([a.B * a.heads * a.S * 2], 'f32', 'attention_stats#');
-    launch('attention_forward', {
+    launch(BERT_KERNELS.attentionForward, {
       defines: { D: a.d, DV, BK, KV: BK * DV },
       tensors: { q, k, v, mask: c.mask, headz: c.headz, out, stats },
       uniforms: { params: c.params },
@@ -99,7 +97,7 @@ const attentionOp = defineOp<Attrs, { stats: Tensor }>({
     const { DV, BK, BQT } = tiles(a.d);
     const delta = Tensor.empty([a.B * a.heads * a.S], 'f32', 'attention_delta#');
     const dq = Tensor.empty(q.requiresGrad ? q.shape : [1], 'f32', 'attention_dq#');
-    launch('attention_backward_dq', {
+    launch(BERT_KERNELS.attentionBackwardDq, {
       defines: { D: a.d, DV, BK, KV: BK * DV },
       tensors: { q, k, v, mask: c.mask, headz: c.headz, out: output, dout: g, stats, delta, dq },
       uniforms: { params: { ...c.params, compute_dq: q.requiresGrad ? 1 : 0 } },
@@ -110,7 +108,7 @@ const attentionOp = defineOp<Attrs, { stats: Tensor }>({
     if (k.requiresGrad || v.requiresGrad) {
       dk = Tensor.empty(k.shape, 'f32', 'attention_dk#');
       dv = Tensor.empty(v.shape, 'f32', 'attention_dv#');
-      launch('attention_backward_dkv', {
+      launch(BERT_KERNELS.attentionBackwardDkv, {
         defines: { D: a.d, DV, BQT, QT: BQT * DV, DT: BQT * 64 },
         tensors: { q, k, v, mask: c.mask, headz: c.headz, dout: g, stats, delta, dk, dv },
         uniforms: { params: c.params },
@@ -128,7 +126,7 @@ const attentionOp = defineOp<Attrs, { stats: Tensor }>({
     let dz: Tensor | null = null;
     if (c.headz?.requiresGrad) {
       dz = Tensor.empty([a.heads], 'f32', 'attention_dz#');
-      launch('attention_dz', {
+      launch(BERT_KERNELS.attentionDz, {
         tensors: { delta, headz: c.headz, dz },
         uniforms: { params: { B: a.B, S: a.S, heads: a.heads } },
         workgroups: [a.heads],

@@ -1,4 +1,4 @@
-// Gradient of the fused attention with respect to head_z (engine/ops/attention.ts):
+// Gradient of the fused attention with respect to head_z (models/ops/masked_attention.ts):
 //   dz_h = Σ_{b, i, c} dO[b, i, h·D + c] · C[b, i, h·D + c] = Σ_{b, i} Δ[b, h, i] / z_h,
 // since O = z_h C and Δ = Σ_c dO ⊙ O (from attention_backward_dq.wgsl). For z_h = 0 it is 0:
 // z = 0 is exactly where a hard-concrete sample is clamped, so dz/dlog_alpha = 0 there and the

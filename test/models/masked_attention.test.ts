@@ -3,6 +3,7 @@ import * as E from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { HostRandom } from '../../engine/random.ts';
 import { expectClose, freshSeed, randomArray, toTensor, useTestEngine } from '../helpers.ts';
+import { maskedAttention } from '../../models/ops/masked_attention.ts';
 
 /** transformers' additive mask value for padding (torch.finfo(float32).min). */
 const MASK_MIN = -3.4028234663852886e38;
@@ -57,7 +58,7 @@ async function compare(c: Case): Promise<void> {
     if (z) z.requiresGrad = true;
     const out = E.tidy(() => {
       const y = fused
-        ? E.maskedAttention(q, k, v, { heads, mask, headZ: z, dropout: c.p, training: c.training, key })
+        ? maskedAttention(q, k, v, { heads, mask, headZ: z, dropout: c.p, training: c.training, key })
         : unfused(q, k, v, c, mask, z, key);
       E.backward(y, upstream);
       return y;
@@ -148,7 +149,7 @@ describe('fused masked attention', () => {
     const z = E.tensor([0.7, 0, 1], [3]);
     z.requiresGrad = true;
     const out = E.tidy(() => {
-      const y = E.maskedAttention(q, k, v, { heads, headZ: z, dropout: 0.2, training: true });
+      const y = maskedAttention(q, k, v, { heads, headZ: z, dropout: 0.2, training: true });
       E.backward(y, toTensor(randomArray(rng, shape)));
       return y;
     });
@@ -177,7 +178,7 @@ describe('fused masked attention', () => {
     const q = E.zeros([B, S, heads * S]);
     const k = toTensor(randomArray(rng, [B, S, heads * S]));
     const v = E.tensor(Float32Array.from({ length: B * S * heads * S }, (_, i) => (Math.floor(i / (heads * S)) % S === i % S ? 1 : 0)), [B, S, heads * S]);
-    const fused = await E.maskedAttention(q, k, v, { heads, dropout: p, training: true, key }).read();
+    const fused = await maskedAttention(q, k, v, { heads, dropout: p, training: true, key }).read();
     const ref = await E.dropout(E.full([B, heads, S, S], 1), p, true, key).read();
     let dropped = 0;
     for (let b = 0; b < B; b++) {
@@ -200,18 +201,18 @@ describe('fused masked attention', () => {
     const engine = E.getEngine();
     const x = E.zeros([1, 3, 14]);
     const before = engine.rngState().counter;
-    E.maskedAttention(x, x, x, { heads: 2, dropout: 0.1, training: false });
-    E.maskedAttention(x, x, x, { heads: 2, dropout: 0, training: true });
+    maskedAttention(x, x, x, { heads: 2, dropout: 0.1, training: false });
+    maskedAttention(x, x, x, { heads: 2, dropout: 0, training: true });
     expect(engine.rngState().counter).to.equal(before);
-    E.maskedAttention(x, x, x, { heads: 2, dropout: 0.1, training: true });
+    maskedAttention(x, x, x, { heads: 2, dropout: 0.1, training: true });
     expect(BigInt(engine.rngState().counter)).to.equal(BigInt(before) + 1n);
   });
 
   it('rejects shapes that do not fit, naming them', () => {
     const x = E.zeros([2, 3, 6]);
-    expect(() => E.maskedAttention(x, x, x, { heads: 4, dropout: 0, training: false })).to.throw(/4 heads do not divide the width 6/);
-    expect(() => E.maskedAttention(x, E.zeros([2, 3, 4]), x, { heads: 2, dropout: 0, training: false })).to.throw(/differs from q/);
-    expect(() => E.maskedAttention(x, x, x, { heads: 2, mask: E.zeros([2, 4]), dropout: 0, training: false })).to.throw(/mask/);
-    expect(() => E.maskedAttention(x, x, x, { heads: 2, headZ: E.zeros([3]), dropout: 0, training: false })).to.throw(/headZ/);
+    expect(() => maskedAttention(x, x, x, { heads: 4, dropout: 0, training: false })).to.throw(/4 heads do not divide the width 6/);
+    expect(() => maskedAttention(x, E.zeros([2, 3, 4]), x, { heads: 2, dropout: 0, training: false })).to.throw(/differs from q/);
+    expect(() => maskedAttention(x, x, x, { heads: 2, mask: E.zeros([2, 4]), dropout: 0, training: false })).to.throw(/mask/);
+    expect(() => maskedAttention(x, x, x, { heads: 2, headZ: E.zeros([3]), dropout: 0, training: false })).to.throw(/headZ/);
   });
 });

@@ -1,4 +1,4 @@
-// Fused masked attention, backward part 2 (engine/ops/attention.ts): per key row j of (b, h)
+// Fused masked attention, backward part 2 (models/ops/masked_attention.ts): per key row j of (b, h)
 //   dv_j = Σ_i P_ij M_ij dC_i
 //   dk_j = (1/√D) Σ_i dS_ij q_i,   dS_ij = P_ij (M_ij (dC_i · v_j) − Δ_i)
 // with dC = z dO, P_ij = exp(s_ij − m_i) / l_i recomputed from the forward statistics, Δ from

@@ -10,10 +10,8 @@
  * through the list. Activations are kept compact: [rows, I] with unit active[r] in column r.
  * Everything is deterministic (no atomics).
  */
-import { defineOp } from '../autograd.ts';
-import { zeros } from '../creation.ts';
-import { Tensor, shapeString } from '../tensor.ts';
-import { launch } from './dispatch.ts';
+import { defineOp, launch, shapeString, Tensor, zeros } from '../../engine/index.ts';
+import { BERT_KERNELS } from '../kernels/index.ts';
 
 interface Attrs {
   /** Rows (the product of x's leading dimensions), hidden size, intermediate size. */
@@ -65,7 +63,7 @@ interface Gemm {
 function gemm(g: Gemm): void {
   // c2 is written (read_write): it cannot share the f32 placeholder with the read-only bindings.
   const c2 = g.c2 ?? Tensor.empty([1], 'f32', 'ffn_unused#');
-  launch('ffn_gemm', {
+  launch(BERT_KERNELS.ffnGemm, {
     tensors: { a: g.a, b: g.b, bias: g.bias ?? null, z: g.z ?? null, aux: g.aux ?? null, units: g.active ?? null, c: g.c, c2 },
     uniforms: {
       params: {
@@ -95,7 +93,7 @@ function gemm(g: Gemm): void {
 
 /** out[unit(r)] = Σ_m src[m·ld + r] over the active columns (all `cols` without a list). */
 function columnSums(src: Tensor, rows: number, cols: number, ld: number, active: Tensor | null, out: Tensor): void {
-  launch('ffn_colsum', {
+  launch(BERT_KERNELS.ffnColsum, {
     tensors: { src, units: active, out },
     uniforms: { params: { rows, cols, ld, count: active ? 1 : 0, scatter: active ? 1 : 0 } },
     workgroups: [Math.ceil(cols / 64)],
@@ -110,7 +108,7 @@ const maskedFfnOp = defineOp<Attrs, Saved>({
     let active: Tensor | null = null;
     if (z) {
       active = Tensor.empty([1 + I], 'u32', 'ffn_active#');
-      launch('ffn_compact', { tensors: { z, units: active }, uniforms: { params: { n: I } }, workgroups: [1] });
+      launch(BERT_KERNELS.ffnCompact, { tensors: { z, units: active }, uniforms: { params: { n: I } }, workgroups: [1] });
     }
     const listed = !!active;
     const pre = Tensor.empty([M, I], 'f32', 'ffn_pre#');

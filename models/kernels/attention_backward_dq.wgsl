@@ -1,4 +1,4 @@
-// Fused masked attention, backward part 1 (engine/ops/attention.ts): per query row i of (b, h)
+// Fused masked attention, backward part 1 (models/ops/masked_attention.ts): per query row i of (b, h)
 //   Δ_i  = Σ_c dO_ic · O_ic                     (= dC_i · C_i for the context C = O / z, dC = z dO)
 //   dq_i = (1/√D) Σ_j dS_ij k_j,  dS_ij = P_ij (M_ij (dC_i · v_j) − Δ_i)
 // with P_ij = exp(s_ij − m_i) / l_i recomputed from the forward statistics, and M_ij the dropout

@@ -4,6 +4,7 @@ import type { Tensor } from '../../engine/index.ts';
 import { HostRandom } from '../../engine/random.ts';
 import { AWKWARD, expectClose, freshSeed, randomArray, toTensor, useTestEngine } from '../helpers.ts';
 import type { NDArray } from '../reference/ndarray.ts';
+import { maskedFfn } from '../../models/ops/masked_ffn.ts';
 
 /** The unfused FFN of models/bert.ts (before the fused op). */
 function unfused(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, z: Tensor | null): Tensor {
@@ -40,7 +41,7 @@ async function run(inp: Inputs, fused: boolean): Promise<{ out: Float32Array; gr
   const upstream = toTensor(inp.upstream);
   const [x, w1, b1, w2, b2] = leaves as [Tensor, Tensor, Tensor, Tensor, Tensor];
   const out = E.tidy(() => {
-    const y = (fused ? E.maskedFfn : unfused)(x, w1, b1, w2, b2, z);
+    const y = (fused ? maskedFfn : unfused)(x, w1, b1, w2, b2, z);
     E.backward(y, upstream);
     return y;
   });
@@ -141,7 +142,7 @@ describe('masked FFN', () => {
     const [x, w1, b1, w2, b2] = inp.arrays.map((a, i) => toTensor(a, i === 0)) as [Tensor, Tensor, Tensor, Tensor, Tensor];
     const z = E.tensor(inp.z!, [33]);
     const y = E.tidy(() => {
-      const out = E.maskedFfn(x, w1, b1, w2, b2, z);
+      const out = maskedFfn(x, w1, b1, w2, b2, z);
       E.backward(out, toTensor(inp.upstream));
       return out;
     });
@@ -156,9 +157,9 @@ describe('masked FFN', () => {
     const b1 = E.zeros([6]);
     const w2 = E.zeros([4, 6]);
     const b2 = E.zeros([4]);
-    expect(() => E.maskedFfn(x, E.zeros([6, 5]), b1, w2, b2, null)).to.throw(/w1 .* is not \[I, 4\]/);
-    expect(() => E.maskedFfn(x, w1, E.zeros([5]), w2, b2, null)).to.throw(/b1/);
-    expect(() => E.maskedFfn(x, w1, b1, E.zeros([6, 4]), b2, null)).to.throw(/w2/);
-    expect(() => E.maskedFfn(x, w1, b1, w2, b2, E.zeros([5]))).to.throw(/z/);
+    expect(() => maskedFfn(x, E.zeros([6, 5]), b1, w2, b2, null)).to.throw(/w1 .* is not \[I, 4\]/);
+    expect(() => maskedFfn(x, w1, E.zeros([5]), w2, b2, null)).to.throw(/b1/);
+    expect(() => maskedFfn(x, w1, b1, E.zeros([6, 4]), b2, null)).to.throw(/w2/);
+    expect(() => maskedFfn(x, w1, b1, w2, b2, E.zeros([5]))).to.throw(/z/);
   });
 });

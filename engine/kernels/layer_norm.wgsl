@@ -1,7 +1,7 @@
 // Layer norm over the last axis (Ba et al. 2016): y = (x − μ) / √(σ² + eps) · gamma + beta,
 // one workgroup per row; saves μ and 1/√(σ² + eps) per row for the backward pass.
 // With HAS_KEEP, only columns where keep ≠ 0 are normalised and counted in μ and σ²; the
-// other columns pass x through unchanged (CoFi's layer norm over the hidden dims kept by hidden_z).
+// other columns pass x through unchanged (a layer norm over a subset of the features).
 override HAS_KEEP: bool = false;
 
 struct Params { rows: u32, cols: u32, eps: f32 }

@@ -16,7 +16,7 @@ fn normal_cdf(x: f32) -> f32 {
   return 0.5 * erfc_f32(-x * 0.70710678118654752);
 }
 
-// GELU as BERT uses it (the erf form): x Φ(x).
+// GELU in the erf form: x Φ(x).
 fn gelu(x: f32) -> f32 {
   return x * normal_cdf(x);
 }

@@ -1,4 +1,4 @@
-// Fused masked multi-head attention, forward (engine/ops/attention.ts, maskedAttention):
+// Fused masked multi-head attention, forward (models/ops/masked_attention.ts, maskedAttention):
 //   O[b, i, h·D + c] = z_h · Σ_j dropout(softmax_j(q_i·k_j / √D + mask_b[j])) v_j[c]
 // with q, k, v read in their projection layout [B, S, heads·D] (head h is columns h·D .. h·D + D)
 // and O written in that layout: no permute copies. Also writes the softmax statistics of every

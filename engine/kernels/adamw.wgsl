@@ -2,7 +2,7 @@
 //   g ← g · clip_scale          (global-norm clipping factor, computed on the GPU)
 //   m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²
 //   p ← p · (1 − lr·wd) − lr · (m / bc1) / (√(v / bc2) + eps),  bc_i = 1 − β_i^t
-// A negative lr ascends (CoFi's Lagrange multipliers λ1, λ2).
+// A negative lr ascends (Lagrange multipliers).
 struct Params { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32 }
 @group(0) @binding(0) var<storage, read_write> param: array<f32>;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;

@@ -1,0 +1,30 @@
+/**
+ * BERT's fused kernels as typed handles: masked multi-head attention (forward, dQ, dK/dV, d head_z)
+ * and the masked FFN (active-unit list, indexed GEMM, column sums). Their ops are in models/ops/.
+ */
+import { defineKernel } from '../../engine/index.ts';
+import attentionBackwardDkv from './attention_backward_dkv.wgsl';
+import attentionBackwardDq from './attention_backward_dq.wgsl';
+import attentionDz from './attention_dz.wgsl';
+import attentionForward from './attention_forward.wgsl';
+import ffnColsum from './ffn_colsum.wgsl';
+import ffnCompact from './ffn_compact.wgsl';
+import ffnGemm from './ffn_gemm.wgsl';
+import attentionKvTiles from './lib/attention_kv_tiles.wgsl';
+import attentionRows from './lib/attention_rows.wgsl';
+
+/** Row loaders and K/V tiles shared by the attention kernels. */
+const ATTENTION_LIBRARY = {
+  'lib/attention_kv_tiles.wgsl': attentionKvTiles,
+  'lib/attention_rows.wgsl': attentionRows,
+};
+
+export const BERT_KERNELS = {
+  attentionForward: defineKernel('attention_forward', attentionForward, { library: ATTENTION_LIBRARY }),
+  attentionBackwardDq: defineKernel('attention_backward_dq', attentionBackwardDq, { library: ATTENTION_LIBRARY }),
+  attentionBackwardDkv: defineKernel('attention_backward_dkv', attentionBackwardDkv, { library: ATTENTION_LIBRARY }),
+  attentionDz: defineKernel('attention_dz', attentionDz),
+  ffnCompact: defineKernel('ffn_compact', ffnCompact),
+  ffnGemm: defineKernel('ffn_gemm', ffnGemm),
+  ffnColsum: defineKernel('ffn_colsum', ffnColsum),
+} as const;
