@@ -5,6 +5,7 @@
  * test/engine/kernel_registry.test.ts checks that every .wgsl file of the project is defined once.
  */
 import { defineKernel } from '../runtime/kernel_registry.ts';
+import libGemmCpu from './lib/gemm_cpu.wgsl';
 import libGemmTile from './lib/gemm_tile.wgsl';
 import libMath from './lib/math.wgsl';
 import libPhilox from './lib/philox.wgsl';
@@ -12,11 +13,14 @@ import libStrided from './lib/strided.wgsl';
 import libWorkgroupReduce from './lib/workgroup_reduce.wgsl';
 import accumulateSource from './accumulate.wgsl';
 import adamwSource from './adamw.wgsl';
+import adamwCpuSource from './adamw_cpu.wgsl';
 import clipScaleSource from './clip_scale.wgsl';
+import sumSquaresCpuSource from './sum_squares_cpu.wgsl';
 import binarySource from './binary.wgsl';
 import copyStridedSource from './copy_strided.wgsl';
 import fillSource from './fill.wgsl';
 import matmulSource from './matmul.wgsl';
+import matmulCpuSource from './matmul_cpu.wgsl';
 import reduceMaxSource from './reduce_max.wgsl';
 import reduceMaxBackwardSource from './reduce_max_backward.wgsl';
 import reduceSumColsSource from './reduce_sum_cols.wgsl';
@@ -39,6 +43,7 @@ import crossEntropyBackwardSource from './cross_entropy_backward.wgsl';
 
 /** Include files every kernel can use, by the path written in `#include "..."`. */
 export const CORE_LIBRARY: Readonly<Record<string, string>> = {
+  'lib/gemm_cpu.wgsl': libGemmCpu,
   'lib/gemm_tile.wgsl': libGemmTile,
   'lib/math.wgsl': libMath,
   'lib/philox.wgsl': libPhilox,
@@ -50,11 +55,14 @@ export const CORE_LIBRARY: Readonly<Record<string, string>> = {
 export const K = {
   accumulate: defineKernel('accumulate', accumulateSource),
   adamw: defineKernel('adamw', adamwSource),
+  adamwCpu: defineKernel('adamw_cpu', adamwCpuSource),
   clipScale: defineKernel('clip_scale', clipScaleSource),
+  sumSquaresCpu: defineKernel('sum_squares_cpu', sumSquaresCpuSource),
   binary: defineKernel('binary', binarySource),
   copyStrided: defineKernel('copy_strided', copyStridedSource),
   fill: defineKernel('fill', fillSource),
   matmul: defineKernel('matmul', matmulSource),
+  matmulCpu: defineKernel('matmul_cpu', matmulCpuSource),
   reduceMax: defineKernel('reduce_max', reduceMaxSource),
   reduceMaxBackward: defineKernel('reduce_max_backward', reduceMaxBackwardSource),
   reduceSumCols: defineKernel('reduce_sum_cols', reduceSumColsSource),

@@ -1,7 +1,11 @@
 /**
- * Matrix products (matmul.wgsl): 2-D and batched, either operand transposed, with a fused bias.
+ * Matrix products: 2-D and batched, either operand transposed, with a fused bias. GPU adapters run
+ * matmul.wgsl (64×64 tiles through workgroup memory), CPU adapters matmul_cpu.wgsl (register
+ * tiles shared through subgroup shuffles; lib/gemm_cpu.wgsl says why).
  */
 import { defineOp } from '../autograd.ts';
+import { getEngine } from '../context.ts';
+import { cpuGemmTile } from '../kernels/cpu_tiles.ts';
 import { type Shape, Tensor, shapeString, sizeOf } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { sameShape } from './layout.ts';
@@ -75,6 +79,32 @@ function gemm(a: Tensor, b: Tensor, bias: Tensor | null, transA: boolean, transB
     throw new Error(`matmul: bias ${bias.label} ${shapeString(bias.shape)} does not match N = ${p.N}`);
   }
   const c = Tensor.empty(p.outShape, 'f32', 'matmul#');
+  const engine = getEngine();
+  if (engine.cpuSubgroupKernels) {
+    const SG = engine.subgroupSize!;
+    const tile = cpuGemmTile(p.M, transA, transB, SG);
+    launch(K.matmulCpu, {
+      defines: { SG, ...tile },
+      constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 },
+      tensors: { a, b, bias, c },
+      uniforms: {
+        params: {
+          M: p.M,
+          N: p.N,
+          K: p.K,
+          stride_a: p.strideA,
+          stride_b: p.strideB,
+          stride_c: p.M * p.N,
+          has_bias: bias ? 1 : 0,
+          a_vec4: (transA ? p.M : p.K) % 4 === 0 ? 1 : 0,
+          b_vec4: (transB ? p.K : p.N) % 4 === 0 ? 1 : 0,
+          c_vec4: p.N % 4 === 0 ? 1 : 0,
+        },
+      },
+      workgroups: [Math.ceil(p.N / (4 * tile.TQ * SG)), Math.ceil(p.M / tile.TM), p.batch],
+    });
+    return c;
+  }
   launch(K.matmul, {
     constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, HAS_BIAS: bias ? 1 : 0 },
     tensors: { a, b, bias, c },

@@ -10,6 +10,7 @@ import attentionForward from './attention_forward.wgsl';
 import ffnColsum from './ffn_colsum.wgsl';
 import ffnCompact from './ffn_compact.wgsl';
 import ffnGemm from './ffn_gemm.wgsl';
+import ffnGemmCpu from './ffn_gemm_cpu.wgsl';
 import attentionKvTiles from './lib/attention_kv_tiles.wgsl';
 import attentionRows from './lib/attention_rows.wgsl';
 
@@ -26,5 +27,6 @@ export const BERT_KERNELS = {
   attentionDz: defineKernel('attention_dz', attentionDz),
   ffnCompact: defineKernel('ffn_compact', ffnCompact),
   ffnGemm: defineKernel('ffn_gemm', ffnGemm),
+  ffnGemmCpu: defineKernel('ffn_gemm_cpu', ffnGemmCpu),
   ffnColsum: defineKernel('ffn_colsum', ffnColsum),
 } as const;

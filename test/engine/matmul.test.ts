@@ -1,11 +1,9 @@
 import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
-import { AWKWARD, checkOp, useTestEngine } from '../helpers.ts';
+import { AWKWARD, checkOp, describeEachDeviceClass } from '../helpers.ts';
 import { matmulRef } from '../reference/ndarray.ts';
 
-describe('matmul', () => {
-  before(useTestEngine);
-
+describeEachDeviceClass('matmul', () => {
   it('2-D at awkward sizes, all transpose combinations (forward)', async () => {
     for (const M of AWKWARD) {
       for (const [K, N] of [[33, 7], [129, 65], [1, 129]]) {
