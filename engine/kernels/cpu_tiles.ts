@@ -31,12 +31,19 @@ export const CPU_GEMM_TILES: CpuTileTable = {
   },
 };
 
+let override: CpuTileTable | null = null;
+
+/** Replaces the tile table for later GEMMs (the tile sweep); null restores CPU_GEMM_TILES. */
+export function setCpuGemmTiles(table: CpuTileTable | null): void {
+  override = table;
+}
+
 /**
  * The tile for a product of M rows: the table's, or one subgroup of rows when M fits in it (a
  * 7-row product does not compute 32). Only these two row counts occur, so a layout compiles at
  * most two pipelines (seconds each on a CPU driver).
  */
-export function cpuGemmTile(M: number, transA: boolean, transB: boolean, subgroupSize: number, table: CpuTileTable = CPU_GEMM_TILES): CpuTile {
+export function cpuGemmTile(M: number, transA: boolean, transB: boolean, subgroupSize: number, table: CpuTileTable = override ?? CPU_GEMM_TILES): CpuTile {
   const t = table.byLayout[`${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`];
   const TM = Math.max(subgroupSize, Math.ceil(t.TM / subgroupSize) * subgroupSize);
   return { ...t, TM: M <= subgroupSize ? subgroupSize : TM };

@@ -12,6 +12,7 @@ import libPhilox from './lib/philox.wgsl';
 import libStrided from './lib/strided.wgsl';
 import libWorkgroupReduce from './lib/workgroup_reduce.wgsl';
 import accumulateSource from './accumulate.wgsl';
+import accumulateCpuSource from './accumulate_cpu.wgsl';
 import adamwSource from './adamw.wgsl';
 import adamwCpuSource from './adamw_cpu.wgsl';
 import clipScaleSource from './clip_scale.wgsl';
@@ -26,14 +27,22 @@ import reduceMaxBackwardSource from './reduce_max_backward.wgsl';
 import reduceSumColsSource from './reduce_sum_cols.wgsl';
 import reduceSumRowsSource from './reduce_sum_rows.wgsl';
 import unarySource from './unary.wgsl';
+import unaryCpuSource from './unary_cpu.wgsl';
 import unaryBackwardSource from './unary_backward.wgsl';
+import unaryBackwardCpuSource from './unary_backward_cpu.wgsl';
 import whereSource from './where.wgsl';
 import softmaxSource from './softmax.wgsl';
+import softmaxCpuSource from './softmax_cpu.wgsl';
 import softmaxBackwardSource from './softmax_backward.wgsl';
+import softmaxBackwardCpuSource from './softmax_backward_cpu.wgsl';
 import layerNormSource from './layer_norm.wgsl';
+import layerNormCpuSource from './layer_norm_cpu.wgsl';
 import layerNormBackwardSource from './layer_norm_backward.wgsl';
+import layerNormBackwardCpuSource from './layer_norm_backward_cpu.wgsl';
 import layerNormParamGradSource from './layer_norm_param_grad.wgsl';
+import layerNormParamGradCpuSource from './layer_norm_param_grad_cpu.wgsl';
 import dropoutSource from './dropout.wgsl';
+import dropoutCpuSource from './dropout_cpu.wgsl';
 import indexSelectSource from './index_select.wgsl';
 import indexSelectBackwardSource from './index_select_backward.wgsl';
 import gatherSource from './gather.wgsl';
@@ -54,6 +63,7 @@ export const CORE_LIBRARY: Readonly<Record<string, string>> = {
 /** Handles of the engine kernels, by kernel name (the file name without `.wgsl`). */
 export const K = {
   accumulate: defineKernel('accumulate', accumulateSource),
+  accumulateCpu: defineKernel('accumulate_cpu', accumulateCpuSource),
   adamw: defineKernel('adamw', adamwSource),
   adamwCpu: defineKernel('adamw_cpu', adamwCpuSource),
   clipScale: defineKernel('clip_scale', clipScaleSource),
@@ -68,14 +78,22 @@ export const K = {
   reduceSumCols: defineKernel('reduce_sum_cols', reduceSumColsSource),
   reduceSumRows: defineKernel('reduce_sum_rows', reduceSumRowsSource),
   unary: defineKernel('unary', unarySource),
+  unaryCpu: defineKernel('unary_cpu', unaryCpuSource),
   unaryBackward: defineKernel('unary_backward', unaryBackwardSource),
+  unaryBackwardCpu: defineKernel('unary_backward_cpu', unaryBackwardCpuSource),
   where: defineKernel('where', whereSource),
   softmax: defineKernel('softmax', softmaxSource),
+  softmaxCpu: defineKernel('softmax_cpu', softmaxCpuSource),
   softmaxBackward: defineKernel('softmax_backward', softmaxBackwardSource),
+  softmaxBackwardCpu: defineKernel('softmax_backward_cpu', softmaxBackwardCpuSource),
   layerNorm: defineKernel('layer_norm', layerNormSource),
+  layerNormCpu: defineKernel('layer_norm_cpu', layerNormCpuSource),
   layerNormBackward: defineKernel('layer_norm_backward', layerNormBackwardSource),
+  layerNormBackwardCpu: defineKernel('layer_norm_backward_cpu', layerNormBackwardCpuSource),
   layerNormParamGrad: defineKernel('layer_norm_param_grad', layerNormParamGradSource),
+  layerNormParamGradCpu: defineKernel('layer_norm_param_grad_cpu', layerNormParamGradCpuSource),
   dropout: defineKernel('dropout', dropoutSource),
+  dropoutCpu: defineKernel('dropout_cpu', dropoutCpuSource),
   indexSelect: defineKernel('index_select', indexSelectSource),
   indexSelectBackward: defineKernel('index_select_backward', indexSelectBackwardSource),
   gather: defineKernel('gather', gatherSource),

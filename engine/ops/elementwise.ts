@@ -6,8 +6,9 @@
  * passes are written with the forward ops themselves, then summed back to each operand's shape.
  */
 import { defineOp } from '../autograd.ts';
+import { getEngine } from '../context.ts';
 import { full } from '../creation.ts';
-import { Tensor, grid1d } from '../tensor.ts';
+import { Tensor, grid1d, vec4Grid } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { broadcastShapes, broadcastStrides, mergeDims, pack8, sameShape } from './layout.ts';
 import { sumTo } from './reduce.ts';
@@ -52,21 +53,23 @@ function unaryOp(name: UnaryOpName) {
       forward([x], attrs) {
         checkF32(name, x!);
         const y = Tensor.empty(x!.shape, 'f32', `${name}#`);
-        launch(K.unary, {
+        const cpu = getEngine().deviceClass === 'cpu';
+        launch(cpu ? K.unaryCpu : K.unary, {
           constants: { OP: code },
           tensors: { x: x!, y },
           uniforms: { params: { n: x!.size, alpha: attrs.alpha, beta: attrs.beta } },
-          workgroups: grid1d(x!.size),
+          workgroups: cpu ? vec4Grid(x!.size) : grid1d(x!.size),
         });
         return { output: y, saved: undefined };
       },
       backward({ inputs: [x], output, attrs }, dy) {
         const dx = Tensor.empty(x!.shape);
-        launch(K.unaryBackward, {
+        const cpu = getEngine().deviceClass === 'cpu';
+        launch(cpu ? K.unaryBackwardCpu : K.unaryBackward, {
           constants: { OP: code },
           tensors: { x: x!, y: output, dy, dx },
           uniforms: { params: { n: x!.size, alpha: attrs.alpha, beta: attrs.beta } },
-          workgroups: grid1d(x!.size),
+          workgroups: cpu ? vec4Grid(x!.size) : grid1d(x!.size),
         });
         return [dx];
       },

@@ -1,5 +1,5 @@
 import * as E from '../../engine/index.ts';
-import { AWKWARD, type OpCase, checkOp, useTestEngine } from '../helpers.ts';
+import { AWKWARD, type OpCase, checkOp, describeEachDeviceClass, useTestEngine } from '../helpers.ts';
 import { erf64, gelu64, zipWith } from '../reference/ndarray.ts';
 
 const sigmoid64 = (x: number) => 1 / (1 + Math.exp(-x));
@@ -43,9 +43,7 @@ const BROADCASTS: Array<[number[], number[]]> = [
   [[2, 3, 4, 5], [3, 1, 5]],
 ];
 
-describe('elementwise ops (float64 reference, finite-difference gradients)', () => {
-  before(useTestEngine);
-
+describeEachDeviceClass('unary ops (float64 reference, finite-difference gradients)', () => {
   for (const [name, gpu, ref, range] of UNARY) {
     it(`${name} at sizes ${AWKWARD.join(', ')}`, async () => {
       for (const n of AWKWARD) {
@@ -54,6 +52,10 @@ describe('elementwise ops (float64 reference, finite-difference gradients)', () 
       }
     });
   }
+});
+
+describe('elementwise ops (float64 reference, finite-difference gradients)', () => {
+  before(useTestEngine);
 
   it('gelu is the erf form (not the tanh approximation)', async () => {
     // At x = 1 the two forms differ by 1.6e-4, far above f32 error.
