@@ -360,6 +360,7 @@ async function prunePhase(o: PruneOptions, data: PruneData, metrics: MetricsLog,
       });
       masks.constrain();
       step++;
+      E.profileStep(); // --profile wiring: a step of the engine profiler (no-op unless profiling)
       if (step % o.logEvery === 0 || step === o.pruningSteps) {
         const [loss, objective, lag, expected, l1, l2] = await scalars.read();
         if (!Number.isFinite(loss!)) {

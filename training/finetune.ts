@@ -138,6 +138,7 @@ export async function finetune(model: Bert, task: Task, train: EncodedSplit, dev
         return l;
       });
       state.step = step + 1;
+      E.profileStep(); // --profile wiring: a step of the engine profiler (no-op unless profiling)
       const logNow = state.step % 10 === 0 || state.step === steps;
       if (logNow) {
         const value = await loss.item();

@@ -369,6 +369,7 @@ export async function pretrain(setup: PretrainSetup, options: PretrainOptions): 
       window = E.keep(next);
       windowSteps++;
       step++;
+      E.profileStep(); // --profile wiring: a step of the engine profiler (no-op unless profiling)
       // Keep the GPU at most one step behind: the time limit then measures finished work, signals
       // are seen every step, and there is no pipeline bubble.
       const previous = inFlight;

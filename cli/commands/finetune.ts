@@ -7,8 +7,11 @@ import { evaluate } from '../../training/evaluate.ts';
 import { finetune } from '../../training/finetune.ts';
 import { MetricsLog } from '../../training/log.ts';
 import { getTask, loadEncoded, openEngine, parseFloatArg, parseIntArg, resolveDataDir, resolveTokenizer } from '../common.ts';
+import * as E from '../../engine/index.ts'; // --profile wiring
+import { writeProfile } from '../../bench/profile.ts'; // --profile wiring
 
 interface FinetuneArgs {
+  profile?: string; // --profile wiring
   model: string;
   task: string;
   dataDir?: string;
@@ -49,8 +52,10 @@ export function registerFinetune(program: Command): void {
     .option('--max-train <n>', 'use only the first n training examples', parseIntArg('--max-train'))
     .option('--max-eval <n>', 'use only the first n dev examples', parseIntArg('--max-eval'))
     .option('--skip-malformed', 'skip malformed data rows (and report how many) instead of stopping')
+    .option('--profile <file>', 'profile the run: per-kernel GPU time, dispatches, host time and readbacks per step (engine profiler), printed at the end and written to FILE as JSON') // --profile wiring
     .action(async (a: FinetuneArgs) => {
       await openEngine(a.seed);
+      const profiler = a.profile ? E.startProfiling(E.getEngine()) : null; // --profile wiring
       const dataDir = resolveDataDir(a.dataDir);
       const task = getTask(a.task);
       const tokenizer = resolveTokenizer(a.model, a.vocab, dataDir);
@@ -69,6 +74,7 @@ export function registerFinetune(program: Command): void {
         { epochs: a.epochs, steps: a.steps, lr: a.lr, batchSize: a.batchSize, warmupRatio: a.warmup, weightDecay: a.weightDecay, evalEvery: a.evalEvery, seed: a.seed },
         { bestDir: a.out, tokenizer, log: new MetricsLog(path.join(a.out, 'metrics.jsonl'), false) },
       );
+      if (profiler) writeProfile(await profiler.stop(), a.profile!, 'profile of the fine-tuning steps'); // --profile wiring
       const summary = { task: task.name, model: a.model, best: result.best, best_step: result.bestStep, final: result.final, steps: result.steps, seconds: (Date.now() - started) / 1000 };
       fs.writeFileSync(path.join(a.out, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
       console.log(JSON.stringify(summary));

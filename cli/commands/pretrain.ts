@@ -8,8 +8,11 @@ import { loadTokenizer } from '../../data/tokenizer.ts';
 import { type BertConfig, NAMED_SIZES, namedConfig } from '../../models/config.ts';
 import { pretrain } from '../../training/pretrain.ts';
 import { openEngine, parseFloatArg, parseIntArg } from '../common.ts';
+import * as E from '../../engine/index.ts'; // --profile wiring
+import { writeProfile } from '../../bench/profile.ts'; // --profile wiring
 
 interface PretrainArgs {
+  profile?: string; // --profile wiring
   config: string;
   corpus: string[];
   vocab?: string;
@@ -86,12 +89,14 @@ export function registerPretrain(program: Command): void {
     .option('--max-shards <n>', 'train on the first n corpus files only', parseIntArg('--max-shards'))
     .option('--stop-at <step>', 'stop (with a checkpoint) at this step without ending the schedule', parseIntArg('--stop-at'))
     .option('--time-limit <seconds>', 'start no step after this many seconds, then checkpoint and stop (leave a margin for the checkpoint)', parseFloatArg('--time-limit'))
+    .option('--profile <file>', 'profile the run: per-kernel GPU time, dispatches, host time and readbacks per step (engine profiler), printed at the end and written to FILE as JSON') // --profile wiring
     .action(async (a: PretrainArgs) => {
       const tokenizer = loadTokenizer(vocabDir(a.vocab));
       const config = pretrainConfig(a.config, tokenizer.vocabSize, tokenizer.padId);
       const files = trainFiles(a.corpus, a.maxShards);
       const valid = validFile(a.corpus, a.valid);
       await openEngine(a.seed);
+      const profiler = a.profile ? E.startProfiling(E.getEngine()) : null; // --profile wiring
       const result = await pretrain(
         { config, trainFiles: files, validFile: valid, tokenizer, out: a.out, cacheDir: a.cacheDir, resume: a.resume },
         {
@@ -99,6 +104,7 @@ export function registerPretrain(program: Command): void {
           evalEvery: a.evalEvery, evalSequences: a.evalSequences, checkpointEvery: a.checkpointEvery, stopAt: a.stopAt, timeLimitSeconds: a.timeLimit,
         },
       );
+      if (profiler) writeProfile(await profiler.stop(), a.profile!, 'profile of the pretraining steps'); // --profile wiring
       console.log(JSON.stringify({ config: a.config, ...result }));
     });
 }

@@ -7,11 +7,14 @@ import { type PruneOptions, runPrune, validatePruneOptions } from '../../pruning
 import type { TransferMethod } from '../../pruning/transfer.ts';
 import { loadEncoded, openEngine, parseFloatArg, parseIntArg, resolveDataDir, resolveTokenizer } from '../common.ts';
 import { loadModel } from '../../models/load.ts';
+import * as E from '../../engine/index.ts'; // --profile wiring
+import { writeProfile } from '../../bench/profile.ts'; // --profile wiring
 
 /** The project's default encoder until its own pretrained model lands (see README). */
 export const DEFAULT_MODEL = 'tiny';
 
 interface PruneArgs {
+  profile?: string; // --profile wiring
   model: string;
   task: string;
   transfer?: string;
@@ -86,6 +89,7 @@ export function registerPrune(program: Command): void {
     .option('--max-eval <n>', 'use only the first n dev examples', parseIntArg('--max-eval'))
     .option('--skip-malformed', 'skip malformed data rows (and report how many) instead of stopping')
     .option('--stop-after <n>', 'stop after n steps in this process, with a checkpoint to --resume from (chains time-limited sessions)', parseIntArg('--stop-after'))
+    .option('--profile <file>', 'profile the run: per-kernel GPU time, dispatches, host time and readbacks per step (engine profiler), printed at the end and written to FILE as JSON') // --profile wiring
     .action(async (a: PruneArgs) => {
       const method = (a.method ?? (a.transfer ? 'delta' : 'none')) as TransferMethod;
       const weights = a.taskWeights.split(',').map(Number) as [number, number];
@@ -125,6 +129,7 @@ export function registerPrune(program: Command): void {
       // Bad input stops here, before the GPU or the data are touched.
       validatePruneOptions(options);
       await openEngine(a.seed);
+      const profiler = a.profile ? E.startProfiling(E.getEngine()) : null; // --profile wiring
       const dataDir = resolveDataDir(a.dataDir);
       // A model that does not load fails now, not after data preparation.
       loadModel(a.model, { head: 'classification', seed: a.seed }).model.dispose();
@@ -139,6 +144,7 @@ export function registerPrune(program: Command): void {
       }
       fs.mkdirSync(a.out, { recursive: true });
       const result = await runPrune(options, { tokenizer, target: { task: targetTask, train: train.encoded, dev: dev.encoded }, transfer });
+      if (profiler) writeProfile(await profiler.stop(), a.profile!, 'profile of the pruning and fine-tuning steps'); // --profile wiring
       if ('stopped' in result) {
         console.error(`stopped in the ${result.phase} phase after ${a.stopAfter} steps; continue with the same command and --resume`);
         return;

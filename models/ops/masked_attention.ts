@@ -8,7 +8,8 @@
  * permutes are materialised; the S×S probabilities exist neither in the forward nor the backward
  * pass (the backward pass recomputes them from per-row softmax statistics, FlashAttention-style).
  * Heads whose CoFi head_z is exactly 0 are skipped by every kernel: their output and their
- * gradients are exactly 0.
+ * gradients are exactly 0. CPU adapters run the *_cpu.wgsl variants (rows shared across a
+ * subgroup by shuffles instead of workgroup-memory tiles; models/kernels/lib/attention_cpu.wgsl).
  */
 import { defineOp, getEngine, launch, shapeString, Tensor } from '../../engine/index.ts';
 import { BERT_KERNELS } from '../kernels/index.ts';
@@ -75,6 +76,18 @@ function common(a: Attrs, inputs: readonly Tensor[]) {
   };
 }
 
+/**
+ * The CPU kernels' layout (attention_*_cpu.wgsl): one subgroup per workgroup, R rows per lane (R·SG
+ * rows per workgroup: 4 once S fills them, fewer for short sequences), or null on a GPU adapter.
+ */
+function cpuLayout(a: Attrs): { defines: Record<string, number>; workgroups: [number, number, number] } | null {
+  const engine = getEngine();
+  if (!engine.cpuSubgroupKernels) return null;
+  const SG = engine.subgroupSize!;
+  const R = a.S >= 4 * SG ? 4 : a.S >= 2 * SG ? 2 : 1;
+  return { defines: { D: a.d, DV: Math.ceil(a.d / 4), SG, R }, workgroups: [Math.ceil(a.S / (SG * R)), a.heads, a.B] };
+}
+
 const attentionOp = defineOp<Attrs, { stats: Tensor }>({
   name: 'masked_attention',
   forward(inputs, a) {
@@ -83,6 +96,16 @@ const attentionOp = defineOp<Attrs, { stats: Tensor }>({
     const { DV, BK } = tiles(a.d);
     const out = Tensor.empty(q.shape, 'f32', 'attention#');
     const stats = Tensor.empty([a.B * a.heads * a.S * 2], 'f32', 'attention_stats#');
+    const cpu = cpuLayout(a);
+    if (cpu) {
+      launch(BERT_KERNELS.attentionForwardCpu, {
+        defines: cpu.defines,
+        tensors: { q, k, v, mask: c.mask, headz: c.headz, out, stats },
+        uniforms: { params: c.params },
+        workgroups: cpu.workgroups,
+      });
+      return { output: out, saved: { stats } };
+    }
     launch(BERT_KERNELS.attentionForward, {
       defines: { D: a.d, DV, BK, KV: BK * DV },
       tensors: { q, k, v, mask: c.mask, headz: c.headz, out, stats },
@@ -97,22 +120,23 @@ const attentionOp = defineOp<Attrs, { stats: Tensor }>({
     const { DV, BK, BQT } = tiles(a.d);
     const delta = Tensor.empty([a.B * a.heads * a.S], 'f32', 'attention_delta#');
     const dq = Tensor.empty(q.requiresGrad ? q.shape : [1], 'f32', 'attention_dq#');
-    launch(BERT_KERNELS.attentionBackwardDq, {
-      defines: { D: a.d, DV, BK, KV: BK * DV },
+    const cpu = cpuLayout(a);
+    launch(cpu ? BERT_KERNELS.attentionBackwardDqCpu : BERT_KERNELS.attentionBackwardDq, {
+      defines: cpu ? cpu.defines : { D: a.d, DV, BK, KV: BK * DV },
       tensors: { q, k, v, mask: c.mask, headz: c.headz, out: output, dout: g, stats, delta, dq },
       uniforms: { params: { ...c.params, compute_dq: q.requiresGrad ? 1 : 0 } },
-      workgroups: c.workgroups,
+      workgroups: cpu ? cpu.workgroups : c.workgroups,
     });
     let dk: Tensor | null = null;
     let dv: Tensor | null = null;
     if (k.requiresGrad || v.requiresGrad) {
       dk = Tensor.empty(k.shape, 'f32', 'attention_dk#');
       dv = Tensor.empty(v.shape, 'f32', 'attention_dv#');
-      launch(BERT_KERNELS.attentionBackwardDkv, {
-        defines: { D: a.d, DV, BQT, QT: BQT * DV, DT: BQT * 64 },
+      launch(cpu ? BERT_KERNELS.attentionBackwardDkvCpu : BERT_KERNELS.attentionBackwardDkv, {
+        defines: cpu ? cpu.defines : { D: a.d, DV, BQT, QT: BQT * DV, DT: BQT * 64 },
         tensors: { q, k, v, mask: c.mask, headz: c.headz, dout: g, stats, delta, dk, dv },
         uniforms: { params: c.params },
-        workgroups: c.workgroups,
+        workgroups: cpu ? cpu.workgroups : c.workgroups,
       });
       if (!k.requiresGrad) {
         dk.dispose();
