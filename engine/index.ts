@@ -6,7 +6,7 @@
  *   tidy(() => { const loss = mean(square(matmul(x, w))); backward(loss); });
  */
 export { initEngine, getEngine, Engine, type EngineOptions, type MemoryStats } from './context.ts';
-export { Tensor, type Shape, sizeOf, shapeString, grid1d } from './tensor.ts';
+export { Tensor, type Shape, sizeOf, shapeString, grid1d, vec4Grid } from './tensor.ts';
 export { launch, type LaunchArgs } from './ops/dispatch.ts';
 export { defineKernel, definedKernels, type KernelHandle, type DefineKernelOptions } from './runtime/kernel_registry.ts';
 export type { DType } from './dtype.ts';

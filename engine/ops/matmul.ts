@@ -5,7 +5,7 @@
  */
 import { defineOp } from '../autograd.ts';
 import { getEngine } from '../context.ts';
-import { cpuGemmTile } from '../kernels/cpu_tiles.ts';
+import { launchCpuGemm } from './gemm_cpu.ts';
 import { type Shape, Tensor, shapeString, sizeOf } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { sameShape } from './layout.ts';
@@ -79,29 +79,21 @@ function gemm(a: Tensor, b: Tensor, bias: Tensor | null, transA: boolean, transB
     throw new Error(`matmul: bias ${bias.label} ${shapeString(bias.shape)} does not match N = ${p.N}`);
   }
   const c = Tensor.empty(p.outShape, 'f32', 'matmul#');
-  const engine = getEngine();
-  if (engine.cpuSubgroupKernels) {
-    const SG = engine.subgroupSize!;
-    const tile = cpuGemmTile(p.M, transA, transB, SG);
-    launch(K.matmulCpu, {
-      defines: { SG, ...tile },
-      constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 },
-      tensors: { a, b, bias, c },
-      uniforms: {
-        params: {
-          M: p.M,
-          N: p.N,
-          K: p.K,
-          stride_a: p.strideA,
-          stride_b: p.strideB,
-          stride_c: p.M * p.N,
-          has_bias: bias ? 1 : 0,
-          a_vec4: (transA ? p.M : p.K) % 4 === 0 ? 1 : 0,
-          b_vec4: (transB ? p.K : p.N) % 4 === 0 ? 1 : 0,
-          c_vec4: p.N % 4 === 0 ? 1 : 0,
-        },
-      },
-      workgroups: [Math.ceil(p.N / (4 * tile.TQ * SG)), Math.ceil(p.M / tile.TM), p.batch],
+  if (getEngine().cpuSubgroupKernels) {
+    launchCpuGemm({
+      a,
+      b,
+      c,
+      M: p.M,
+      N: p.N,
+      K: p.K,
+      transA,
+      transB,
+      bias,
+      batch: [p.batch, 1],
+      strideA: { outer: p.strideA, inner: 0 },
+      strideB: { outer: p.strideB, inner: 0 },
+      strideC: { outer: p.M * p.N, inner: 0 },
     });
     return c;
   }

@@ -2,27 +2,23 @@
  * BERT's fused kernels as typed handles: masked multi-head attention (forward, dQ, dK/dV, d head_z)
  * and the masked FFN (active-unit list, indexed GEMM, column sums). Their ops are in models/ops/.
  * `*Cpu` handles are the variants for CPU adapters (engine/runtime/device_class.ts), launched by
- * the same ops with the same contract.
+ * the same ops with the same contract (attention on CPU adapters is composed from engine kernels:
+ * models/ops/masked_attention_cpu.ts).
  */
 import { defineKernel } from '../../engine/index.ts';
 import attentionBackwardDkv from './attention_backward_dkv.wgsl';
-import attentionBackwardDkvCpu from './attention_backward_dkv_cpu.wgsl';
 import attentionBackwardDq from './attention_backward_dq.wgsl';
-import attentionBackwardDqCpu from './attention_backward_dq_cpu.wgsl';
 import attentionDz from './attention_dz.wgsl';
 import attentionForward from './attention_forward.wgsl';
-import attentionForwardCpu from './attention_forward_cpu.wgsl';
 import ffnColsum from './ffn_colsum.wgsl';
 import ffnCompact from './ffn_compact.wgsl';
 import ffnGemm from './ffn_gemm.wgsl';
 import ffnGemmCpu from './ffn_gemm_cpu.wgsl';
-import attentionCpu from './lib/attention_cpu.wgsl';
 import attentionKvTiles from './lib/attention_kv_tiles.wgsl';
 import attentionRows from './lib/attention_rows.wgsl';
 
-/** Row loaders and K/V tiles shared by the attention kernels (and the CPU variants' row sharing). */
+/** Row loaders and K/V tiles shared by the attention kernels. */
 const ATTENTION_LIBRARY = {
-  'lib/attention_cpu.wgsl': attentionCpu,
   'lib/attention_kv_tiles.wgsl': attentionKvTiles,
   'lib/attention_rows.wgsl': attentionRows,
 };
@@ -31,9 +27,6 @@ export const BERT_KERNELS = {
   attentionForward: defineKernel('attention_forward', attentionForward, { library: ATTENTION_LIBRARY }),
   attentionBackwardDq: defineKernel('attention_backward_dq', attentionBackwardDq, { library: ATTENTION_LIBRARY }),
   attentionBackwardDkv: defineKernel('attention_backward_dkv', attentionBackwardDkv, { library: ATTENTION_LIBRARY }),
-  attentionForwardCpu: defineKernel('attention_forward_cpu', attentionForwardCpu, { library: ATTENTION_LIBRARY }),
-  attentionBackwardDqCpu: defineKernel('attention_backward_dq_cpu', attentionBackwardDqCpu, { library: ATTENTION_LIBRARY }),
-  attentionBackwardDkvCpu: defineKernel('attention_backward_dkv_cpu', attentionBackwardDkvCpu, { library: ATTENTION_LIBRARY }),
   attentionDz: defineKernel('attention_dz', attentionDz),
   ffnCompact: defineKernel('ffn_compact', ffnCompact),
   ffnGemm: defineKernel('ffn_gemm', ffnGemm),

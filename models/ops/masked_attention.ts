@@ -8,11 +8,13 @@
  * permutes are materialised; the S×S probabilities exist neither in the forward nor the backward
  * pass (the backward pass recomputes them from per-row softmax statistics, FlashAttention-style).
  * Heads whose CoFi head_z is exactly 0 are skipped by every kernel: their output and their
- * gradients are exactly 0. CPU adapters run the *_cpu.wgsl variants (rows shared across a
- * subgroup by shuffles instead of workgroup-memory tiles; models/kernels/lib/attention_cpu.wgsl).
+ * gradients are exactly 0. On CPU adapters the same op runs as strided GEMMs around the CPU
+ * softmax and dropout kernels (masked_attention_cpu.ts says why), keeping the probabilities
+ * instead of the softmax statistics.
  */
 import { defineOp, getEngine, launch, shapeString, Tensor } from '../../engine/index.ts';
 import { BERT_KERNELS } from '../kernels/index.ts';
+import { attentionCpuBackward, attentionCpuForward } from './masked_attention_cpu.ts';
 
 export interface MaskedAttentionOptions {
   /** Number of heads h; q, k, v are [B, S, h·d] (the projection outputs, heads side by side). */
@@ -76,36 +78,21 @@ function common(a: Attrs, inputs: readonly Tensor[]) {
   };
 }
 
-/**
- * The CPU kernels' layout (attention_*_cpu.wgsl): one subgroup per workgroup, R rows per lane (R·SG
- * rows per workgroup: 4 once S fills them, fewer for short sequences), or null on a GPU adapter.
- */
-function cpuLayout(a: Attrs): { defines: Record<string, number>; workgroups: [number, number, number] } | null {
-  const engine = getEngine();
-  if (!engine.cpuSubgroupKernels) return null;
-  const SG = engine.subgroupSize!;
-  const R = a.S >= 4 * SG ? 4 : a.S >= 2 * SG ? 2 : 1;
-  return { defines: { D: a.d, DV: Math.ceil(a.d / 4), SG, R }, workgroups: [Math.ceil(a.S / (SG * R)), a.heads, a.B] };
-}
+/** What the forward keeps for the backward pass: the GPU kernels' softmax statistics, or the CPU path's probabilities. */
+type Saved = { stats: Tensor; probs?: undefined } | { probs: Tensor; stats?: undefined };
 
-const attentionOp = defineOp<Attrs, { stats: Tensor }>({
+const attentionOp = defineOp<Attrs, Saved>({
   name: 'masked_attention',
   forward(inputs, a) {
     const [q, k, v] = inputs as [Tensor, Tensor, Tensor];
     const c = common(a, inputs);
+    if (getEngine().cpuSubgroupKernels) {
+      const { out, probs } = attentionCpuForward(q, k, v, c.mask, c.headz, a);
+      return { output: out, saved: { probs } };
+    }
     const { DV, BK } = tiles(a.d);
     const out = Tensor.empty(q.shape, 'f32', 'attention#');
     const stats = Tensor.empty([a.B * a.heads * a.S * 2], 'f32', 'attention_stats#');
-    const cpu = cpuLayout(a);
-    if (cpu) {
-      launch(BERT_KERNELS.attentionForwardCpu, {
-        defines: cpu.defines,
-        tensors: { q, k, v, mask: c.mask, headz: c.headz, out, stats },
-        uniforms: { params: c.params },
-        workgroups: cpu.workgroups,
-      });
-      return { output: out, saved: { stats } };
-    }
     launch(BERT_KERNELS.attentionForward, {
       defines: { D: a.d, DV, BK, KV: BK * DV },
       tensors: { q, k, v, mask: c.mask, headz: c.headz, out, stats },
@@ -114,29 +101,36 @@ const attentionOp = defineOp<Attrs, { stats: Tensor }>({
     });
     return { output: out, saved: { stats } };
   },
-  backward({ inputs, output, attrs: a, saved: { stats } }, g) {
+  backward({ inputs, output, attrs: a, saved }, g) {
     const [q, k, v] = inputs as [Tensor, Tensor, Tensor];
     const c = common(a, inputs);
+    if (saved.probs) {
+      const r = attentionCpuBackward(q, k, v, c.headz, output, saved.probs, g, a);
+      const grads: (Tensor | null)[] = [r.dq, r.dk, r.dv];
+      if (a.maskAt >= 0) grads.push(null);
+      if (a.zAt >= 0) grads.push(r.dz);
+      return grads;
+    }
+    const stats = saved.stats!;
     const { DV, BK, BQT } = tiles(a.d);
     const delta = Tensor.empty([a.B * a.heads * a.S], 'f32', 'attention_delta#');
     const dq = Tensor.empty(q.requiresGrad ? q.shape : [1], 'f32', 'attention_dq#');
-    const cpu = cpuLayout(a);
-    launch(cpu ? BERT_KERNELS.attentionBackwardDqCpu : BERT_KERNELS.attentionBackwardDq, {
-      defines: cpu ? cpu.defines : { D: a.d, DV, BK, KV: BK * DV },
+    launch(BERT_KERNELS.attentionBackwardDq, {
+      defines: { D: a.d, DV, BK, KV: BK * DV },
       tensors: { q, k, v, mask: c.mask, headz: c.headz, out: output, dout: g, stats, delta, dq },
       uniforms: { params: { ...c.params, compute_dq: q.requiresGrad ? 1 : 0 } },
-      workgroups: cpu ? cpu.workgroups : c.workgroups,
+      workgroups: c.workgroups,
     });
     let dk: Tensor | null = null;
     let dv: Tensor | null = null;
     if (k.requiresGrad || v.requiresGrad) {
       dk = Tensor.empty(k.shape, 'f32', 'attention_dk#');
       dv = Tensor.empty(v.shape, 'f32', 'attention_dv#');
-      launch(cpu ? BERT_KERNELS.attentionBackwardDkvCpu : BERT_KERNELS.attentionBackwardDkv, {
-        defines: cpu ? cpu.defines : { D: a.d, DV, BQT, QT: BQT * DV, DT: BQT * 64 },
+      launch(BERT_KERNELS.attentionBackwardDkv, {
+        defines: { D: a.d, DV, BQT, QT: BQT * DV, DT: BQT * 64 },
         tensors: { q, k, v, mask: c.mask, headz: c.headz, dout: g, stats, delta, dk, dv },
         uniforms: { params: c.params },
-        workgroups: cpu ? cpu.workgroups : c.workgroups,
+        workgroups: c.workgroups,
       });
       if (!k.requiresGrad) {
         dk.dispose();
