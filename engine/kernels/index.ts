@@ -10,6 +10,7 @@ import libGemmTile from './lib/gemm_tile.wgsl';
 import libMath from './lib/math.wgsl';
 import libPhilox from './lib/philox.wgsl';
 import libStrided from './lib/strided.wgsl';
+import libStridedVec4 from './lib/strided_vec4.wgsl';
 import libWorkgroupReduce from './lib/workgroup_reduce.wgsl';
 import accumulateSource from './accumulate.wgsl';
 import accumulateCpuSource from './accumulate_cpu.wgsl';
@@ -18,6 +19,7 @@ import adamwCpuSource from './adamw_cpu.wgsl';
 import clipScaleSource from './clip_scale.wgsl';
 import sumSquaresCpuSource from './sum_squares_cpu.wgsl';
 import binarySource from './binary.wgsl';
+import binaryCpuSource from './binary_cpu.wgsl';
 import copyStridedSource from './copy_strided.wgsl';
 import fillSource from './fill.wgsl';
 import matmulSource from './matmul.wgsl';
@@ -25,12 +27,15 @@ import matmulCpuSource from './matmul_cpu.wgsl';
 import reduceMaxSource from './reduce_max.wgsl';
 import reduceMaxBackwardSource from './reduce_max_backward.wgsl';
 import reduceSumColsSource from './reduce_sum_cols.wgsl';
+import reduceSumColsCpuSource from './reduce_sum_cols_cpu.wgsl';
 import reduceSumRowsSource from './reduce_sum_rows.wgsl';
+import reduceSumRowsCpuSource from './reduce_sum_rows_cpu.wgsl';
 import unarySource from './unary.wgsl';
 import unaryCpuSource from './unary_cpu.wgsl';
 import unaryBackwardSource from './unary_backward.wgsl';
 import unaryBackwardCpuSource from './unary_backward_cpu.wgsl';
 import whereSource from './where.wgsl';
+import whereCpuSource from './where_cpu.wgsl';
 import softmaxSource from './softmax.wgsl';
 import softmaxCpuSource from './softmax_cpu.wgsl';
 import softmaxBackwardSource from './softmax_backward.wgsl';
@@ -57,6 +62,7 @@ export const CORE_LIBRARY: Readonly<Record<string, string>> = {
   'lib/math.wgsl': libMath,
   'lib/philox.wgsl': libPhilox,
   'lib/strided.wgsl': libStrided,
+  'lib/strided_vec4.wgsl': libStridedVec4,
   'lib/workgroup_reduce.wgsl': libWorkgroupReduce,
 };
 
@@ -69,6 +75,7 @@ export const K = {
   clipScale: defineKernel('clip_scale', clipScaleSource),
   sumSquaresCpu: defineKernel('sum_squares_cpu', sumSquaresCpuSource),
   binary: defineKernel('binary', binarySource),
+  binaryCpu: defineKernel('binary_cpu', binaryCpuSource),
   copyStrided: defineKernel('copy_strided', copyStridedSource),
   fill: defineKernel('fill', fillSource),
   matmul: defineKernel('matmul', matmulSource),
@@ -76,12 +83,15 @@ export const K = {
   reduceMax: defineKernel('reduce_max', reduceMaxSource),
   reduceMaxBackward: defineKernel('reduce_max_backward', reduceMaxBackwardSource),
   reduceSumCols: defineKernel('reduce_sum_cols', reduceSumColsSource),
+  reduceSumColsCpu: defineKernel('reduce_sum_cols_cpu', reduceSumColsCpuSource),
   reduceSumRows: defineKernel('reduce_sum_rows', reduceSumRowsSource),
+  reduceSumRowsCpu: defineKernel('reduce_sum_rows_cpu', reduceSumRowsCpuSource),
   unary: defineKernel('unary', unarySource),
   unaryCpu: defineKernel('unary_cpu', unaryCpuSource),
   unaryBackward: defineKernel('unary_backward', unaryBackwardSource),
   unaryBackwardCpu: defineKernel('unary_backward_cpu', unaryBackwardCpuSource),
   where: defineKernel('where', whereSource),
+  whereCpu: defineKernel('where_cpu', whereCpuSource),
   softmax: defineKernel('softmax', softmaxSource),
   softmaxCpu: defineKernel('softmax_cpu', softmaxCpuSource),
   softmaxBackward: defineKernel('softmax_backward', softmaxBackwardSource),
