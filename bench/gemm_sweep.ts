@@ -38,12 +38,18 @@ export interface SweepReport {
   device: string;
   subgroup_size: number;
   cells: SweepCell[];
+  /**
+   * Process CPU time of each tile's first GEMM per layout, less a steady run's (ms): the shader
+   * compilation a user pays once (Mesa caches compiled shaders on disk).
+   */
+  compile_cpu_ms: Array<{ layout: Layout; tile: CpuTile; ms: number }>;
   /** Per layout: every tile's geometric-mean GFLOP/s over the shapes, best first. */
   ranking: Record<string, Array<{ tile: CpuTile; geomean_gflops: number }>>;
   chosen: CpuTileTable;
 }
 
-export const DEFAULT_SWEEP_TILES: CpuTile[] = [16, 32, 64].flatMap((TM) => [1, 2].flatMap((TQ) => [1, 2].map((KU) => ({ TM, TQ, KU }))));
+/** Candidates: TM 16 and 32 with TQ 1, 2 and KU 1, 2, and TM 64 at TQ = KU = 1 (larger tiles take minutes to compile). */
+export const DEFAULT_SWEEP_TILES: CpuTile[] = [...[16, 32].flatMap((TM) => [1, 2].flatMap((TQ) => [1, 2].map((KU) => ({ TM, TQ, KU })))), { TM: 64, TQ: 1, KU: 1 }];
 export const DEFAULT_SWEEP_SHAPES: Array<[number, number, number]> = [
   [1024, 512, 512],
   [1024, 2048, 512],
@@ -69,6 +75,7 @@ export async function runGemmSweep(options: SweepOptions = {}): Promise<SweepRep
   engine.deviceClass = 'cpu';
   engine.poison = false;
   const cells: SweepCell[] = [];
+  const compile: SweepReport['compile_cpu_ms'] = [];
   let done = 0;
   const total = layouts.length * shapes.length * tiles.length * (warmup + repeats);
   try {
@@ -83,6 +90,20 @@ export async function runGemmSweep(options: SweepOptions = {}): Promise<SweepRep
           E.tidy(() => void E.matmul(a, b, { transA, transB }));
         });
         try {
+          if (shape === shapes[0]) {
+            // First use of each tile in this layout compiles its pipeline: time it, then once more warm.
+            for (let i = 0; i < tiles.length; i++) {
+              const cpu = async () => {
+                const c0 = process.cpuUsage();
+                runs[i]!();
+                await engine.sync();
+                const c = process.cpuUsage(c0);
+                return (c.user + c.system) / 1000;
+              };
+              const first = await cpu();
+              compile.push({ layout, tile: tiles[i]!, ms: Math.max(0, first - (await cpu())) });
+            }
+          }
           const ms = await timer.timeInterleaved(runs, { warmup, repeats, onRun: () => options.onProgress?.(++done, total, `${layout} ${M}×${N}×${K}`) });
           ms.forEach((m, i) => cells.push({ layout, tile: tiles[i]!, shape, time_ms: { median: m.median, min: m.min, max: m.max }, cpu_ms: m.cpu, gflops: (2 * M * N * K) / (m.median * 1e6) }));
         } finally {
@@ -114,6 +135,7 @@ export async function runGemmSweep(options: SweepOptions = {}): Promise<SweepRep
     device: `${d.description} (${d.vendor})`,
     subgroup_size: engine.subgroupSize,
     cells,
+    compile_cpu_ms: compile,
     ranking,
     // TT (aᵀ·bᵀ) takes TN's tile: it loads a the same way and is rare in training.
     chosen: { byLayout: { NT: byLayout.NT!, NN: byLayout.NN!, TN: byLayout.TN!, TT: byLayout.TN! } as CpuTileTable['byLayout'] },
@@ -124,16 +146,17 @@ export async function runGemmSweep(options: SweepOptions = {}): Promise<SweepRep
 export function sweepTable(r: SweepReport): string {
   const layouts = Object.keys(r.ranking) as Layout[];
   const shapes = [...new Map(r.cells.map((c) => [c.shape.join('×'), c.shape])).values()];
-  const head = ['tile', ...layouts.flatMap((l) => [...shapes.map((s) => `${l} ${s.join('×')}`), `${l} geomean`])];
+  const head = ['tile', ...layouts.flatMap((l) => [...shapes.map((s) => `${l} ${s.join('×')}`), `${l} geomean`, `${l} compile s`])];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   const tiles = r.ranking[layouts[0]!]!.map((x) => x.tile);
   for (const tile of [...tiles].sort((x, y) => x.TM - y.TM || x.TQ - y.TQ || x.KU - y.KU)) {
     const cells = layouts.flatMap((l) => [
       ...shapes.map((s) => r.cells.find((c) => c.layout === l && c.tile === tile && c.shape === s)!.gflops.toFixed(1)),
       r.ranking[l]!.find((x) => x.tile === tile)!.geomean_gflops.toFixed(1),
+      ((r.compile_cpu_ms.find((c) => c.layout === l && c.tile === tile)?.ms ?? 0) / 1000).toFixed(1),
     ]);
     lines.push(`| ${tileName(tile)} | ${cells.join(' | ')} |`);
   }
   const chosen = layouts.map((l) => `${l}: ${tileName(r.chosen.byLayout[l])} (${r.ranking[l]![0]!.geomean_gflops.toFixed(1)} GFLOP/s; runner-up ${r.ranking[l]![1] ? `${tileName(r.ranking[l]![1]!.tile)} ${r.ranking[l]![1]!.geomean_gflops.toFixed(1)}` : '—'})`);
-  return `${lines.join('\n')}\n\n- device: ${r.device}, subgroup size ${r.subgroup_size}; GFLOP/s from the median GPU time\n- chosen: ${chosen.join('; ')}\n`;
+  return `${lines.join('\n')}\n\n- device: ${r.device}, subgroup size ${r.subgroup_size}; GFLOP/s from the median GPU time; compile s: CPU seconds of the tile's first GEMM in the layout beyond a warm run (shader compilation, paid once per machine: Mesa caches it)\n- chosen: ${chosen.join('; ')}\n`;
 }

@@ -20,12 +20,15 @@ export interface ProfileCaseOptions {
 
 /**
  * Profiles `steps` runs of a bench row (each followed by a wait for the GPU, as a training loop
- * that logs every step would) after `warmup` unprofiled ones.
+ * that logs every step would) after `warmup` unprofiled ones, with output poisoning off.
  * @throws Error when a profile is already running
  */
 export async function profileCase(c: KernelCase, options: ProfileCaseOptions = {}): Promise<E.ProfileReport> {
   const engine = await initBenchEngine();
   const prepared = c.prepare(options.seed ?? 0);
+  // Poisoning of fresh outputs (tests) would add a dispatch per allocation to the profile.
+  const poison = engine.poison;
+  engine.poison = false;
   try {
     for (let i = 0; i < (options.warmup ?? 2); i++) {
       prepared.run(i);
@@ -44,6 +47,7 @@ export async function profileCase(c: KernelCase, options: ProfileCaseOptions = {
     }
     return await profiler.stop();
   } finally {
+    engine.poison = poison;
     prepared.dispose();
   }
 }
