@@ -1,7 +1,8 @@
 /**
  * Register-tile shapes of the CPU GEMM kernels (lib/gemm_cpu.wgsl), chosen by measurement with
  * `webprune bench kernels --sweep` on lavapipe (2 cores of an AMD EPYC, 256-bit llvmpipe,
- * Mesa 25.0.7); the sweep's table and the numbers that chose these are in
+ * Mesa 25.0.7): per layout the fastest tile (GFLOP per CPU-second) whose shader compiles within
+ * 10 s. The sweeps' tables and the numbers that chose these are in
  * bench/results/cpu_gemm_sweep.md.
  *
  *   TM  rows of c per subgroup (a multiple of the subgroup size)
@@ -24,9 +25,10 @@ export interface CpuTileTable {
 /** The committed choice (see the file header for where its numbers are). */
 export const CPU_GEMM_TILES: CpuTileTable = {
   byLayout: {
-    NN: { TM: 32, TQ: 1, KU: 1 },
+    NN: { TM: 16, TQ: 1, KU: 1 },
     NT: { TM: 32, TQ: 1, KU: 1 },
     TN: { TM: 32, TQ: 1, KU: 1 },
+    // aᵀ·bᵀ loads a as TN does, and is rare in training.
     TT: { TM: 32, TQ: 1, KU: 1 },
   },
 };
