@@ -3,14 +3,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { pretrainConfig, trainFiles, validFile } from '../../cli/commands/pretrain.ts';
 import { SequencePacker, pretokenize } from '../../data/corpus.ts';
 import { BertTokenizer } from '../../data/tokenizer.ts';
 import { HostRandom, getEngine } from '../../engine/index.ts';
+import type { JobResult } from '../../jobs/job.ts';
+import { type PretrainInput, type PretrainSummary, pretrainConfig, pretrainJob, trainFiles, validFile } from '../../jobs/pretrain.ts';
 import type { BertConfig } from '../../models/config.ts';
-import { namedConfig } from '../../models/config.ts';
+import { configToJson, namedConfig } from '../../models/config.ts';
 import { loadModel } from '../../models/load.ts';
-import { EVAL_SEED, type PretrainOptions, type PretrainSetup, heldOutLoss, heldOutSet, maskedPositions, pretrain } from '../../training/pretrain.ts';
+import { EVAL_SEED, heldOutLoss, heldOutSet, maskedPositions } from '../../training/pretrain.ts';
+import { latestCheckpoint } from '../../training/run/checkpoint.ts';
+import type { RunHooks } from '../../training/run/run.ts';
 import { useTestEngine } from '../helpers.ts';
 
 // A 5 + 80 word vocabulary and text where each word is, with probability 1/2, a function of the
@@ -54,7 +57,13 @@ const config: BertConfig = {
   maxPositionEmbeddings: 64,
 };
 
-const base: PretrainOptions = { steps: 24, batchSize: 8, maxSeqLength: 32, lr: 1e-2, weightDecay: 0.01, seed: 7, evalEvery: 12, evalSequences: 16, checkpointEvery: 8, logEvery: 3 };
+const base = { steps: 24, batchSize: 8, maxSeqLength: 32, lr: 1e-2, weightDecay: 0.01, seed: 7, evalEvery: 12, evalSequences: 16, checkpointEvery: 8, logEvery: 3 };
+type Settings = Omit<PretrainInput, 'config' | 'corpus' | 'out'>;
+
+const summaryOf = (r: JobResult<PretrainSummary>): PretrainSummary => {
+  if (r.status !== 'done') throw new Error(`the run stopped: ${JSON.stringify(r)}`);
+  return r.summary;
+};
 
 interface Rec {
   step: number;
@@ -69,7 +78,11 @@ describe('pretrain (MLM)', function () {
   this.timeout(180_000);
   let root: string;
   let corpusDir: string;
-  let setupOf: (out: string) => PretrainSetup;
+  let configFile: string;
+  let vocabFile: string;
+  let cacheDir: string;
+  /** Runs the job on the test corpus, small vocabulary and config. */
+  let pretrain: (out: string, settings: Settings, hooks?: RunHooks, config?: BertConfig) => Promise<JobResult<PretrainSummary>>;
   before(async () => {
     await useTestEngine();
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-pretrain-'));
@@ -78,8 +91,16 @@ describe('pretrain (MLM)', function () {
     fs.writeFileSync(path.join(corpusDir, 'train-a.txt.gz'), zlib.gzipSync(corpusText(1, 40)));
     fs.writeFileSync(path.join(corpusDir, 'train-b.txt'), corpusText(2, 30));
     fs.writeFileSync(path.join(corpusDir, 'valid.txt.gz'), zlib.gzipSync(corpusText(3, 10)));
-    const cacheDir = path.join(root, 'cache');
-    setupOf = (out) => ({ config, trainFiles: trainFiles([corpusDir]), validFile: validFile([corpusDir], undefined), tokenizer, out, cacheDir, info: () => {} });
+    cacheDir = path.join(root, 'cache');
+    configFile = path.join(root, 'config.json');
+    fs.writeFileSync(configFile, JSON.stringify(configToJson(config)));
+    vocabFile = path.join(root, 'vocab.txt');
+    fs.writeFileSync(vocabFile, `${['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...Array.from({ length: N_WORDS }, (_, i) => `w${i}`)].join('\n')}\n`);
+    pretrain = (out, settings, hooks = {}, other) => {
+      let file = configFile;
+      if (other) fs.writeFileSync((file = path.join(root, 'other-config.json')), JSON.stringify(configToJson(other)));
+      return pretrainJob({ config: file, corpus: [corpusDir], vocab: vocabFile, out, cacheDir, ...settings }, { hooks: { info: () => {}, ...hooks } });
+    };
   });
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -91,9 +112,8 @@ describe('pretrain (MLM)', function () {
 
   it('lowers the MLM loss, logs metrics.jsonl and writes a checkpoint that loads back', async () => {
     const out = path.join(root, 'learn');
-    const result = await pretrain(setupOf(out), { ...base, steps: 40, warmupSteps: 4, evalEvery: 20, checkpointEvery: 20, logEvery: 5 });
-    expect(result.step).to.equal(40);
-    expect(result.stopped).to.equal(null);
+    const result = summaryOf(await pretrain(out, { ...base, steps: 40, warmupSteps: 4, evalEvery: 20, checkpointEvery: 20, logEvery: 5 }));
+    expect(result.steps).to.equal(40);
     const recs = records(out);
     const train = recs.filter((r) => r.loss !== undefined);
     const valid = recs.filter((r) => r.valid_loss !== undefined);
@@ -118,13 +138,13 @@ describe('pretrain (MLM)', function () {
     const set = heldOutSet(new SequencePacker(shards, { maxSeqLength: 32, seed: EVAL_SEED, clsId: tokenizer.clsId, sepId: tokenizer.sepId }), tokenizer, 16, 32);
     expect(await heldOutLoss(model, set, 8)).to.be.closeTo(result.validLoss, 1e-5);
     model.dispose();
-    const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { step: number };
-    expect(summary.step).to.equal(40);
+    const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { steps: number };
+    expect(summary.steps).to.equal(40);
   });
 
   it('resumes exactly: after a crash and after --stop-at, the losses and weights equal an uninterrupted run', async () => {
     const straight = path.join(root, 'straight');
-    await pretrain(setupOf(straight), base);
+    await pretrain(straight, base);
     const expected = records(straight);
     expect(expected.filter((r) => r.loss !== undefined)).to.have.length(8);
 
@@ -132,22 +152,21 @@ describe('pretrain (MLM)', function () {
     const crashed = path.join(root, 'crashed');
     let caught: unknown;
     try {
-      await pretrain({ ...setupOf(crashed), onStep: (s) => { if (s === 13) throw new Error('killed'); } }, base);
+      await pretrain(crashed, base, { onStep: (_phase, s) => { if (s === 13) throw new Error('killed'); } });
     } catch (err) {
       caught = err;
     }
     expect((caught as Error).message).to.equal('killed');
     expect(records(crashed).at(-1)!.step).to.equal(12);
-    const resumed = await pretrain({ ...setupOf(crashed), resume: true }, base);
-    expect(resumed.step).to.equal(24);
+    const resumed = summaryOf(await pretrain(crashed, { ...base, resume: true }));
+    expect(resumed.steps).to.equal(24);
     expect(records(crashed)).to.deep.equal(expected);
 
     // A graceful stop at step 10 (a checkpoint at a step that is not a logging step), then resume.
     const stopped = path.join(root, 'stopped');
-    const first = await pretrain(setupOf(stopped), { ...base, stopAt: 10 });
-    expect(first.stopped).to.equal('stop-at');
-    expect(first.step).to.equal(10);
-    await pretrain({ ...setupOf(stopped), resume: true }, base);
+    const first = await pretrain(stopped, { ...base, stopAfter: 10 });
+    expect(first).to.deep.include({ status: 'stopped', reason: 'stop-after', step: 10 });
+    await pretrain(stopped, { ...base, resume: true });
     expect(records(stopped)).to.deep.equal(expected);
 
     for (const dir of [crashed, stopped]) {
@@ -159,64 +178,57 @@ describe('pretrain (MLM)', function () {
     const out = path.join(root, 'straight'); // written by the previous test
     let caught: unknown;
     try {
-      await pretrain(setupOf(out), base);
+      await pretrain(out, base);
     } catch (err) {
       caught = err;
     }
     expect((caught as Error).message).to.include('--resume');
     caught = undefined;
     try {
-      await pretrain({ ...setupOf(out), resume: true }, { ...base, batchSize: 4 });
+      await pretrain(out, { ...base, batchSize: 4, resume: true });
     } catch (err) {
       caught = err;
     }
-    expect((caught as Error).message).to.include('batchSize: 8 → 4');
+    expect((caught as Error).message).to.include('--batch-size: 8 → 4');
     caught = undefined;
     try {
-      await pretrain({ ...setupOf(out), config: { ...config, hiddenSize: 48, headSize: 24 }, resume: true }, base);
+      await pretrain(out, { ...base, resume: true }, {}, { ...config, hiddenSize: 48, headSize: 24 });
     } catch (err) {
       caught = err;
     }
-    expect((caught as Error).message).to.match(/other settings \(config: /);
+    expect((caught as Error).message).to.match(/other settings \(--config: .*; model config: /);
   });
 
   it('stops on a NaN loss naming the step, keeping the last checkpoint', async () => {
     const out = path.join(root, 'nan');
     let caught: unknown;
     try {
-      await pretrain(
-        {
-          ...setupOf(out),
-          onStep: (s, model) => {
-            if (s === 4) {
-              const w = model.p('bert.embeddings.word_embeddings.weight');
-              getEngine().queue.upload(w.buffer, new Float32Array(w.size).fill(Number.NaN));
-            }
-          },
+      await pretrain(out, { ...base, checkpointEvery: 3, logEvery: 1 }, {
+        onStep: (phase, s) => {
+          if (s === 4) {
+            const w = phase.stateTensors().get('bert.embeddings.word_embeddings.weight')!;
+            getEngine().queue.upload(w.buffer, new Float32Array(w.size).fill(Number.NaN));
+          }
         },
-        { ...base, checkpointEvery: 3, logEvery: 1 },
-      );
+      });
     } catch (err) {
       caught = err;
     }
-    expect((caught as Error).message).to.match(/^loss is NaN at step 5; the last checkpoint in .* is kept$/);
-    const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number };
-    expect(state.step).to.equal(3);
+    expect((caught as Error).message).to.match(/^loss is NaN at pretrain step 5; the last checkpoint \(step 3\) in .* is kept$/);
+    expect(latestCheckpoint(path.join(out, 'checkpoint'))?.step).to.equal(3);
   });
 
   it('stops at the time limit with a checkpoint', async () => {
     const out = path.join(root, 'timed');
-    const result = await pretrain(setupOf(out), { ...base, timeLimitSeconds: 0 });
-    expect(result.stopped).to.equal('time-limit');
-    expect(result.step).to.equal(1);
-    const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number };
-    expect(state.step).to.equal(1);
+    const result = await pretrain(out, { ...base, timeLimit: 0 });
+    expect(result).to.deep.include({ status: 'stopped', reason: 'time-limit', step: 1 });
+    expect(latestCheckpoint(path.join(out, 'checkpoint'))?.step).to.equal(1);
     expect(fs.existsSync(path.join(out, 'model.safetensors'))).to.equal(true);
   });
 
   it('names missing inputs and unknown configs', () => {
-    expect(() => pretrainConfig('huge', 30522, 0)).to.throw('known: tiny, mini, small, base');
-    expect(pretrainConfig('mini', 100, 0).vocabSize).to.equal(100);
+    expect(() => pretrainConfig('huge', { vocabSize: 30522, padId: 0 })).to.throw('known: tiny, mini, small, base');
+    expect(pretrainConfig('mini', { vocabSize: 100, padId: 0 }).vocabSize).to.equal(100);
     expect(() => trainFiles([path.join(root, 'nope')])).to.throw(`${path.join(root, 'nope')}: corpus path does not exist`);
     expect(trainFiles([corpusDir], 1).map((f) => path.basename(f))).to.deep.equal(['train-a.txt.gz']);
     expect(() => validFile([corpusDir], path.join(root, 'missing.txt'))).to.throw('missing.txt: no such file');

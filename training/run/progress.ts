@@ -1,17 +1,5 @@
-/** Run logging: metrics.jsonl (one JSON object per logged step) and a terminal progress bar. */
-import * as fs from 'node:fs';
+/** Progress of a training loop: a terminal bar, or a line every few updates on other outputs. */
 import cliProgress from 'cli-progress';
-
-/** Appends one JSON object per line to a file. */
-export class MetricsLog {
-  constructor(readonly file: string, append: boolean) {
-    if (!append) fs.writeFileSync(file, '');
-  }
-
-  write(record: Record<string, unknown>): void {
-    fs.appendFileSync(this.file, `${JSON.stringify(record)}\n`);
-  }
-}
 
 /**
  * A progress bar with loss, step rate and ETA on a terminal; on other outputs (CI, files) a line

@@ -8,10 +8,12 @@ import { loadTokenizer } from '../../data/tokenizer.ts';
 import { Bert } from '../../models/bert.ts';
 import { type BertConfig, namedConfig, parameterCount, withLabels } from '../../models/config.ts';
 import { loadModel, saveModel } from '../../models/load.ts';
-import { type PruneData, type PruneOptions, type PruneStopped, runPrune, validatePruneOptions } from '../../pruning/prune_job.ts';
+import { loadEncoded } from '../../jobs/inputs.ts';
+import type { JobResult } from '../../jobs/job.ts';
+import { resolveOptions } from '../../jobs/options.ts';
+import { PRUNE_OPTIONS, type PruneInput, type PruneInputs, pruneJob, validatePruneOptions } from '../../jobs/prune.ts';
 import type { PruneSummary } from '../../pruning/report.ts';
-import { MASK_TYPES } from '../../pruning/l0_module.ts';
-import { loadEncoded } from '../../cli/common.ts';
+import { latestCheckpoint } from '../../training/run/checkpoint.ts';
 import { useTestEngine } from '../helpers.ts';
 
 const dataDir = defaultDataDir();
@@ -28,18 +30,19 @@ async function smallModelDir(root: string): Promise<string> {
   return dir;
 }
 
-function data(): PruneData {
+/** The data a job would read with --max-seq-length 32 --max-train 24 --max-eval 24, read once for all tests. */
+function data(): PruneInputs {
   const tokenizer = loadTokenizer(path.join(dataDir, 'vocab', 'bert-base-uncased'));
   const mrpc = getTask('mrpc');
   const stsb = getTask('stsb');
   return {
     tokenizer,
-    target: { task: mrpc, train: loadEncoded(mrpc, dataDir, 'train', tokenizer, 32, 24).encoded, dev: loadEncoded(mrpc, dataDir, 'dev', tokenizer, 32, 24).encoded },
-    transfer: { task: stsb, train: loadEncoded(stsb, dataDir, 'train', tokenizer, 32, 24).encoded },
+    target: { train: loadEncoded(mrpc, dataDir, 'train', tokenizer, 32, 24).encoded, dev: loadEncoded(mrpc, dataDir, 'dev', tokenizer, 32, 24).encoded },
+    transfer: { train: loadEncoded(stsb, dataDir, 'train', tokenizer, 32, 24).encoded },
   };
 }
 
-function options(model: string, out: string, over: Partial<PruneOptions> = {}): PruneOptions {
+function options(model: string, out: string, over: Partial<PruneInput> = {}): PruneInput {
   return {
     model,
     task: 'mrpc',
@@ -51,25 +54,26 @@ function options(model: string, out: string, over: Partial<PruneOptions> = {}): 
     finetuneSteps: 4,
     batchSize: 4,
     maxSeqLength: 32,
+    maxTrain: 24,
+    maxEval: 24,
     seed: 3,
     lr: 1e-3,
     regLr: 0.1,
     finetuneLr: 1e-3,
-    taskWeights: [1, 1],
-    deltaL2: 0.01,
-    maskTypes: [...MASK_TYPES],
-    trainEmbeddings: false,
-    distill: { layerAlpha: 0.9, predictionAlpha: 0.1, temperature: 2 },
-    weightDecay: 0,
     logEvery: 1,
     checkpointEvery: 0,
     evalBatchSize: 8,
-    resume: false,
     ...over,
   };
 }
 
-const isSummary = (r: PruneSummary | PruneStopped): r is PruneSummary => !('stopped' in r);
+const quiet = { info: () => {} };
+const run = (o: PruneInput, inputs: PruneInputs) => pruneJob(o, { inputs, hooks: quiet });
+const isSummary = (r: JobResult<PruneSummary>): r is JobResult<PruneSummary> & { status: 'done' } => r.status === 'done';
+const summaryOf = (r: JobResult<PruneSummary>): PruneSummary => {
+  if (r.status !== 'done') throw new Error(`the run stopped: ${JSON.stringify(r)}`);
+  return r.summary;
+};
 
 describe('webprune prune (job)', function () {
   this.timeout(300_000);
@@ -86,9 +90,7 @@ describe('webprune prune (job)', function () {
     it(`runs end to end with method ${method} and meets the sparsity`, async () => {
       const out = path.join(root, method);
       const o = options(model, out, method === 'none' ? { method, transfer: undefined } : { method });
-      const r = await runPrune(o, method === 'none' ? { ...data(), transfer: null } : data());
-      expect(isSummary(r)).to.equal(true);
-      const s = r as PruneSummary;
+      const s = summaryOf(await run(o, method === 'none' ? { ...data(), transfer: null } : data()));
       expect(s.sparsity.achieved).to.be.within(0.7, 0.71);
       expect(Object.keys(s)).to.include.members(['task', 'transfer', 'method', 'seed', 'device', 'sparsity', 'params', 'structure', 'metrics', 'steps', 'seconds']);
       expect(Object.keys(s.metrics.dev)).to.deep.equal(['accuracy', 'f1']);
@@ -107,19 +109,19 @@ describe('webprune prune (job)', function () {
   }
 
   it('a run stopped and resumed twice reproduces the uninterrupted run exactly', async () => {
-    const full = await runPrune(options(model, path.join(root, 'full')), data());
+    const full = await run(options(model, path.join(root, 'full')), data());
     const out = path.join(root, 'chained');
-    const first = await runPrune(options(model, out, { stopAfter: 4, checkpointEvery: 2 }), data());
-    expect(first).to.deep.include({ stopped: true, phase: 'prune' });
-    const second = await runPrune(options(model, out, { stopAfter: 4, resume: true }), data());
-    expect(second).to.deep.include({ stopped: true, phase: 'finetune' });
-    const third = await runPrune(options(model, out, { resume: true }), data());
+    const first = await run(options(model, out, { stopAfter: 4, checkpointEvery: 2 }), data());
+    expect(first).to.deep.include({ status: 'stopped', stage: 'prune' });
+    const second = await run(options(model, out, { stopAfter: 4, resume: true }), data());
+    expect(second).to.deep.include({ status: 'stopped', stage: 'finetune' });
+    const third = await run(options(model, out, { resume: true }), data());
     expect(isSummary(full) && isSummary(third)).to.equal(true);
     const read = (dir: string) => fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const strip = (l: Record<string, unknown>) => ({ ...l, seconds: undefined });
     expect(read(out).map(strip)).to.deep.equal(read(path.join(root, 'full')).map(strip));
-    expect((third as PruneSummary).metrics).to.deep.equal((full as PruneSummary).metrics);
-    expect((third as PruneSummary).structure).to.deep.equal((full as PruneSummary).structure);
+    expect(summaryOf(third).metrics).to.deep.equal(summaryOf(full).metrics);
+    expect(summaryOf(third).structure).to.deep.equal(summaryOf(full).structure);
     const a = loadModel(path.join(root, 'full', 'pruned'), { head: 'classification', seed: 0 }).model;
     const b = loadModel(path.join(out, 'pruned'), { head: 'classification', seed: 0 }).model;
     for (const [name, t] of a.params) expect([...(await b.p(name).read())], name).to.deep.equal([...(await t.read())]);
@@ -133,7 +135,7 @@ describe('webprune prune (job)', function () {
     await saveModel(teacher, teacherDir);
     teacher.dispose();
     const out = path.join(root, 'distil');
-    const r = await runPrune(options(model, out, { method: 'none', transfer: undefined, teacher: teacherDir }), { ...data(), transfer: null });
+    const r = await run(options(model, out, { method: 'none', transfer: undefined, teacher: teacherDir }), { ...data(), transfer: null });
     expect(isSummary(r)).to.equal(true);
     const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const prune = lines.filter((l) => l.phase === 'prune');
@@ -144,23 +146,29 @@ describe('webprune prune (job)', function () {
     const out = path.join(root, 'nan');
     let message = '';
     try {
-      await runPrune(options(model, out, { lr: 1e38, regLr: 1e38, checkpointEvery: 1, pruningSteps: 8 }), data());
+      await run(options(model, out, { lr: 1e38, regLr: 1e38, checkpointEvery: 1, pruningSteps: 8 }), data());
     } catch (err) {
       message = (err as Error).message;
     }
-    expect(message).to.match(/loss is (NaN|-?Infinity) at pruning step \d+; the last checkpoint in .* is kept/);
-    expect(fs.existsSync(path.join(out, 'checkpoint', 'prune', 'state.json'))).to.equal(true);
+    const at = message.match(/(?:loss is (?:NaN|-?Infinity) at|is (?:NaN|-?Infinity) after) prune step (\d+).*; the last checkpoint \(step (\d+)\) in .* is kept$/);
+    expect(at, message).to.not.equal(null);
+    const kept = latestCheckpoint(path.join(out, 'checkpoint'));
+    expect(kept?.step).to.equal(Number(at![2]));
+    expect(kept!.step).to.be.lessThan(Number(at![1]));
   });
 
   it('rejects bad options before any work', () => {
-    const base = { task: 'mrpc', transfer: 'stsb', method: 'delta' as const, sparsity: 0.5, taskWeights: [1, 1] as [number, number], pruningSteps: 10, maskTypes: [...MASK_TYPES] };
-    expect(() => validatePruneOptions({ ...base, sparsity: 1 })).to.throw(/--sparsity must be in \(0, 1\)/);
-    expect(() => validatePruneOptions({ ...base, sparsity: 0 })).to.throw(/--sparsity/);
-    expect(() => validatePruneOptions({ ...base, task: 'qqp' })).to.throw(/unknown task "qqp"/);
-    expect(() => validatePruneOptions({ ...base, transfer: 'mrpc' })).to.throw(/is the target task itself/);
-    expect(() => validatePruneOptions({ ...base, transfer: undefined })).to.throw(/needs --transfer/);
-    expect(() => validatePruneOptions({ ...base, taskWeights: [0, 0] })).to.throw(/--task-weights/);
-    expect(() => validatePruneOptions({ ...base, maskTypes: ['heads' as never] })).to.throw(/--mask-types/);
+    const base: PruneInput = { task: 'mrpc', transfer: 'stsb', method: 'delta', sparsity: 0.5, out: path.join(root, 'never') };
+    const check = (over: Partial<PruneInput>) => validatePruneOptions(resolveOptions(PRUNE_OPTIONS, { ...base, ...over }));
+    expect(() => check({ sparsity: 1 })).to.throw(/--sparsity must be in \(0, 1\)/);
+    expect(() => check({ sparsity: 0 })).to.throw(/--sparsity/);
+    expect(() => check({ task: 'qqp' })).to.throw(/unknown task "qqp"/);
+    expect(() => check({ transfer: 'mrpc' })).to.throw(/is the target task itself/);
+    expect(() => check({ transfer: undefined })).to.throw(/needs --transfer/);
+    expect(() => check({ taskWeights: [0, 0] })).to.throw(/--task-weights/);
+    expect(() => check({ maskTypes: ['heads'] })).to.throw(/--mask-types/);
+    expect(() => check({ batchSize: 0 })).to.throw(/--batch-size must be a positive integer/);
+    expect(fs.existsSync(path.join(root, 'never'))).to.equal(false);
     expect(() => loadModel('/nonexistent/model', { head: 'classification', seed: 0 })).to.throw(/no such directory/);
   });
 });

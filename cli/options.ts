@@ -1,0 +1,42 @@
+/**
+ * Commander flags derived from a job's option spec (jobs/options.ts): the flag, its help, its
+ * default (shown in --help), and the spec's parser, whose errors commander reports as invalid
+ * arguments. Variadic flags (`<paths...>`) are collected by commander and checked by the job.
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { JobResult } from '../jobs/job.ts';
+import { type OptionsSpec, OptionError } from '../jobs/options.ts';
+
+/** Adds every option of `spec` to `command`. */
+export function addOptions(command: Command, spec: OptionsSpec): Command {
+  for (const o of Object.values(spec)) {
+    const option = new Option(o.flag, o.help);
+    if (!o.flag.includes('...') && o.flag.includes('<')) {
+      option.argParser((raw: string) => {
+        try {
+          return o.parse(raw);
+        } catch (err) {
+          if (err instanceof OptionError) throw new InvalidArgumentError(err.message);
+          throw err;
+        }
+      });
+    }
+    if (o.default !== undefined && o.default !== false) option.default(o.default, Array.isArray(o.default) ? o.default.join(',') : undefined);
+    if (o.required) option.makeOptionMandatory();
+    command.addOption(option);
+  }
+  return command;
+}
+
+/**
+ * Prints a job's result: the summary as JSON on stdout, or how to continue a stopped run on stderr.
+ * A run stopped by a signal exits with 130.
+ */
+export function printJobResult<S>(result: JobResult<S>, done: (summary: S) => void = (s) => console.log(JSON.stringify(s, null, 2))): void {
+  if (result.status === 'done') {
+    done(result.summary);
+    return;
+  }
+  console.error(`stopped (${result.reason}) in the ${result.stage} stage at step ${result.step}; continue with the same command and --resume`);
+  if (result.reason === 'signal') process.exitCode = 130;
+}

@@ -1,0 +1,59 @@
+/**
+ * What jobs read before they train: the data root, the tokenizer, tokenised task splits, and the
+ * fingerprint entries of each (content hashes, so --resume notices a changed file, not just a
+ * changed option).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { defaultDataDir } from '../data/paths.ts';
+import { type Split, type Task, loadSplit } from '../data/tasks.ts';
+import { type BertTokenizer, loadTokenizer } from '../data/tokenizer.ts';
+import { isNamedConfig } from '../models/load.ts';
+import { type EncodedSplit, encodeSplit } from '../training/data.ts';
+import { hashContent, hashModelDir } from '../training/run/fingerprint.ts';
+
+/** The data root: the option, else $WEBPRUNE_DATA, else ../shared/data. @throws Error when missing */
+export function resolveDataDir(option: string | undefined): string {
+  const dir = option ?? defaultDataDir();
+  if (!fs.existsSync(dir)) throw new Error(`data directory ${dir} does not exist (give --data-dir or set WEBPRUNE_DATA)`);
+  return dir;
+}
+
+/**
+ * The tokenizer: `vocab` (a vocab.txt or a directory), else the model directory's, else the
+ * bert-base-uncased vocabulary of the data root.
+ * @throws Error naming the path that does not exist or does not load
+ */
+export function resolveTokenizer(model: string, vocab: string | undefined, dataDir: string): BertTokenizer {
+  if (vocab) {
+    if (!fs.existsSync(vocab)) throw new Error(`--vocab ${vocab}: no such file or directory`);
+    return loadTokenizer(fs.statSync(vocab).isDirectory() ? vocab : path.dirname(vocab));
+  }
+  if (!isNamedConfig(model) && (fs.existsSync(path.join(model, 'tokenizer.json')) || fs.existsSync(path.join(model, 'vocab.txt')))) return loadTokenizer(model);
+  return loadTokenizer(path.join(dataDir, 'vocab', 'bert-base-uncased'));
+}
+
+/** A tokenised split with where it came from. */
+export interface EncodedTaskSplit {
+  encoded: EncodedSplit;
+  /** Malformed rows skipped (with skipMalformed). */
+  skipped: number;
+  file: string;
+}
+
+/** A task's split tokenised; `limit` keeps the first n examples (quick runs). */
+export function loadEncoded(task: Task, dataDir: string, split: Split, tokenizer: BertTokenizer, maxSeqLength: number, limit?: number, skipMalformed = false): EncodedTaskSplit {
+  const loaded = loadSplit(task, dataDir, split, { skipMalformed });
+  const examples = limit !== undefined && limit > 0 ? loaded.examples.slice(0, limit) : loaded.examples;
+  return { encoded: encodeSplit(tokenizer, examples, maxSeqLength), skipped: loaded.skipped, file: loaded.file };
+}
+
+/** Content hash of a tokenised split (ids, segments, mask, labels): the data a run actually used. */
+export function splitHash(split: EncodedSplit): string {
+  return hashContent(split.inputIds, split.tokenTypeIds, split.attentionMask, split.labels);
+}
+
+/** The fingerprint entry of a model spec: a config name as is, a directory by content. */
+export function modelHash(spec: string): string {
+  return isNamedConfig(spec) ? `config ${spec}` : hashModelDir(spec);
+}
