@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultDataDir } from '../data/paths.ts';
 import { type Split, type Task, loadSplit } from '../data/tasks.ts';
-import { type BertTokenizer, loadTokenizer } from '../data/tokenizer.ts';
+import { BertTokenizer, loadTokenizer, parseVocab } from '../data/tokenizer.ts';
 import { isNamedConfig } from '../models/load.ts';
 import { type EncodedSplit, encodeSplit } from '../training/data.ts';
 import { hashContent, hashModelDir } from '../training/run/fingerprint.ts';
@@ -25,12 +25,21 @@ export function resolveDataDir(option: string | undefined): string {
  * @throws Error naming the path that does not exist or does not load
  */
 export function resolveTokenizer(model: string, vocab: string | undefined, dataDir: string): BertTokenizer {
-  if (vocab) {
-    if (!fs.existsSync(vocab)) throw new Error(`--vocab ${vocab}: no such file or directory`);
-    return loadTokenizer(fs.statSync(vocab).isDirectory() ? vocab : path.dirname(vocab));
-  }
+  if (vocab) return tokenizerAt(vocab);
   if (!isNamedConfig(model) && (fs.existsSync(path.join(model, 'tokenizer.json')) || fs.existsSync(path.join(model, 'vocab.txt')))) return loadTokenizer(model);
   return loadTokenizer(path.join(dataDir, 'vocab', 'bert-base-uncased'));
+}
+
+/**
+ * The tokenizer of a directory (tokenizer.json or vocab.txt, see loadTokenizer) or of a vocabulary
+ * file of any name (an uncased BERT tokenizer over it).
+ * @throws Error naming the path when it does not exist or does not load
+ */
+export function tokenizerAt(vocab: string): BertTokenizer {
+  if (!fs.existsSync(vocab)) throw new Error(`--vocab ${vocab}: no such file or directory`);
+  if (fs.statSync(vocab).isDirectory()) return loadTokenizer(vocab);
+  if (path.basename(vocab) === 'vocab.txt') return loadTokenizer(path.dirname(vocab));
+  return BertTokenizer.fromVocab(parseVocab(fs.readFileSync(vocab, 'utf8'), vocab));
 }
 
 /** A tokenised split with where it came from. */

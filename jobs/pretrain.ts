@@ -14,6 +14,7 @@ import { saveCheckpoint } from '../models/io/checkpoint.ts';
 import { PretrainPhase, defaultWarmup, prepareCorpus } from '../training/pretrain.ts';
 import { trainPhase } from '../training/run/loop.ts';
 import { RUN_OPTIONS } from './common_options.ts';
+import { tokenizerAt } from './inputs.ts';
 import { type JobContext, type JobResult, runJob } from './job.ts';
 import { type OptionInput, defineOptions, opt, resolveOptions, trajectoryOptions } from './options.ts';
 
@@ -50,11 +51,12 @@ export interface PretrainSummary {
   pretokenizeSeconds: number;
 }
 
-/** The vocabulary directory to use. @throws Error naming the missing path */
-function vocabDir(vocab: string | undefined): string {
-  const p = vocab ?? path.join(defaultDataDir(), 'vocab', 'bert-base-uncased', 'vocab.txt');
-  if (!fs.existsSync(p)) throw new Error(`vocabulary ${p} does not exist${vocab ? '' : ' (give --vocab)'}`);
-  return fs.statSync(p).isDirectory() ? p : path.dirname(p);
+/** The tokenizer of --vocab, else of the data root's bert-base-uncased vocabulary. @throws Error naming a missing path */
+function pretrainTokenizer(vocab: string | undefined): BertTokenizer {
+  if (vocab) return tokenizerAt(vocab);
+  const p = path.join(defaultDataDir(), 'vocab', 'bert-base-uncased');
+  if (!fs.existsSync(p)) throw new Error(`vocabulary ${p} does not exist (give --vocab)`);
+  return loadTokenizer(p);
 }
 
 /**
@@ -93,7 +95,7 @@ export function validFile(corpus: readonly string[], valid: string | undefined):
  */
 export async function pretrainJob(input: PretrainInput, context: JobContext = {}): Promise<JobResult<PretrainSummary>> {
   const o = resolveOptions(PRETRAIN_OPTIONS, input);
-  const tokenizer = loadTokenizer(vocabDir(o.vocab));
+  const tokenizer = pretrainTokenizer(o.vocab);
   const config = pretrainConfig(o.config, tokenizer);
   if (o.maxSeqLength > config.maxPositionEmbeddings) throw new Error(`--max-seq-length ${o.maxSeqLength} exceeds max_position_embeddings ${config.maxPositionEmbeddings}`);
   const files = trainFiles(o.corpus, o.maxShards);

@@ -39,12 +39,16 @@ interface StateFile<S> {
   state: S;
 }
 
+let pausesSkipped = 0;
+
 /**
- * Pauses the process at a named point of a checkpoint write when WEBPRUNE_TEST_PAUSE_AT names it:
- * writes ROOT/paused-at-<point> and blocks, so a test can SIGKILL it exactly there.
+ * Pauses the process at a named point of a checkpoint write when WEBPRUNE_TEST_PAUSE_AT names it
+ * (after passing it WEBPRUNE_TEST_PAUSE_SKIP times): writes ROOT/paused-at-<point> and blocks, so a
+ * test can SIGKILL the process exactly there.
  */
 function testPause(root: string, point: string): void {
   if (process.env['WEBPRUNE_TEST_PAUSE_AT'] !== point) return;
+  if (pausesSkipped++ < Number(process.env['WEBPRUNE_TEST_PAUSE_SKIP'] ?? 0)) return;
   fs.writeFileSync(path.join(root, `paused-at-${point}`), String(process.pid));
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600_000);
 }
@@ -83,15 +87,18 @@ export async function writeCheckpoint<S>(root: string, step: number, tensors: Re
   return final;
 }
 
-/** The state file of a checkpoint directory when the checkpoint is complete, else null. */
-function completeState<S>(dir: string): StateFile<S> | null {
+/** The state file of a checkpoint directory, or why the checkpoint is incomplete. */
+function readState<S>(dir: string): StateFile<S> | string {
+  let s: StateFile<S>;
   try {
-    const s = JSON.parse(fs.readFileSync(path.join(dir, STATE), 'utf8')) as StateFile<S>;
-    if (typeof s.step !== 'number' || typeof s.tensorsBytes !== 'number') return null;
-    return fs.statSync(path.join(dir, TENSORS)).size === s.tensorsBytes ? s : null;
-  } catch {
-    return null;
+    s = JSON.parse(fs.readFileSync(path.join(dir, STATE), 'utf8')) as StateFile<S>;
+  } catch (err) {
+    return `${path.join(dir, STATE)}: ${(err as Error).message}`;
   }
+  if (typeof s?.step !== 'number' || typeof s.tensorsBytes !== 'number') return `${path.join(dir, STATE)}: no step or tensorsBytes`;
+  const file = path.join(dir, TENSORS);
+  const size = fs.existsSync(file) ? fs.statSync(file).size : -1;
+  return size === s.tensorsBytes ? s : `${file}: ${size < 0 ? 'missing' : `${size} bytes, state.json recorded ${s.tensorsBytes}`}`;
 }
 
 /** A complete checkpoint found under a root. */
@@ -102,19 +109,29 @@ export interface FoundCheckpoint<S> {
 }
 
 /**
- * The newest complete checkpoint under `root` (null when there is none). Incomplete ones, left by a
- * kill during a write, are ignored (and removed by the next write).
+ * The newest complete checkpoint under `root` (null when there is none), and why the others that
+ * are not complete are not (a kill during a write leaves one; the next write removes it).
  */
-export function latestCheckpoint<S>(root: string): FoundCheckpoint<S> | null {
-  if (!fs.existsSync(root)) return null;
-  let best: FoundCheckpoint<S> | null = null;
-  for (const entry of fs.readdirSync(root)) {
-    if (!STEP_DIR.test(entry) && !(entry.endsWith('.tmp') && STEP_DIR.test(entry.slice(0, -4)))) continue;
+export function findCheckpoints<S>(root: string): { latest: FoundCheckpoint<S> | null; incomplete: string[] } {
+  let latest: FoundCheckpoint<S> | null = null;
+  const incomplete: string[] = [];
+  if (!fs.existsSync(root)) return { latest, incomplete };
+  for (const entry of fs.readdirSync(root).sort()) {
+    const name = entry.endsWith('.tmp') ? entry.slice(0, -4) : entry;
+    if (!STEP_DIR.test(name)) continue;
     const dir = path.join(root, entry);
-    const s = completeState<S>(dir);
-    if (s && (!best || s.step > best.step)) best = { dir, step: s.step, state: s.state };
+    const s = readState<S>(dir);
+    if (typeof s === 'string') {
+      // A .tmp directory is normally incomplete (a write cut short): not worth a message.
+      if (!entry.endsWith('.tmp')) incomplete.push(s);
+    } else if (!latest || s.step > latest.step) latest = { dir, step: s.step, state: s.state };
   }
-  return best;
+  return { latest, incomplete };
+}
+
+/** The newest complete checkpoint under `root`, or null. */
+export function latestCheckpoint<S>(root: string): FoundCheckpoint<S> | null {
+  return findCheckpoints<S>(root).latest;
 }
 
 /**

@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../models/io/atomic.ts';
-import { type FoundCheckpoint, latestCheckpoint } from './checkpoint.ts';
+import { type FoundCheckpoint, findCheckpoints } from './checkpoint.ts';
 import { type Fingerprint, fingerprintDiff } from './fingerprint.ts';
 import type { TrainingPhase } from './loop.ts';
 import { MetricsLog } from './metrics_log.ts';
@@ -87,6 +87,9 @@ export interface RunCheckpointState {
   seconds: number;
 }
 
+/** Where a run's messages go: the hook, else stderr. */
+const infoOf = (hooks: RunHooks) => hooks.info ?? ((m: string) => void process.stderr.write(`${m}\n`));
+
 const RECORD = 'run.json';
 const SUMMARY = 'summary.json';
 /** Files and folders of a run, removed by --overwrite (besides the job's own outputs). */
@@ -131,7 +134,7 @@ export class Run {
     private readonly record: RunRecord,
     private readonly resumeFrom: FoundCheckpoint<RunCheckpointState & Record<string, unknown>> | null,
   ) {
-    this.info = hooks.info ?? ((m) => process.stderr.write(`${m}\n`));
+    this.info = infoOf(hooks);
     this.checkpointRoot = path.join(settings.out, 'checkpoint');
     const keep = resumeFrom?.state.metricsBytes ?? Math.max(0, ...Object.values(record.stages).map((s) => s.metricsBytes));
     this.metrics = new MetricsLog(path.join(settings.out, 'metrics.jsonl'), keep);
@@ -159,7 +162,8 @@ export class Run {
       if (diff.length) {
         throw new Error(`cannot resume ${out}: the run was started with other settings (${diff.join('; ')}); rerun with the original options, or pass --overwrite to start it again`);
       }
-      const found = latestCheckpoint<RunCheckpointState & Record<string, unknown>>(path.join(out, 'checkpoint'));
+      const { latest: found, incomplete } = findCheckpoints<RunCheckpointState & Record<string, unknown>>(path.join(out, 'checkpoint'));
+      for (const why of incomplete) infoOf(hooks)(`ignoring an incomplete checkpoint: ${why}`);
       if (found) record.seconds = Math.max(record.seconds, found.state.seconds);
       return new Run(settings, hooks, record, found && !record.stages[found.state.stage] ? found : null);
     }
@@ -171,7 +175,7 @@ export class Run {
         throw new Error(`--out ${out} ${what}: pass --resume to continue it, --overwrite to replace it, or choose another directory`);
       }
       for (const name of [...RUN_FILES, ...outputs]) fs.rmSync(path.join(out, name), { recursive: true, force: true });
-    } else if (settings.resume) (hooks.info ?? ((m: string) => process.stderr.write(`${m}\n`)))(`no run in ${out} to resume: starting a fresh one`);
+    } else if (settings.resume) infoOf(hooks)(`no run in ${out} to resume: starting a fresh one`);
     fs.mkdirSync(out, { recursive: true });
     const record: RunRecord = { version: 1, job, fingerprint, stages: {}, complete: false, seconds: 0 };
     writeFileAtomic(recordFile, `${JSON.stringify(record, null, 1)}\n`);
