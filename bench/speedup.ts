@@ -38,6 +38,8 @@ export interface SpeedupOptions {
   /** Seed of the structures, weights and inputs. */
   seed?: number;
   wallClock?: boolean;
+  /** Further pruned checkpoints (model directories) of the same dense model, each timed with its own weights. */
+  checkpoints?: readonly string[];
   torch?: Omit<TorchRunOptions, 'warmup' | 'repeats'>;
   onProgress?: (done: number, total: number) => void;
 }
@@ -47,8 +49,10 @@ export interface SpeedupRow {
   sparsity: number;
   /** Sparsity of the structure: 1 − prunable params / dense prunable params. */
   achieved_sparsity: number;
-  /** 'drawn' (structures.ts) or 'checkpoint' (the --model directory's own structure). */
+  /** 'drawn' (structures.ts) or 'checkpoint' (a model directory's own structure). */
   source: 'drawn' | 'checkpoint';
+  /** The model directory of a checkpoint row. */
+  model_dir?: string;
   /** Prunable encoder parameters (attention and FFN weights and biases). */
   params: number;
   /** Encoder FLOPs of one forward at this batch and length (flops.ts). */
@@ -116,14 +120,18 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
     if (!(s >= 0 && s < 1)) throw new Error(`--sparsities: ${s} is not in [0, 1)`);
   }
   const targets = [...new Set([0, ...options.sparsities])].sort((a, b) => a - b);
-  const entries: Array<{ sparsity: number; source: 'drawn' | 'checkpoint'; config: BertConfig }> = targets.map((s) => ({
+  const entries: Array<{ sparsity: number; source: 'drawn' | 'checkpoint'; config: BertConfig; dir?: string }> = targets.map((s) => ({
     sparsity: s,
     source: 'drawn',
     config: cofiLikeStructure(dense, s, seed),
   }));
-  if (checkpoint) entries.push({ sparsity: prunableSparsity(dense, checkpoint), source: 'checkpoint', config: checkpoint });
-
-  const checkpointHasWeights = checkpoint !== null && ['model.safetensors', 'model.safetensors.index.json'].some((f) => fs.existsSync(path.join(options.model, f)));
+  if (checkpoint) entries.push({ sparsity: prunableSparsity(dense, checkpoint), source: 'checkpoint', config: checkpoint, dir: options.model });
+  for (const dir of options.checkpoints ?? []) {
+    const config = readConfig(dir);
+    if (denseOf(config).hiddenSize !== dense.hiddenSize || config.numLayers !== dense.numLayers) throw new Error(`${dir}: not a pruned ${options.model} (hidden size or depth differ)`);
+    entries.push({ sparsity: prunableSparsity(dense, config), source: 'checkpoint', config, dir });
+  }
+  const hasWeights = (dir: string | undefined) => dir !== undefined && ['model.safetensors', 'model.safetensors.index.json'].some((f) => fs.existsSync(path.join(dir, f)));
   const engine = await initBenchEngine();
   const timer = new GpuTimer(engine, options.wallClock ? 'wall' : 'auto');
   const poison = engine.poison;
@@ -133,7 +141,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   let measured;
   try {
     // Drawn structures get random weights (enough for timing); a pruned checkpoint is timed with its own.
-    for (const e of entries) models.push(e.source === 'checkpoint' && checkpointHasWeights ? loadModel(options.model, { head: 'classification', seed }).model : Bert.random(e.config, 'classification', seed));
+    for (const e of entries) models.push(hasWeights(e.dir) ? loadModel(e.dir!, { head: 'classification', seed }).model : Bert.random(e.config, 'classification', seed));
     let done = 0;
     const total = models.length * (warmup + repeats);
     const recorders = models.map((m) => (i: number) => {
@@ -159,6 +167,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
       sparsity: e.sparsity,
       achieved_sparsity: prunableSparsity(dense, e.config),
       source: e.source,
+      ...(e.dir ? { model_dir: e.dir } : {}),
       params: parameterCount(e.config).total,
       flops,
       latency_ms: { median: m.median, min: m.min, max: m.max },
@@ -167,7 +176,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
       ideal_speedup: ideal,
       efficiency: speedup / ideal,
       structure: { hidden_size: e.config.hiddenSize, heads: e.config.layers.map((l) => l.numHeads), intermediate: e.config.layers.map((l) => l.intermediateSize) },
-      name: `${e.source === 'checkpoint' ? 'checkpoint' : 'sparsity'} ${e.sparsity}`,
+      name: e.dir && e.dir !== options.model ? `checkpoint ${e.dir}` : `${e.source === 'checkpoint' ? 'checkpoint' : 'sparsity'} ${e.sparsity}`,
       torch: { op: 'bert_forward', config: configToJson(e.config), batch, seq },
     };
   });

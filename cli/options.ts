@@ -28,6 +28,12 @@ export function addOptions(command: Command, spec: OptionsSpec): Command {
   return command;
 }
 
+/** The options the user gave (commander also reports defaults, which the job applies itself). */
+export function givenOptions(command: Command): Record<string, unknown> {
+  const values = command.opts();
+  return Object.fromEntries(Object.entries(values).filter(([k]) => command.getOptionValueSource(k) !== 'default'));
+}
+
 /**
  * Prints a job's result: the summary as JSON on stdout, or how to continue a stopped run on stderr.
  * A run stopped by a signal exits with 130.

@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { registerBench } from './commands/bench.ts';
 import { registerConvert } from './commands/convert.ts';
+import { registerExperiment } from './commands/experiment.ts';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerInfo } from './commands/info.ts';
 import { registerPretrain } from './commands/pretrain.ts';
@@ -19,6 +20,7 @@ registerInfo(program);
 registerPrune(program);
 registerFinetune(program);
 registerPretrain(program);
+registerExperiment(program);
 registerBench(program);
 registerConvert(program);
 

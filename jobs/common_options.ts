@@ -4,6 +4,9 @@
  */
 import { opt } from './options.ts';
 
+/** Validity of task sampling weights: two non-negative numbers, not both 0. */
+export const twoWeights = (w: readonly number[]) => (w.length === 2 && w.every((x) => x >= 0) && w[0]! + w[1]! > 0 ? null : 'must be two non-negative numbers, not both 0');
+
 /** The one seed default of every job. */
 export const DEFAULT_SEED = 42;
 
@@ -32,4 +35,9 @@ export const DATA_OPTIONS = {
   maxTrain: opt.count.optional('--max-train <n>', 'use only the first n training examples of each task', { trajectory: true }),
   maxEval: opt.count.optional('--max-eval <n>', 'use only the first n dev examples', { trajectory: true }),
   skipMalformed: opt.flag('--skip-malformed', 'skip malformed data rows (and report how many) instead of stopping', { trajectory: true }),
+  trainFraction: opt.number.optional('--train-fraction <f>', "train on a seeded random subsample of this fraction of the (target) task's training set", {
+    trajectory: true,
+    valid: (v) => (v > 0 && v <= 1 ? null : 'must be in (0, 1]'),
+  }),
+  dataSeed: opt.natural('--data-seed <n>', 'seed of the --train-fraction subsample (the same subsample for every run with this seed)', 0, { trajectory: true }),
 } as const;

@@ -11,8 +11,8 @@ import type { EncodedSplit } from '../training/data.ts';
 import { evaluate } from '../training/evaluate.ts';
 import { FinetunePhase, totalSteps } from '../training/finetune.ts';
 import { trainPhase } from '../training/run/loop.ts';
-import { DATA_OPTIONS, RUN_OPTIONS } from './common_options.ts';
-import { loadEncoded, modelHash, resolveDataDir, resolveTokenizer, splitHash } from './inputs.ts';
+import { DATA_OPTIONS, RUN_OPTIONS, twoWeights } from './common_options.ts';
+import { loadEncoded, modelHash, resolveDataDir, resolveTokenizer, splitHash, subsample } from './inputs.ts';
 import { type JobContext, type JobResult, runJob } from './job.ts';
 import { type OptionInput, OptionError, defineOptions, opt, resolveOptions, trajectoryOptions, within } from './options.ts';
 
@@ -27,6 +27,9 @@ export const FINETUNE_OPTIONS = defineOptions({
   weightDecay: opt.number('--weight-decay <wd>', 'AdamW weight decay', 0.01, { trajectory: true }),
   evalEvery: opt.natural('--eval-every <n>', 'evaluate on dev every n steps (0: only at the end)', 0, { trajectory: true }),
   evalBatchSize: opt.count.optional('--eval-batch-size <n>', 'evaluation batch size (default 2 × --batch-size)'),
+  transfer: opt.string.optional('--transfer <name>', 'a transfer task whose batches are mixed with the task\'s (FT(T, A) of Dery et al.; evaluation stays on --task)', { trajectory: true }),
+  taskWeights: opt.numbers('--task-weights <a,b>', 'sampling weights of task and transfer batches', [1, 1], { trajectory: true, valid: twoWeights }),
+  reinitHead: opt.flag('--reinit-head', "start from a fresh classifier even when the model's has the task's label count", { trajectory: true }),
   ...DATA_OPTIONS,
   ...RUN_OPTIONS,
 });
@@ -49,6 +52,8 @@ export interface TaskInputs {
   tokenizer: BertTokenizer;
   train: EncodedSplit;
   dev: EncodedSplit;
+  /** The transfer task's training split (with --transfer). */
+  transfer?: EncodedSplit;
 }
 
 /** The model files a finetune run writes into --out (removed by --overwrite). */
@@ -63,15 +68,28 @@ export async function finetuneJob(input: FinetuneInput, context: JobContext & { 
   const o = resolveOptions(FINETUNE_OPTIONS, input);
   if (fs.existsSync(o.model) && path.resolve(o.model) === path.resolve(o.out)) throw new OptionError(`--out ${o.out} is the --model directory: choose another output directory`);
   const task = getTask(o.task);
-  const inputs = context.inputs ?? readTaskInputs(o, context.hooks?.info);
+  const transferTask = o.transfer ? getTask(o.transfer) : null;
+  if (o.transfer === o.task) throw new OptionError(`--transfer ${o.transfer} is the task itself; pick another task`);
+  const given = context.inputs ?? readTaskInputs(o, context.hooks?.info);
+  if (transferTask && !given.transfer) throw new OptionError(`--transfer ${o.transfer}: the given inputs have no transfer split`);
+  const inputs = { ...given, train: o.trainFraction ? subsample(given.train, o.trainFraction, o.dataSeed) : given.train };
   const steps = totalSteps(o, inputs.train.n);
-  const fingerprint = { ...trajectoryOptions(FINETUNE_OPTIONS, o), '--model (content)': modelHash(o.model), vocabulary: inputs.tokenizer.fingerprint(), 'train data': splitHash(inputs.train), 'dev data': splitHash(inputs.dev) };
+  const fingerprint = {
+    ...trajectoryOptions(FINETUNE_OPTIONS, o),
+    '--model (content)': modelHash(o.model),
+    vocabulary: inputs.tokenizer.fingerprint(),
+    'train data': splitHash(inputs.train),
+    'dev data': splitHash(inputs.dev),
+    'transfer train data': inputs.transfer && transferTask ? splitHash(inputs.transfer) : null,
+  };
   return runJob('finetune', o, fingerprint, MODEL_FILES, context, (run) =>
     run.stage('finetune', async () => {
-      const { model, initialised } = loadModel(o.model, { head: 'classification', numLabels: task.numLabels, labelNames: task.labelNames, seed: o.seed });
+      const { model, initialised } = loadModel(o.model, { head: 'classification', numLabels: task.numLabels, labelNames: task.labelNames, seed: o.seed, freshClassifier: o.reinitHead });
       if (initialised.length) run.info(`initialised ${initialised[0] === '*' ? 'all parameters (random model)' : initialised.join(', ')}`);
-      const phase = new FinetunePhase(model, task, inputs.train, inputs.dev, {
-        steps, lr: o.lr, batchSize: o.batchSize, warmupSteps: Math.round(o.warmup * steps), weightDecay: o.weightDecay, evalEvery: o.evalEvery, seed: o.seed, maxGradNorm: 1, evalBatchSize: o.evalBatchSize ?? 2 * o.batchSize,
+      const data = { target: { task, train: inputs.train }, dev: inputs.dev, transfer: transferTask ? { task: transferTask, train: inputs.transfer! } : null };
+      const phase = new FinetunePhase(model, data, {
+        steps, lr: o.lr, batchSize: o.batchSize, warmupSteps: Math.round(o.warmup * steps), weightDecay: o.weightDecay, evalEvery: o.evalEvery, seed: o.seed, maxGradNorm: 1,
+        evalBatchSize: o.evalBatchSize ?? 2 * o.batchSize, taskWeights: o.taskWeights as [number, number],
       }, { metrics: run.metrics, bestDir: o.out, tokenizer: inputs.tokenizer });
       try {
         await trainPhase(run, phase);
@@ -87,7 +105,7 @@ export async function finetuneJob(input: FinetuneInput, context: JobContext & { 
 
 /** Reads and tokenises a task's train and dev splits as the options say. */
 export function readTaskInputs(
-  o: { model: string; task: string; dataDir?: string; vocab?: string; maxSeqLength: number; maxTrain?: number; maxEval?: number; skipMalformed: boolean },
+  o: { model: string; task: string; transfer?: string; dataDir?: string; vocab?: string; maxSeqLength: number; maxTrain?: number; maxEval?: number; skipMalformed: boolean },
   info: (message: string) => void = (m) => process.stderr.write(`${m}\n`),
 ): TaskInputs {
   const dataDir = resolveDataDir(o.dataDir);
@@ -96,7 +114,8 @@ export function readTaskInputs(
   const train = loadEncoded(task, dataDir, 'train', tokenizer, o.maxSeqLength, o.maxTrain, o.skipMalformed);
   const dev = loadEncoded(task, dataDir, 'dev', tokenizer, o.maxSeqLength, o.maxEval, o.skipMalformed);
   if (train.skipped + dev.skipped) info(`skipped ${train.skipped} malformed rows in ${train.file} and ${dev.skipped} in ${dev.file}`);
-  return { tokenizer, train: train.encoded, dev: dev.encoded };
+  const transfer = o.transfer ? loadEncoded(getTask(o.transfer), dataDir, 'train', tokenizer, o.maxSeqLength, o.maxTrain, o.skipMalformed).encoded : undefined;
+  return { tokenizer, train: train.encoded, dev: dev.encoded, transfer };
 }
 
 export const EVAL_OPTIONS = defineOptions({

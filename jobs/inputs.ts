@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultDataDir } from '../data/paths.ts';
+import { HostRandom } from '../engine/index.ts';
 import { type Split, type Task, loadSplit } from '../data/tasks.ts';
 import { BertTokenizer, loadTokenizer, parseVocab } from '../data/tokenizer.ts';
 import { isNamedConfig } from '../models/load.ts';
@@ -55,6 +56,31 @@ export function loadEncoded(task: Task, dataDir: string, split: Split, tokenizer
   const loaded = loadSplit(task, dataDir, split, { skipMalformed });
   const examples = limit !== undefined && limit > 0 ? loaded.examples.slice(0, limit) : loaded.examples;
   return { encoded: encodeSplit(tokenizer, examples, maxSeqLength), skipped: loaded.skipped, file: loaded.file };
+}
+
+/**
+ * A seeded random subsample of round(fraction · n) examples (at least 1), in their original order:
+ * the same examples for every run with the same seed and split.
+ */
+export function subsample(split: EncodedSplit, fraction: number, seed: number): EncodedSplit {
+  if (fraction >= 1) return split;
+  const n = Math.max(1, Math.round(fraction * split.n));
+  const picked = new HostRandom(seed).shuffle([...Array(split.n).keys()]).slice(0, n).sort((a, b) => a - b);
+  const L = split.maxLength;
+  const rows = <T extends Int32Array | Float64Array>(a: T, width: number): T => {
+    const out = new (a.constructor as new (n: number) => T)(n * width);
+    picked.forEach((i, r) => out.set(a.subarray(i * width, (i + 1) * width), r * width));
+    return out;
+  };
+  return {
+    n,
+    maxLength: L,
+    inputIds: rows(split.inputIds, L),
+    tokenTypeIds: rows(split.tokenTypeIds, L),
+    attentionMask: rows(split.attentionMask, L),
+    lengths: rows(split.lengths, 1),
+    labels: rows(split.labels, 1),
+  };
 }
 
 /** Content hash of a tokenised split (ids, segments, mask, labels): the data a run actually used. */

@@ -19,6 +19,8 @@ export interface LoadOptions {
   labelNames?: readonly string[];
   /** Seeds the initialisation of parameters the checkpoint lacks. */
   seed: number;
+  /** Initialise the classifier afresh even when the checkpoint's has the right shape. */
+  freshClassifier?: boolean;
 }
 
 export interface LoadedModel {
@@ -58,7 +60,7 @@ export function loadModel(spec: string, options: LoadOptions): LoadedModel {
   const values = new Map<string, HostTensor>();
   const initialised: string[] = [];
   for (const [name, init] of fresh) {
-    const t = ckpt.tensors.get(name);
+    const t = options.freshClassifier && name.startsWith('classifier.') ? undefined : ckpt.tensors.get(name);
     if (t && t.shape.length === init.shape.length && t.shape.every((d, i) => d === init.shape[i])) values.set(name, t);
     else {
       values.set(name, init);

@@ -9,12 +9,11 @@
  */
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
-import type { Task } from '../data/tasks.ts';
 import type { Bert } from '../models/bert.ts';
-import type { SamplerState } from '../training/data.ts';
-import { BatchSampler, type EncodedSplit, makeBatch, taskLoss } from '../training/data.ts';
+import { makeBatch, taskLoss } from '../training/data.ts';
 import { decays } from '../training/finetune.ts';
 import type { TrainingPhase } from '../training/run/loop.ts';
+import { type MixState, type TaskData, TaskMix, TransferHead, mixedLogits } from '../training/task_mix.ts';
 import { type DistillOptions, LayerTransformation, distillationLoss } from './distill.ts';
 import { Lagrangian, type MaskType } from './l0_module.ts';
 import { type MaskSetup, type TransferMethod, setupMasks } from './transfer.ts';
@@ -22,9 +21,11 @@ import { type MaskSetup, type TransferMethod, setupMasks } from './transfer.ts';
 /** Hyper-parameters of the pruning phase. */
 export interface PruneSettings {
   method: TransferMethod;
-  /** Target sparsity t (fraction of prunable parameters removed). */
-  sparsity: number;
+  /** Target sparsity t (fraction of prunable parameters removed), or several in increasing order. */
+  sparsity: number | readonly number[];
   steps: number;
+  /** With several targets: steps per target (the Lagrangian's segments). */
+  segmentSteps?: number;
   batchSize: number;
   seed: number;
   lr: number;
@@ -39,15 +40,8 @@ export interface PruneSettings {
   distill: DistillOptions;
 }
 
-/** A task's training data in the phase. */
-export interface PhaseTask {
-  task: Task;
-  train: EncodedSplit;
-}
-
 interface PruneState {
-  samplers: { target: SamplerState; transfer: SamplerState | null };
-  taskRng: number;
+  mix: MixState;
   weightsStep: number;
   regStep: number;
 }
@@ -60,14 +54,14 @@ export class CofiPrunePhase implements TrainingPhase {
   readonly totalSteps: number;
   readonly masks: MaskSetup;
   readonly lagrangian: Lagrangian;
-  private readonly auxHead: { weight: Tensor; bias: Tensor } | null = null;
+  private readonly auxHead: TransferHead | null = null;
   private readonly transformation: LayerTransformation | null = null;
   private readonly weights: Array<[string, Tensor]>;
   private readonly weightsOpt: E.AdamW;
   private readonly regOpt: E.AdamW;
-  private readonly samplers: { target: BatchSampler; transfer: BatchSampler | null };
-  private readonly taskRng: E.HostRandom;
-  private readonly pTarget: number;
+  private readonly mix: TaskMix;
+  /** Called after each step (the prune job snapshots the masks at the end of each target). */
+  afterStep?: (step: number) => Promise<void>;
   /** The task and objective of the latest step (a metrics row reports them). */
   private last = { task: '', distilled: false };
 
@@ -77,8 +71,8 @@ export class CofiPrunePhase implements TrainingPhase {
    */
   constructor(
     private readonly model: Bert,
-    private readonly target: PhaseTask,
-    private readonly transfer: PhaseTask | null,
+    target: TaskData,
+    transfer: TaskData | null,
     private readonly teacher: Bert | null,
     private readonly settings: PruneSettings,
   ) {
@@ -86,20 +80,12 @@ export class CofiPrunePhase implements TrainingPhase {
     const config = model.config;
     this.totalSteps = o.steps;
     this.masks = setupMasks(o.method, config, o.maskTypes, o.seed + 17, o.deltaL2);
-    this.lagrangian = new Lagrangian(o.sparsity, o.lagrangianWarmup);
-    if (transfer) {
-      const rng = new E.HostRandom(o.seed + 29);
-      const P = config.poolerSize ?? config.hiddenSize;
-      const C = transfer.task.numLabels;
-      this.auxHead = {
-        weight: E.parameter(Float32Array.from({ length: C * P }, () => config.initializerRange * rng.normal()), [C, P], 'transfer.classifier.weight'),
-        bias: E.parameter(new Float32Array(C), [C], 'transfer.classifier.bias'),
-      };
-    }
+    this.lagrangian = new Lagrangian(o.sparsity, o.lagrangianWarmup, 'l0', o.segmentSteps);
+    if (transfer) this.auxHead = new TransferHead(model, transfer.task.numLabels, o.seed + 29);
     if (teacher) this.transformation = new LayerTransformation(config.hiddenSize, teacher.config.hiddenSize);
     this.weights = [
       ...[...model.params].filter(([, t]) => t.requiresGrad),
-      ...(this.auxHead ? ([['transfer.classifier.weight', this.auxHead.weight], ['transfer.classifier.bias', this.auxHead.bias]] as Array<[string, Tensor]>) : []),
+      ...(this.auxHead ? this.auxHead.parameters() : []),
       ...(this.transformation ? this.transformation.parameters().map((t) => [t.label, t] as [string, Tensor]) : []),
     ];
     this.weightsOpt = new E.AdamW(
@@ -113,12 +99,7 @@ export class CofiPrunePhase implements TrainingPhase {
       { params: this.masks.parameters, lr: o.regLr, name: 'log_alpha' },
       { params: this.lagrangian.parameters(), lr: -o.regLr, name: 'lambda' },
     ]);
-    this.samplers = {
-      target: new BatchSampler(target.train.n, o.batchSize, o.seed),
-      transfer: transfer ? new BatchSampler(transfer.train.n, o.batchSize, o.seed + 1) : null,
-    };
-    this.taskRng = new E.HostRandom(o.seed + 7);
-    this.pTarget = transfer ? o.taskWeights[0] / (o.taskWeights[0] + o.taskWeights[1]) : 1;
+    this.mix = new TaskMix(target, transfer, o.batchSize, o.seed, o.taskWeights);
     E.getEngine().setSeed(o.seed);
   }
 
@@ -134,40 +115,28 @@ export class CofiPrunePhase implements TrainingPhase {
   }
 
   saveState(): PruneState {
-    return {
-      samplers: { target: this.samplers.target.state(), transfer: this.samplers.transfer?.state() ?? null },
-      taskRng: this.taskRng.position,
-      weightsStep: this.weightsOpt.stepCount,
-      regStep: this.regOpt.stepCount,
-    };
+    return { mix: this.mix.state(), weightsStep: this.weightsOpt.stepCount, regStep: this.regOpt.stepCount };
   }
 
   restoreState(state: unknown): void {
     const s = state as PruneState;
-    this.samplers.target.restore(s.samplers.target);
-    if (this.samplers.transfer && s.samplers.transfer) this.samplers.transfer.restore(s.samplers.transfer);
-    this.taskRng.position = s.taskRng;
+    this.mix.restore(s.mix);
     this.weightsOpt.stepCount = s.weightsStep;
     this.regOpt.stepCount = s.regStep;
   }
 
   /** Scalars: loss, objective (task or distillation loss), Lagrangian, expected sparsity, λ1, λ2. */
   step(step: number): Tensor {
-    const onTarget = !this.transfer || this.taskRng.uniform() < this.pTarget;
-    const data = onTarget ? this.target : this.transfer!;
+    const { onTarget, data, indices } = this.mix.next();
     const l0 = onTarget ? this.masks.target : this.masks.transfer!;
-    const indices = (onTarget ? this.samplers.target : this.samplers.transfer!).next();
     const distilled = this.teacher !== null && onTarget;
     this.last = { task: data.task.name, distilled };
     const scalars = E.tidy(() => {
       const batch = makeBatch(data.train, indices, data.task.isRegression);
       const sampled = l0.sample();
-      const enc = this.model.encode(batch.inputs, { training: true, masks: sampled, outputHiddenStates: distilled });
-      const pooled = E.dropout(this.model.pool(enc.sequence), this.model.config.hiddenDropout, true);
-      const head = onTarget ? { weight: this.model.p('classifier.weight'), bias: this.model.p('classifier.bias') } : this.auxHead!;
-      const logits = E.matmul(pooled, head.weight, { transB: true, bias: head.bias });
+      const { logits, hidden } = mixedLogits(this.model, batch.inputs, onTarget ? null : this.auxHead, { masks: sampled, outputHiddenStates: distilled });
       const objective = distilled
-        ? distillationLoss(this.settings.distill, { logits, hidden: enc.hiddenStates! }, this.teacherOutputs(batch.inputs), this.transformation!, sampled.headLayerZ ? E.concat(sampled.headLayerZ.map((z) => z!), 0) : null).loss
+        ? distillationLoss(this.settings.distill, { logits, hidden: hidden! }, this.teacherOutputs(batch.inputs), this.transformation!, sampled.headLayerZ ? E.concat(sampled.headLayerZ.map((z) => z!), 0) : null).loss
         : taskLoss(data.task, logits, batch.labels);
       const expected = this.masks.target.expectedSparsity();
       const lag = this.lagrangian.loss(expected, step);
@@ -209,8 +178,7 @@ export class CofiPrunePhase implements TrainingPhase {
 
   /** Frees what the phase made (the model and the teacher stay with the caller). */
   dispose(): void {
-    this.auxHead?.weight.dispose();
-    this.auxHead?.bias.dispose();
+    this.auxHead?.dispose();
     this.transformation?.dispose();
     this.masks.dispose();
     this.lagrangian.dispose();

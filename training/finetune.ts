@@ -2,7 +2,8 @@
  * Fine-tuning a classifier/regressor on one task as a training phase: AdamW with transformers'
  * defaults (no weight decay on biases and layer-norm weights, gradient clipping at 1), linear warmup
  * and decay, dropout, evaluation on dev every N steps and at the end, the best model kept (by the
- * task's main metric). The run loop (training/run/loop.ts) drives it.
+ * task's main metric). With a transfer task, batches of both are mixed (FT(T, A) of Dery et al.,
+ * training/task_mix.ts) and evaluation is on the target. The run loop (training/run/loop.ts) drives it.
  */
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
@@ -10,10 +11,11 @@ import type { Task } from '../data/tasks.ts';
 import type { BertTokenizer } from '../data/tokenizer.ts';
 import type { Bert } from '../models/bert.ts';
 import { saveModel } from '../models/load.ts';
-import { BatchSampler, type EncodedSplit, type SamplerState, makeBatch, taskLoss } from './data.ts';
+import { type EncodedSplit, makeBatch, taskLoss } from './data.ts';
 import { evaluate } from './evaluate.ts';
 import type { TrainingPhase } from './run/loop.ts';
 import type { MetricsLog } from './run/metrics_log.ts';
+import { type MixState, type TaskData, TaskMix, TransferHead, mixedLogits } from './task_mix.ts';
 
 export interface FinetuneSettings {
   /** Optimizer steps. */
@@ -29,6 +31,15 @@ export interface FinetuneSettings {
   seed: number;
   maxGradNorm: number;
   evalBatchSize: number;
+  /** Sampling weights of target and transfer batches (with a transfer task). */
+  taskWeights?: readonly [number, number];
+}
+
+/** The data of a fine-tuning phase: the target task (trained and evaluated), an optional transfer task. */
+export interface FinetuneData {
+  target: TaskData;
+  dev: EncodedSplit;
+  transfer?: TaskData | null;
 }
 
 /** What fine-tuning found: dev metrics of the best evaluation and of the last. */
@@ -40,7 +51,7 @@ export interface FinetuneOutcome {
 }
 
 interface FinetuneState {
-  sampler: SamplerState;
+  mix: MixState;
   optimizerStep: number;
   best: Record<string, number> | null;
   bestStep: number;
@@ -78,8 +89,11 @@ export class FinetunePhase implements TrainingPhase {
   readonly scalarCount = 1;
   readonly totalSteps: number;
   private readonly opt: E.AdamW;
-  private readonly sampler: BatchSampler;
+  private readonly mix: TaskMix;
+  private readonly head: TransferHead | null;
+  private readonly task: Task;
   private readonly mainMetric: string;
+  private lastTask = '';
   private best: Record<string, number> | null = null;
   private bestStep = -1;
   private final: Record<string, number> = {};
@@ -90,30 +104,31 @@ export class FinetunePhase implements TrainingPhase {
    */
   constructor(
     private readonly model: Bert,
-    private readonly task: Task,
-    private readonly train: EncodedSplit,
-    private readonly dev: EncodedSplit,
+    private readonly data: FinetuneData,
     private readonly settings: FinetuneSettings,
     private readonly io: { metrics: MetricsLog; bestDir?: string; tokenizer?: BertTokenizer },
   ) {
     this.totalSteps = settings.steps;
-    this.opt = modelOptimizer(model.params, settings.lr, settings.weightDecay, settings.maxGradNorm);
-    this.sampler = new BatchSampler(train.n, settings.batchSize, settings.seed);
-    this.mainMetric = task.metricNames[0]!;
+    this.task = data.target.task;
+    const transfer = data.transfer ?? null;
+    this.head = transfer ? new TransferHead(model, transfer.task.numLabels, settings.seed + 29) : null;
+    this.opt = modelOptimizer([...model.params, ...(this.head?.parameters() ?? [])], settings.lr, settings.weightDecay, settings.maxGradNorm);
+    this.mix = new TaskMix(data.target, transfer, settings.batchSize, settings.seed, settings.taskWeights);
+    this.mainMetric = this.task.metricNames[0]!;
     E.getEngine().setSeed(settings.seed);
   }
 
   stateTensors(): ReadonlyMap<string, Tensor> {
-    return new Map([...[...this.model.params].filter(([, t]) => t.requiresGrad), ...this.opt.stateTensors()]);
+    return new Map([...[...this.model.params].filter(([, t]) => t.requiresGrad), ...(this.head?.parameters() ?? []), ...this.opt.stateTensors()]);
   }
 
   saveState(): FinetuneState {
-    return { sampler: this.sampler.state(), optimizerStep: this.opt.stepCount, best: this.best, bestStep: this.bestStep };
+    return { mix: this.mix.state(), optimizerStep: this.opt.stepCount, best: this.best, bestStep: this.bestStep };
   }
 
   restoreState(state: unknown): void {
     const s = state as FinetuneState;
-    this.sampler.restore(s.sampler);
+    this.mix.restore(s.mix);
     this.opt.stepCount = s.optimizerStep;
     this.best = s.best;
     this.bestStep = s.bestStep;
@@ -124,10 +139,12 @@ export class FinetunePhase implements TrainingPhase {
   }
 
   step(step: number): Tensor {
+    const { onTarget, data, indices } = this.mix.next();
+    this.lastTask = data.task.name;
     return E.tidy(() => {
-      const batch = makeBatch(this.train, this.sampler.next(), this.task.isRegression);
-      const { logits } = this.model.classify(batch.inputs, { training: true });
-      const loss = taskLoss(this.task, logits, batch.labels);
+      const batch = makeBatch(data.train, indices, data.task.isRegression);
+      const { logits } = mixedLogits(this.model, batch.inputs, onTarget ? null : this.head, {});
+      const loss = taskLoss(data.task, logits, batch.labels);
       E.backward(loss);
       this.opt.step(this.lrFactor(step));
       this.opt.zeroGrad();
@@ -136,13 +153,14 @@ export class FinetunePhase implements TrainingPhase {
   }
 
   record(step: number, values: readonly number[]): Record<string, unknown> {
-    return { loss: values[0], lr: this.settings.lr * this.lrFactor(step - 1) };
+    const lr = this.settings.lr * this.lrFactor(step - 1);
+    return this.head ? { task: this.lastTask, loss: values[0], lr } : { loss: values[0], lr };
   }
 
   async afterStep(step: number): Promise<void> {
     const { evalEvery } = this.settings;
     if (step !== this.totalSteps && !(evalEvery > 0 && step % evalEvery === 0)) return;
-    const { metrics } = await evaluate(this.model, this.dev, this.task, { batchSize: this.settings.evalBatchSize });
+    const { metrics } = await evaluate(this.model, this.data.dev, this.task, { batchSize: this.settings.evalBatchSize });
     this.final = metrics;
     this.io.metrics.write({ phase: this.name, step, eval: metrics });
     if (!this.best || (metrics[this.mainMetric] ?? -Infinity) > (this.best[this.mainMetric] ?? -Infinity)) {
@@ -159,5 +177,6 @@ export class FinetunePhase implements TrainingPhase {
 
   dispose(): void {
     this.opt.dispose();
+    this.head?.dispose();
   }
 }

@@ -65,9 +65,9 @@ describe('job options (declared once)', function () {
   });
 
   it('the fingerprint holds exactly the trajectory options, keyed by flag', () => {
-    const o = resolveOptions(PRUNE_OPTIONS, { task: 'mrpc', sparsity: 0.9, out: '/tmp/x' });
+    const o = resolveOptions(PRUNE_OPTIONS, { task: 'mrpc', sparsity: [0.9], out: '/tmp/x' });
     const t = trajectoryOptions(PRUNE_OPTIONS, o);
-    expect(t['--sparsity']).to.equal(0.9);
+    expect(t['--sparsity']).to.deep.equal([0.9]);
     expect(t['--max-train']).to.equal(null);
     expect(t).to.not.have.any.keys('--out', '--resume', '--checkpoint-every', '--stop-after', '--time-limit', '--log-every', '--eval-batch-size');
   });

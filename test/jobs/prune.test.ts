@@ -48,7 +48,7 @@ function options(model: string, out: string, over: Partial<PruneInput> = {}): Pr
     task: 'mrpc',
     transfer: 'stsb',
     method: 'delta',
-    sparsity: 0.7,
+    sparsity: [0.7],
     out,
     pruningSteps: 6,
     finetuneSteps: 4,
@@ -158,10 +158,10 @@ describe('webprune prune (job)', function () {
   });
 
   it('rejects bad options before any work', () => {
-    const base: PruneInput = { task: 'mrpc', transfer: 'stsb', method: 'delta', sparsity: 0.5, out: path.join(root, 'never') };
+    const base: PruneInput = { task: 'mrpc', transfer: 'stsb', method: 'delta', sparsity: [0.5], out: path.join(root, 'never') };
     const check = (over: Partial<PruneInput>) => validatePruneOptions(resolveOptions(PRUNE_OPTIONS, { ...base, ...over }));
-    expect(() => check({ sparsity: 1 })).to.throw(/--sparsity must be in \(0, 1\)/);
-    expect(() => check({ sparsity: 0 })).to.throw(/--sparsity/);
+    expect(() => check({ sparsity: [1] })).to.throw(/--sparsity must be in \(0, 1\)/);
+    expect(() => check({ sparsity: [0] })).to.throw(/--sparsity/);
     expect(() => check({ task: 'qqp' })).to.throw(/unknown task "qqp"/);
     expect(() => check({ transfer: 'mrpc' })).to.throw(/is the target task itself/);
     expect(() => check({ transfer: undefined })).to.throw(/needs --transfer/);

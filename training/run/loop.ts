@@ -96,7 +96,7 @@ export async function trainPhase(run: Run, phase: TrainingPhase): Promise<void> 
     await phase.onCheckpoint?.(step);
   };
 
-  const progress = new Progress(phase.name, phase.totalSteps, step);
+  const progress = run.hooks.quiet ? null : new Progress(phase.name, phase.totalSteps, step);
   let stepsHere = 0;
   let inFlight: Promise<void> = Promise.resolve();
   try {
@@ -129,7 +129,7 @@ export async function trainPhase(run: Run, phase: TrainingPhase): Promise<void> 
         }
         if (!Number.isFinite(values[0]!)) throw new Error(`loss is ${values[0]} at ${phase.name} step ${step}; ${kept()}`);
         run.metrics.write({ phase: phase.name, step, ...phase.record(step, values) });
-        progress.update(step, { loss: values[0]! });
+        progress?.update(step, { loss: values[0]! });
         run.heartbeat();
       }
       scalars.dispose();
@@ -142,7 +142,7 @@ export async function trainPhase(run: Run, phase: TrainingPhase): Promise<void> 
     // resumes there instead of from an earlier checkpoint.
     if (stepsHere > 0 && run.settings.checkpointEvery > 0 && lastCheckpoint !== step) await checkpoint();
   } finally {
-    progress.stop();
+    progress?.stop();
     window?.dispose();
   }
 }

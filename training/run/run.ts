@@ -49,6 +49,8 @@ export interface RunHooks {
    * the run. Tests use it to crash a run or corrupt its state at a chosen step.
    */
   onStep?: (phase: TrainingPhase, step: number) => void;
+  /** No progress lines (a caller that reports progress itself, such as an experiment). */
+  quiet?: boolean;
 }
 
 export type StopReason = 'stop-after' | 'time-limit' | 'signal';
@@ -62,6 +64,14 @@ export class RunStopped extends Error {
   ) {
     super(`stopped (${reason}) in the ${stage} stage at step ${step}`);
     this.name = 'RunStopped';
+  }
+}
+
+/** --resume refused: the run in the directory was made by another job or with other settings. */
+export class ResumeRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ResumeRefusedError';
   }
 }
 
@@ -157,10 +167,10 @@ export class Run {
     const exists = fs.existsSync(recordFile);
     if (settings.resume && exists) {
       const record = readRecord(recordFile);
-      if (record.job !== job) throw new Error(`cannot resume ${out}: it holds a ${record.job} run, not a ${job} run`);
+      if (record.job !== job) throw new ResumeRefusedError(`cannot resume ${out}: it holds a ${record.job} run, not a ${job} run`);
       const diff = fingerprintDiff(record.fingerprint, fingerprint);
       if (diff.length) {
-        throw new Error(`cannot resume ${out}: the run was started with other settings (${diff.join('; ')}); rerun with the original options, or pass --overwrite to start it again`);
+        throw new ResumeRefusedError(`cannot resume ${out}: the run was started with other settings (${diff.join('; ')}); rerun with the original options, or pass --overwrite to start it again`);
       }
       const { latest: found, incomplete } = findCheckpoints<RunCheckpointState & Record<string, unknown>>(path.join(out, 'checkpoint'));
       for (const why of incomplete) infoOf(hooks)(`ignoring an incomplete checkpoint: ${why}`);

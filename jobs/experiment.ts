@@ -1,0 +1,202 @@
+/**
+ * The experiment job: one of Dery et al.'s tables or figures as its cells (experiments/cells.ts), each
+ * cell a pipeline of jobs with several seeds, then DIR/results.{json,csv,md} and plots. Rerunning the
+ * same command continues where it stopped (experiments/runner.ts).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { getTask } from '../data/tasks.ts';
+import { resolveModel, runSpeedupBench } from '../bench/speedup.ts';
+import { EXPERIMENTS, type CellSettings, experimentCells, type Cell, type Step } from '../experiments/cells.ts';
+import { PAPER_GRID, gridCells, parseGrid } from '../experiments/grid.ts';
+import { dataSizeCurves, methodBars, renderSvg, speedupCurve, structureBars } from '../experiments/plots.ts';
+import { type TableEntry, csvTable, markdownTable, tabulate } from '../experiments/results.ts';
+import { type CellResult, runCells } from '../experiments/runner.ts';
+import { writeFileAtomic } from '../models/io/atomic.ts';
+import { isNamedConfig } from '../models/load.ts';
+import type { RunHooks } from '../training/run/run.ts';
+import { DATA_OPTIONS, DEFAULT_MODEL, DEFAULT_SEED, RUN_OPTIONS } from './common_options.ts';
+import { FINETUNE_OPTIONS } from './finetune.ts';
+import { type AnyOption, type OptionInput, type OptionSpec, type OptionsSpec, defineOptions, flagName, opt, resolveOptions, within } from './options.ts';
+import { PRUNE_OPTIONS } from './prune.ts';
+import { RESTRUCTURE_OPTIONS } from './restructure.ts';
+
+/** A job option without its default: the experiment passes it on only when given. */
+function passThrough<T>(o: OptionSpec<T, boolean>): OptionSpec<T, false> {
+  return { ...o, default: undefined, required: false, trajectory: false } as OptionSpec<T, false>;
+}
+
+export const EXPERIMENT_OPTIONS = defineOptions({
+  experiment: opt.choice('--experiment <name>', 'the table or figure', [...EXPERIMENTS, 'grid'] as const, 'how'),
+  base: opt.choice('--base <name>', 'grid: the experiment whose cells are searched', EXPERIMENTS, 'how'),
+  grid: opt.string.optional('--grid <axes>', "grid: axes instead of the paper's, e.g. 'lr=1e-4,2e-5;reg-lr=0.1,0.01;task-weights=1:1,2:1'"),
+  model: opt.string('--model <dir|config>', 'pretrained encoder: checkpoint directory or config name', DEFAULT_MODEL),
+  target: opt.string.required('--target <task>', 'target task T'),
+  transfer: opt.string.optional('--transfer <task>', 'transfer task A (how, what, when; curve draws a transfer line with it)'),
+  sparsity: opt.number('--sparsity <s>', 'target sparsity of how, what and when', 0.95, { valid: within(0, 1, true) }),
+  sparsities: opt.numbers('--sparsities <list>', 'curve and data-size: target sparsities', [0.4, 0.7, 0.9, 0.95, 0.98], { valid: (ss) => (ss.every((x) => x > 0 && x < 1) ? null : 'must be in (0, 1)') }),
+  fractions: opt.numbers('--fractions <list>', "data-size: fractions of T's training set", [0.05, 0.1, 0.5, 1], { valid: (fs) => (fs.every((x) => x > 0 && x <= 1) ? null : 'must be in (0, 1]') }),
+  seeds: opt.count('--seeds <n>', 'seeds per cell (the first is --seed)', 3),
+  seed: opt.natural('--seed <n>', 'first seed', DEFAULT_SEED),
+  method: opt.choice('--method <m>', "curve: the transfer line's method", ['single-mask', 'multi-mask', 'delta'] as const, 'delta'),
+  oneRun: opt.flag('--one-run', 'curve: one pruning run per line through every sparsity (prune --sparsity a,b,c) instead of one per sparsity'),
+  reportSplit: opt.choice('--report-split <split>', 'split the table reports (selection is always on dev); test needs labelled test sets', ['dev', 'test'] as const, 'dev'),
+  quick: opt.flag('--quick', 'reduced steps and data for the tiny encoder on a CPU (each option given still wins)'),
+  dryRun: opt.flag('--dry-run', 'list the jobs of every cell and stop'),
+  out: RUN_OPTIONS.out,
+  pruningSteps: passThrough(PRUNE_OPTIONS.pruningSteps),
+  finetuneSteps: passThrough(PRUNE_OPTIONS.finetuneSteps),
+  finetuneEpochs: passThrough(PRUNE_OPTIONS.finetuneEpochs),
+  batchSize: passThrough(PRUNE_OPTIONS.batchSize),
+  lr: passThrough(PRUNE_OPTIONS.lr),
+  regLr: passThrough(PRUNE_OPTIONS.regLr),
+  finetuneLr: passThrough(PRUNE_OPTIONS.finetuneLr),
+  lagrangianWarmup: passThrough(PRUNE_OPTIONS.lagrangianWarmup),
+  taskWeights: passThrough(PRUNE_OPTIONS.taskWeights),
+  deltaL2: passThrough(PRUNE_OPTIONS.deltaL2),
+  dataDir: DATA_OPTIONS.dataDir,
+  vocab: DATA_OPTIONS.vocab,
+  maxSeqLength: passThrough(DATA_OPTIONS.maxSeqLength),
+  maxTrain: DATA_OPTIONS.maxTrain,
+  maxEval: DATA_OPTIONS.maxEval,
+  checkpointEvery: passThrough(RUN_OPTIONS.checkpointEvery),
+  logEvery: passThrough(RUN_OPTIONS.logEvery),
+  benchBatchSize: opt.count('--bench-batch-size <n>', 'curve: batch size of the speedup measurement', 8),
+  benchSeqLen: opt.count('--bench-seq-len <n>', 'curve: sequence length of the speedup measurement', 64),
+  benchRepeats: opt.count('--bench-repeats <n>', 'curve: timed runs per model', 5),
+});
+
+export type ExperimentInput = OptionInput<typeof EXPERIMENT_OPTIONS>;
+type ExperimentOptions = ReturnType<typeof resolveOptions<typeof EXPERIMENT_OPTIONS>>;
+
+/** --quick: steps, lengths and data for the tiny encoder on a CPU adapter. */
+export const QUICK: Partial<ExperimentInput> = {
+  pruningSteps: 40, finetuneSteps: 20, batchSize: 8, maxSeqLength: 32, maxTrain: 256, maxEval: 128, lagrangianWarmup: 10,
+  lr: 1e-4, regLr: 0.1, finetuneLr: 1e-4, seeds: 2, checkpointEvery: 20, benchBatchSize: 4, benchSeqLen: 32, benchRepeats: 3,
+};
+
+/** What an experiment returns. */
+export interface ExperimentSummary {
+  experiment: string;
+  cells: number;
+  failed: number;
+  table: TableEntry[];
+  /** With --dry-run: the jobs, as command lines. */
+  jobs?: string[];
+}
+
+const defined = <T extends Record<string, unknown>>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+/** The cells' shared settings from the experiment's options. */
+function cellSettings(o: ExperimentOptions): CellSettings {
+  const data = defined({ dataDir: o.dataDir, vocab: o.vocab, maxSeqLength: o.maxSeqLength, maxTrain: o.maxTrain, maxEval: o.maxEval, batchSize: o.batchSize, checkpointEvery: o.checkpointEvery, logEvery: o.logEvery });
+  return {
+    out: o.out, model: o.model, target: o.target, transfer: o.transfer, sparsity: o.sparsity,
+    seeds: Array.from({ length: o.seeds }, (_, i) => o.seed + i),
+    method: o.method, sparsities: o.sparsities, fractions: o.fractions, oneRun: o.oneRun,
+    prune: { ...data, ...defined({ pruningSteps: o.pruningSteps, finetuneSteps: o.finetuneSteps, finetuneEpochs: o.finetuneEpochs, lr: o.lr, regLr: o.regLr, finetuneLr: o.finetuneLr, lagrangianWarmup: o.lagrangianWarmup, taskWeights: o.taskWeights, deltaL2: o.deltaL2 }) },
+    finetune: { ...data, ...defined({ steps: o.finetuneSteps || undefined, epochs: o.finetuneEpochs, lr: o.finetuneLr, taskWeights: o.taskWeights }) },
+  };
+}
+
+const SPECS: Record<Step['kind'], OptionsSpec> = { prune: PRUNE_OPTIONS, finetune: FINETUNE_OPTIONS, restructure: RESTRUCTURE_OPTIONS };
+
+/** A step as the command line that runs it. */
+export function commandLine(step: Step): string {
+  const spec = SPECS[step.kind];
+  const args = Object.entries(step.input as Record<string, unknown>).flatMap(([k, v]) => {
+    const o: AnyOption | undefined = spec[k];
+    if (!o || v === undefined || v === false) return [];
+    const flag = flagName(o.flag);
+    return v === true ? [flag] : [flag, Array.isArray(v) ? v.join(',') : String(v)];
+  });
+  return `webprune ${step.kind} ${args.join(' ')}`;
+}
+
+/**
+ * Runs (or continues) an experiment and writes its results.
+ * @throws OptionError for bad options; ResumeRefusedError naming the cell when its options changed
+ *   since it ran; RunStopped when a signal stopped it (rerun to continue)
+ */
+export async function experimentJob(input: ExperimentInput, context: { hooks?: RunHooks } = {}): Promise<ExperimentSummary> {
+  const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  const o = resolveOptions(EXPERIMENT_OPTIONS, given['quick'] ? { ...QUICK, ...given } : given);
+  const info = context.hooks?.info ?? ((m: string) => void process.stderr.write(`${m}\n`));
+  // The cells' jobs are quiet: the experiment prints one line per cell and the table so far.
+  const hooks: RunHooks = { ...context.hooks, info: () => {}, quiet: true };
+  const settings = cellSettings(o);
+  const cells: Array<Cell & { variant?: Record<string, unknown> }> = o.experiment === 'grid' ? gridCells(o.base, settings, o.grid ? parseGrid(o.grid) : PAPER_GRID) : experimentCells(o.experiment, settings);
+  const name = o.experiment === 'grid' ? `grid around ${o.base}` : o.experiment;
+  if (o.dryRun) {
+    const jobs = [...new Set(cells.flatMap((c) => c.steps.map(commandLine)))];
+    return { experiment: name, cells: cells.length, failed: 0, table: [], jobs };
+  }
+  const task = getTask(o.target);
+  const mainMetric = task.metricNames[0]!;
+  const dense = resolveModel(o.model).dense;
+  fs.mkdirSync(o.out, { recursive: true });
+  info(`${name}: ${cells.length} cells (${new Set(cells.map((c) => c.column)).size} columns × ${o.seeds} seeds${o.experiment === 'grid' ? ' × grid' : ''}) in ${o.out}`);
+  const started = performance.now();
+  let ran = 0;
+  const soFar: CellResult[] = [];
+  const results = await runCells(o.out, cells, {
+    dense, reportSplit: o.reportSplit, target: o.target, hooks,
+    evalOptions: defined({ dataDir: o.dataDir, vocab: o.vocab, maxSeqLength: o.maxSeqLength }),
+    onCell: (r, i, seconds) => {
+      ran++;
+      soFar.push(r);
+      const perCell = (performance.now() - started) / 1000 / ran;
+      const remaining = cells.length - i - 1;
+      const what = r.status === 'done' ? `${mainMetric} ${r.dev?.[mainMetric]?.toFixed(4)}` : `FAILED: ${r.error}`;
+      info(`[${i + 1}/${cells.length}] ${r.id}: ${what} (${seconds.toFixed(0)} s; ETA ${Math.round((perCell * remaining) / 60)} min)`);
+      info(markdownTable(tabulate(soFar, mainMetric), mainMetric, 'dev'));
+    },
+  });
+  const speedups = o.experiment === 'curve' || (o.experiment === 'grid' && o.base === 'curve') ? await measureSpeedups(o, results, info) : new Map();
+  const table = tabulate(results, mainMetric, speedups);
+  await writeResults(o, name, mainMetric, results, table);
+  const failed = results.filter((r) => r.status === 'failed').length;
+  info(`wrote ${path.join(o.out, 'results.md')}, results.json, results.csv and plots${failed ? ` (${failed} cells failed: see results.md)` : ''}`);
+  return { experiment: name, cells: cells.length, failed, table };
+}
+
+/** Curve: every finished model's inference speedup over the dense model, measured in one run. */
+async function measureSpeedups(o: ExperimentOptions, results: readonly CellResult[], info: (m: string) => void): Promise<Map<string, { measured: number; ideal: number }>> {
+  const models = [...new Set(results.filter((r) => r.status === 'done').map((r) => r.model!))];
+  if (models.length === 0) return new Map();
+  info(`measuring the inference speedup of ${models.length} models beside the dense one (batch ${o.benchBatchSize}, length ${o.benchSeqLen})`);
+  const report = await runSpeedupBench({ model: o.model, sparsities: [], checkpoints: models, batchSize: o.benchBatchSize, seqLen: o.benchSeqLen, repeats: o.benchRepeats });
+  writeFileAtomic(path.join(o.out, 'speedup.json'), `${JSON.stringify(report, null, 1)}\n`);
+  return new Map(report.rows.filter((r) => r.model_dir).map((r) => [r.model_dir!, { measured: r.speedup, ideal: r.ideal_speedup }]));
+}
+
+/** results.json, results.csv, results.md and the plots. */
+async function writeResults(o: ExperimentOptions, name: string, mainMetric: string, results: readonly CellResult[], table: TableEntry[]): Promise<void> {
+  const m = { metric: mainMetric, split: o.reportSplit };
+  const title = `${name}: ${o.target}${o.transfer ? ` with ${o.transfer}` : ''}${o.experiment === 'curve' || o.experiment === 'data-size' ? '' : `, sparsity ${o.sparsity}`}`;
+  const notes = [
+    `${o.reportSplit} ${mainMetric} of each cell's final model: mean ± sample standard deviation over seeds, and the best seed (Dery et al. report single best runs)`,
+    "The paper's own numbers are not shown: its tables could not be read from any source reachable from these machines.",
+  ];
+  if (isNamedConfig(o.model)) notes.push(`--model ${o.model} is a randomly initialised encoder: its scores sit near the majority class or chance, and say nothing about the methods.`);
+  const failed = results.filter((r) => r.status === 'failed');
+  const md = [
+    `# ${title}`,
+    '',
+    markdownTable(table, mainMetric, o.reportSplit),
+    '',
+    ...notes.map((n) => `- ${n}`),
+    ...(failed.length ? ['', '## Failed cells', '', ...failed.map((r) => `- ${r.id}: ${r.error}`)] : []),
+    '',
+  ].join('\n');
+  writeFileAtomic(path.join(o.out, 'results.md'), md);
+  writeFileAtomic(path.join(o.out, 'results.csv'), csvTable(table));
+  writeFileAtomic(path.join(o.out, 'results.json'), `${JSON.stringify({ experiment: name, target: o.target, transfer: o.transfer ?? null, model: o.model, main_metric: mainMetric, split: o.reportSplit, table, cells: results, notes }, null, 1)}\n`);
+  const plots: Array<[string, Record<string, unknown>]> = [];
+  const base = o.experiment === 'grid' ? o.base : o.experiment;
+  if (base === 'curve') plots.push(['curve.svg', speedupCurve(table, m, title)]);
+  else if (base === 'data-size') plots.push(['data-size.svg', dataSizeCurves(table, m, title)]);
+  else plots.push(['methods.svg', methodBars(table, m, title)]);
+  if (base === 'how') plots.push(['structure.svg', structureBars(results, `${title}: structure (seed ${o.seed})`)]);
+  for (const [file, spec] of plots) writeFileAtomic(path.join(o.out, file), await renderSvg(spec));
+}
