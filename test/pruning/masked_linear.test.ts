@@ -125,7 +125,7 @@ describe('exact top-k mask (movement pruning)', () => {
           const mask = await E.tidy(() => topKMask(scores, k)).read();
           const want = topKRef(data, k);
           const ctx = `n=${n} k=${k} tied=${tied} seed=${seed}`;
-          expect(mask.reduce((a, v) => a + v, 0), `${ctx}: count`).to.equal(k);
+          expect(Array.from(mask).reduce((a, v) => a + v, 0), `${ctx}: count`).to.equal(k);
           for (let i = 0; i < n; i++) if (mask[i] !== want[i]) expect.fail(`${ctx}: element ${i} (score ${data[i]}) is ${mask[i]}, want ${want[i]}`);
         }
         scores.dispose();
