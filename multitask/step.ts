@@ -46,8 +46,10 @@ export interface MultitaskTrainOptions {
   steps: number;
   /** Weights and heads (AdamW, gradients clipped at 1). */
   lr: number;
-  /** Mask variables (log_alpha, movement scores); λ1 λ2 use −maskLr (ascent). */
+  /** Mask variables (log_alpha, movement scores). */
   maskLr: number;
+  /** λ1 λ2, trained by ascent at −lagrangianLr (default maskLr, as `prune`'s reg_lr for both). */
+  lagrangianLr?: number;
   weightDecay: number;
   /** Warm-up steps of the weights' learning rate (default 0). */
   warmupSteps?: number;
@@ -82,7 +84,7 @@ export class MultitaskPruner {
     const lambdas = strategy.lagrangianParameters();
     this.maskOpt = new E.AdamW([
       { params: strategy.maskParameters(), lr: options.maskLr, name: 'masks' },
-      ...(lambdas.length > 0 ? [{ params: lambdas, lr: -options.maskLr, name: 'lambda' }] : []),
+      ...(lambdas.length > 0 ? [{ params: lambdas, lr: -(options.lagrangianLr ?? options.maskLr), name: 'lambda' }] : []),
     ]);
   }
 
