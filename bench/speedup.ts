@@ -9,6 +9,11 @@
  * speedups (dense median / model median) are ratios within one run.
  *
  * ideal_speedup = dense encoder FLOPs / pruned encoder FLOPs (flops.ts encoderFlops).
+ *
+ * With strategies ['structured', 'rank'], each sparsity is timed twice at equal prunable parameter
+ * counts: a CoFi-like structure and a rank-pruned one (every Linear factorised, structures.ts
+ * rankLikeStructure). Element-wise pruning has no row here: with dense GEMMs it runs exactly as fast
+ * as the dense model.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,7 +23,7 @@ import { Bert } from '../models/bert.ts';
 import { type BertConfig, NAMED_SIZES, configToJson, namedConfig, parameterCount, readConfig } from '../models/config.ts';
 import { encoderFlops } from './flops.ts';
 import { type DeviceInfo, bertInputs, deviceInfo } from './kernels.ts';
-import { cofiLikeStructure, denseOf, isDense, prunableSparsity } from './structures.ts';
+import { cofiLikeStructure, denseOf, isDense, prunableSparsity, rankLikeStructure } from './structures.ts';
 import { type TorchOp, type TorchReport, type TorchRunOptions, runTorchBench } from './torch.ts';
 import { GpuTimer, type TimingMethod, type TimingStats, initBenchEngine } from './timer.ts';
 
@@ -26,9 +31,15 @@ import { GpuTimer, type TimingMethod, type TimingStats, initBenchEngine } from '
 export const COFI_BATCH = 128;
 export const COFI_SEQ = 128;
 
+/** How the drawn pruned structures are made: CoFi's structured pruning or FLOP's rank pruning. */
+export const SPEEDUP_STRATEGIES = ['structured', 'rank'] as const;
+export type SpeedupStrategy = (typeof SPEEDUP_STRATEGIES)[number];
+
 export interface SpeedupOptions {
   /** A named size (tiny, mini, small, base) or a model directory with a transformers config.json. */
   model: string;
+  /** Drawn structures per sparsity (default ['structured']). */
+  strategies?: SpeedupStrategy[];
   /** Target sparsities in [0, 1); 0 (the dense model) is added when missing. */
   sparsities: number[];
   batchSize?: number;
@@ -53,6 +64,8 @@ export interface SpeedupRow {
   source: 'drawn' | 'checkpoint';
   /** The model directory of a checkpoint row. */
   model_dir?: string;
+  /** How a drawn structure was made ('dense' for the dense row; the checkpoint's: 'checkpoint'). */
+  strategy: SpeedupStrategy | 'dense' | 'checkpoint';
   /** Prunable encoder parameters (attention and FFN weights and biases). */
   params: number;
   /** Encoder FLOPs of one forward at this batch and length (flops.ts). */
@@ -67,7 +80,7 @@ export interface SpeedupRow {
   ideal_speedup: number;
   /** speedup / ideal_speedup. */
   efficiency: number;
-  structure: { hidden_size: number; heads: number[]; intermediate: number[] };
+  structure: { hidden_size: number; heads: number[]; intermediate: number[]; ranks?: Array<Record<string, number>> };
   /** Descriptor for torch_bench.py (the report is a spec it accepts as it stands). */
   name: string;
   torch: TorchOp;
@@ -105,8 +118,8 @@ export function resolveModel(model: string): { dense: BertConfig; checkpoint: Be
  * Builds the dense model and one compacted model per sparsity (plus the checkpoint's structure when
  * --model is a pruned directory), times their forward passes round-robin, and reports speedups.
  * Opens the engine (initBenchEngine) if needed; poisoning is off while it runs.
- * @throws Error for a bad model, sparsity outside [0, 1), seqLen above max_position_embeddings, or
- *   bad warmup/repeats
+ * @throws Error for a bad model, sparsity outside [0, 1), seqLen above max_position_embeddings,
+ *   bad warmup/repeats, an unknown strategy, or --torch with rank rows
  */
 export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupReport> {
   const batch = options.batchSize ?? COFI_BATCH;
@@ -119,17 +132,21 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   for (const s of options.sparsities) {
     if (!(s >= 0 && s < 1)) throw new Error(`--sparsities: ${s} is not in [0, 1)`);
   }
+  const strategies = options.strategies ?? ['structured'];
+  for (const s of strategies) if (!SPEEDUP_STRATEGIES.includes(s)) throw new Error(`--strategies: ${s} is not one of ${SPEEDUP_STRATEGIES.join(', ')}`);
+  // bench/torch_bench.py builds dense-Linear models from the configs: it would time rank rows unfactorised.
+  if (options.torch && strategies.includes('rank')) throw new Error('--torch does not time rank-pruned rows (bench/torch_bench.py has no factorised Linears); drop rank from --strategies');
   const targets = [...new Set([0, ...options.sparsities])].sort((a, b) => a - b);
-  const entries: Array<{ sparsity: number; source: 'drawn' | 'checkpoint'; config: BertConfig; dir?: string }> = targets.map((s) => ({
-    sparsity: s,
-    source: 'drawn',
-    config: cofiLikeStructure(dense, s, seed),
-  }));
-  if (checkpoint) entries.push({ sparsity: prunableSparsity(dense, checkpoint), source: 'checkpoint', config: checkpoint, dir: options.model });
+  type Entry = { sparsity: number; source: 'drawn' | 'checkpoint'; strategy: SpeedupRow['strategy']; config: BertConfig; dir?: string };
+  const entries: Entry[] = [{ sparsity: 0, source: 'drawn', strategy: 'dense', config: cofiLikeStructure(dense, 0, seed) }];
+  for (const s of targets.filter((t) => t > 0)) {
+    for (const strategy of strategies) entries.push({ sparsity: s, source: 'drawn', strategy, config: strategy === 'rank' ? rankLikeStructure(dense, s) : cofiLikeStructure(dense, s, seed) });
+  }
+  if (checkpoint) entries.push({ sparsity: prunableSparsity(dense, checkpoint), source: 'checkpoint', strategy: 'checkpoint', config: checkpoint, dir: options.model });
   for (const dir of options.checkpoints ?? []) {
     const config = readConfig(dir);
     if (denseOf(config).hiddenSize !== dense.hiddenSize || config.numLayers !== dense.numLayers) throw new Error(`${dir}: not a pruned ${options.model} (hidden size or depth differ)`);
-    entries.push({ sparsity: prunableSparsity(dense, config), source: 'checkpoint', config, dir });
+    entries.push({ sparsity: prunableSparsity(dense, config), source: 'checkpoint', strategy: 'checkpoint', config, dir });
   }
   const hasWeights = (dir: string | undefined) => dir !== undefined && ['model.safetensors', 'model.safetensors.index.json'].some((f) => fs.existsSync(path.join(dir, f)));
   const engine = await initBenchEngine();
@@ -168,6 +185,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
       achieved_sparsity: prunableSparsity(dense, e.config),
       source: e.source,
       ...(e.dir ? { model_dir: e.dir } : {}),
+      strategy: e.strategy,
       params: parameterCount(e.config).total,
       flops,
       latency_ms: { median: m.median, min: m.min, max: m.max },
@@ -175,8 +193,13 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
       speedup,
       ideal_speedup: ideal,
       efficiency: speedup / ideal,
-      structure: { hidden_size: e.config.hiddenSize, heads: e.config.layers.map((l) => l.numHeads), intermediate: e.config.layers.map((l) => l.intermediateSize) },
-      name: e.dir && e.dir !== options.model ? `checkpoint ${e.dir}` : `${e.source === 'checkpoint' ? 'checkpoint' : 'sparsity'} ${e.sparsity}`,
+      structure: {
+        hidden_size: e.config.hiddenSize,
+        heads: e.config.layers.map((l) => l.numHeads),
+        intermediate: e.config.layers.map((l) => l.intermediateSize),
+        ...(e.config.layers.some((l) => l.ranks) ? { ranks: e.config.layers.map((l) => ({ ...l.ranks })) } : {}),
+      },
+      name: e.dir && e.dir !== options.model ? `checkpoint ${e.dir}` : e.source === 'checkpoint' ? `checkpoint ${e.sparsity}` : e.strategy === 'rank' ? `rank sparsity ${e.sparsity}` : `sparsity ${e.sparsity}`,
       torch: { op: 'bert_forward', config: configToJson(e.config), batch, seq },
     };
   });
@@ -185,6 +208,9 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
     'ideal_speedup counts encoder matrix-product FLOPs only (flops.ts)',
     'drawn structures have random weights: timing does not depend on their values',
   ];
+  if (strategies.includes('rank')) {
+    notes.push('rank rows: every Linear factorised W = Q·P at the same share of its weights (bench/structures.ts rankLikeStructure), at the parameter count of the structured row of that sparsity; element-wise pruning has no row: with dense GEMMs it runs as fast as the dense model');
+  }
   if (checkpoint) {
     const weights = ['model.safetensors', 'model.safetensors.index.json'].some((f) => fs.existsSync(path.join(options.model, f)));
     notes.push(weights ? `the checkpoint row is the model in ${options.model}, with its own weights` : `the checkpoint row has the structure of ${path.join(options.model, 'config.json')} and random weights (the directory has none)`);
@@ -217,11 +243,13 @@ const f2 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.
 /** The report as a markdown table with its notes. */
 export function speedupTable(report: SpeedupReport): string {
   const torch = report.rows.some((r) => r.torch_result);
-  const head = ['sparsity', 'achieved', 'params', 'GFLOPs', 'median ms', 'min ms', 'max ms', 'speedup', 'ideal', 'speedup/ideal'];
+  const withStrategy = report.rows.some((r) => r.strategy === 'rank');
+  const head = [...(withStrategy ? ['strategy'] : []), 'sparsity', 'achieved', 'params', 'GFLOPs', 'median ms', 'min ms', 'max ms', 'speedup', 'ideal', 'speedup/ideal'];
   if (torch) head.push('torch fp32 ms', 'ours/torch', 'torch speedup');
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of report.rows) {
     const cells = [
+      ...(withStrategy ? [r.strategy] : []),
       `${(100 * r.sparsity).toFixed(1)}%${r.source === 'checkpoint' ? ' (checkpoint)' : ''}`,
       `${(100 * r.achieved_sparsity).toFixed(2)}%`,
       r.params.toLocaleString('en-US'),
@@ -244,7 +272,7 @@ export function speedupTable(report: SpeedupReport): string {
     `model ${report.model}, batch ${report.batch_size} × sequence ${report.seq_len}; device: ${report.device.description}`,
     `timing: ${t.method}${t.quantized === null ? '' : t.quantized ? ' (quantised by Dawn)' : ' (unquantised)'}, ${t.warmup} warm-up + ${t.repeats} timed runs per model, round-robin`,
     ...report.notes,
-    ...report.rows.map((r) => `structure at ${(100 * r.sparsity).toFixed(1)}%: H=${r.structure.hidden_size} heads=[${r.structure.heads.join(',')}] ffn=[${r.structure.intermediate.join(',')}]`),
+    ...report.rows.map((r) => `${r.strategy === 'rank' ? 'rank structure' : 'structure'} at ${(100 * r.sparsity).toFixed(1)}%: H=${r.structure.hidden_size} heads=[${r.structure.heads.join(',')}] ffn=[${r.structure.intermediate.join(',')}]${r.structure.ranks ? ` ranks=${JSON.stringify(r.structure.ranks)}` : ''}`),
   ];
   if (report.torch) notes.push(`torch ${report.torch.torch_version} on ${report.torch.device_name}, TF32 ${report.torch.tf32 ? 'on' : 'off'} (eager, fp32)`);
   return `${lines.join('\n')}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
@@ -253,11 +281,14 @@ export function speedupTable(report: SpeedupReport): string {
 /** The vega-lite spec of the speedup plot: measured speedup against sparsity, with the ideal. */
 export function speedupChartSpec(report: SpeedupReport): Record<string, unknown> {
   const drawn = report.rows.filter((r) => r.source === 'drawn');
-  const values = drawn.flatMap((r) => [
-    { sparsity: r.sparsity, speedup: r.speedup, series: 'measured' },
-    { sparsity: r.sparsity, speedup: r.ideal_speedup, series: 'ideal (FLOPs)' },
-    ...(r.torch_result ? [{ sparsity: r.sparsity, speedup: r.torch_result.torch_speedup_fp32, series: 'PyTorch fp32' }] : []),
-  ]);
+  const withRank = drawn.some((r) => r.strategy === 'rank');
+  // The dense row starts every strategy's lines.
+  const rowsOf = (strategy: SpeedupStrategy) => drawn.filter((r) => r.strategy === 'dense' || r.strategy === strategy);
+  const values = (withRank ? (['structured', 'rank'] as const) : (['structured'] as const)).flatMap((strategy) => rowsOf(strategy).flatMap((r) => [
+    { sparsity: r.sparsity, speedup: r.speedup, series: withRank ? `measured (${strategy})` : 'measured' },
+    { sparsity: r.sparsity, speedup: r.ideal_speedup, series: withRank ? `ideal (${strategy})` : 'ideal (FLOPs)' },
+    ...(r.torch_result && strategy === 'structured' ? [{ sparsity: r.sparsity, speedup: r.torch_result.torch_speedup_fp32, series: 'PyTorch fp32' }] : []),
+  ]));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: `Speedup of compacted ${report.model} over dense`, subtitle: `batch ${report.batch_size} × ${report.seq_len}, ${report.device.description}` },
@@ -269,7 +300,9 @@ export function speedupChartSpec(report: SpeedupReport): Record<string, unknown>
       x: { field: 'sparsity', type: 'quantitative', title: 'sparsity (prunable encoder params removed)', axis: { format: '%' } },
       y: { field: 'speedup', type: 'quantitative', title: 'speedup over dense (×)', scale: { type: 'log' } },
       color: { field: 'series', type: 'nominal', title: null },
-      strokeDash: { field: 'series', type: 'nominal', scale: { domain: ['measured', 'ideal (FLOPs)', 'PyTorch fp32'], range: [[1, 0], [6, 4], [2, 2]] }, legend: null },
+      strokeDash: withRank
+        ? { field: 'series', type: 'nominal', scale: { domain: ['measured (structured)', 'ideal (structured)', 'measured (rank)', 'ideal (rank)', 'PyTorch fp32'], range: [[1, 0], [6, 4], [1, 0], [6, 4], [2, 2]] }, legend: null }
+        : { field: 'series', type: 'nominal', scale: { domain: ['measured', 'ideal (FLOPs)', 'PyTorch fp32'], range: [[1, 0], [6, 4], [2, 2]] }, legend: null },
     },
   };
 }

@@ -7,6 +7,10 @@
  *   written only when some layer differs from the dense defaults (`num_attention_heads`,
  *   `intermediate_size`). h = 0: the layer has no multi-head attention; m = 0: no feed-forward network.
  * - `"attention_head_size"`: written only when it differs from hidden_size / num_attention_heads.
+ * - `"webprune_layers"[i].ranks`: `{"query": r, "key": r, "value": r, "attention_output": r,
+ *   "intermediate": r, "output": r}` (any subset) for rank-pruned (factorised) Linears: W (out × in)
+ *   is stored as Q (out × r) · P (r × in), tensors `….weight_q` and `….weight_p` (models/io/checkpoint.ts).
+ *   0 ≤ r ≤ min(in, out); r = 0 leaves only the bias. Linears not listed are dense.
  *
  * For interoperability webprune also writes transformers' own `"pruned_heads"` (layer → pruned head
  * indices) when some layers have fewer heads than `num_attention_heads` but none has 0: transformers
@@ -21,10 +25,45 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from './io/atomic.ts';
 
+/** The six Linears of an encoder layer, by the names config.json `ranks` uses. */
+export const LINEAR_KINDS = ['query', 'key', 'value', 'attention_output', 'intermediate', 'output'] as const;
+export type LinearKind = (typeof LINEAR_KINDS)[number];
+
+/** The Linears of the attention sub-layer (absent when it has 0 heads); the others are the FFN's. */
+export const ATTENTION_LINEARS: readonly LinearKind[] = ['query', 'key', 'value', 'attention_output'];
+
 /** Structure of one encoder layer. 0 heads = no MHA sublayer; intermediateSize 0 = no FFN sublayer. */
 export interface LayerStructure {
   numHeads: number;
   intermediateSize: number;
+  /** Ranks of factorised (rank-pruned) Linears, W = Q·P with P [r, in], Q [out, r]; absent: dense. */
+  ranks?: Partial<Record<LinearKind, number>>;
+}
+
+/**
+ * [out, in] of a Linear of a layer with this structure: Q/K/V [h·d, H], attention output [H, h·d],
+ * intermediate [m, H], output [H, m].
+ */
+export function linearShape(hiddenSize: number, headSize: number, layer: Pick<LayerStructure, 'numHeads' | 'intermediateSize'>, kind: LinearKind): [number, number] {
+  const d = layer.numHeads * headSize;
+  const m = layer.intermediateSize;
+  switch (kind) {
+    case 'query':
+    case 'key':
+    case 'value':
+      return [d, hiddenSize];
+    case 'attention_output':
+      return [hiddenSize, d];
+    case 'intermediate':
+      return [m, hiddenSize];
+    case 'output':
+      return [hiddenSize, m];
+  }
+}
+
+/** Whether the layer has this Linear at all (no attention Linears with 0 heads, no FFN ones with width 0). */
+export function hasLinear(layer: Pick<LayerStructure, 'numHeads' | 'intermediateSize'>, kind: LinearKind): boolean {
+  return ATTENTION_LINEARS.includes(kind) ? layer.numHeads > 0 : layer.intermediateSize > 0;
 }
 
 /** Classification (softmax over numLabels ≥ 2 classes, cross-entropy) or regression (numLabels = 1, MSE). */
@@ -154,7 +193,9 @@ export function parseConfig(json: unknown, file: string): BertConfig {
       const m = e['intermediate_size'];
       if (!isInt(h) || h < 0) fail(`${key}.num_attention_heads must be a non-negative integer (got ${show(h)})`);
       if (!isInt(m) || m < 0) fail(`${key}.intermediate_size must be a non-negative integer (got ${show(m)})`);
-      return { numHeads: h as number, intermediateSize: m as number };
+      const structure: LayerStructure = { numHeads: h as number, intermediateSize: m as number };
+      if (e['ranks'] !== undefined && e['ranks'] !== null) structure.ranks = parseRanks(e['ranks'], structure, `${key}.ranks`, hiddenSize, headSize, fail);
+      return structure;
     });
   }
   if (has('pruned_heads')) {
@@ -249,9 +290,32 @@ export function parseConfig(json: unknown, file: string): BertConfig {
   return config;
 }
 
-/** Whether some layer differs from the dense defaults (numHeads, intermediateSize). */
+/**
+ * The `ranks` object of a webprune_layers entry: known Linear names only, each an integer in
+ * [0, min(in, out)] of a Linear the layer has.
+ */
+function parseRanks(raw: unknown, layer: LayerStructure, key: string, hiddenSize: number, headSize: number, fail: (msg: string) => never): Partial<Record<LinearKind, number>> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail(`${key} must be an object {${LINEAR_KINDS.join(', ')}: rank} (got ${show(raw)})`);
+  const out: Partial<Record<LinearKind, number>> = {};
+  for (const [name, r] of Object.entries(raw as Record<string, unknown>)) {
+    if (!(LINEAR_KINDS as readonly string[]).includes(name)) fail(`${key}: unknown Linear "${name}" (known: ${LINEAR_KINDS.join(', ')})`);
+    const kind = name as LinearKind;
+    if (!hasLinear(layer, kind)) fail(`${key}.${name}: the layer has no ${name} Linear (${ATTENTION_LINEARS.includes(kind) ? '0 heads' : 'no FFN'})`);
+    const [o, i] = linearShape(hiddenSize, headSize, layer, kind);
+    if (!isInt(r) || r < 0 || r > Math.min(o, i)) fail(`${key}.${name} must be an integer rank in [0, ${Math.min(o, i)}] (got ${show(r)})`);
+    out[kind] = r as number;
+  }
+  return out;
+}
+
+/** Whether some layer has factorised (rank-pruned) Linears. */
+export function isFactorised(config: BertConfig): boolean {
+  return config.layers.some((l) => l.ranks !== undefined && Object.keys(l.ranks).length > 0);
+}
+
+/** Whether some layer differs from the dense defaults (numHeads, intermediateSize) or is factorised. */
 export function isPruned(config: BertConfig): boolean {
-  return config.layers.some((l) => l.numHeads !== config.numHeads || l.intermediateSize !== config.intermediateSize);
+  return isFactorised(config) || config.layers.some((l) => l.numHeads !== config.numHeads || l.intermediateSize !== config.intermediateSize);
 }
 
 /**
@@ -294,7 +358,11 @@ export function configToJson(config: BertConfig): Record<string, unknown> {
     out['attention_head_size'] = config.headSize;
   }
   if (isPruned(config)) {
-    out['webprune_layers'] = config.layers.map((l) => ({ num_attention_heads: l.numHeads, intermediate_size: l.intermediateSize }));
+    out['webprune_layers'] = config.layers.map((l) => ({
+      num_attention_heads: l.numHeads,
+      intermediate_size: l.intermediateSize,
+      ...(l.ranks && Object.keys(l.ranks).length > 0 ? { ranks: Object.fromEntries(LINEAR_KINDS.filter((k) => l.ranks![k] !== undefined).map((k) => [k, l.ranks![k]])) } : {}),
+    }));
     // transformers (v4; v5 dropped head pruning) cannot run a layer with 0 heads, so pruned_heads is
     // only written when every layer keeps at least one.
     if (config.layers.every((l) => l.numHeads >= 1 && l.numHeads <= config.numHeads) && config.layers.some((l) => l.numHeads < config.numHeads)) {
@@ -402,9 +470,16 @@ export function withLabels(config: BertConfig, numLabels: number, labelNames?: r
   if (labelNames !== undefined && labelNames.length !== numLabels) {
     throw new ConfigError(`withLabels: ${labelNames.length} label names for ${numLabels} labels`);
   }
-  const out: BertConfig = { ...config, layers: config.layers.map((l) => ({ ...l })), numLabels, problemType: numLabels === 1 ? 'regression' : 'single_label_classification' };
+  const out: BertConfig = { ...config, layers: config.layers.map(copyLayer), numLabels, problemType: numLabels === 1 ? 'regression' : 'single_label_classification' };
   delete out.id2label;
   if (labelNames !== undefined) out.id2label = Object.fromEntries(labelNames.map((n, i) => [i, n]));
+  return out;
+}
+
+/** A deep copy of a layer's structure (ranks included when present). */
+export function copyLayer(l: LayerStructure): LayerStructure {
+  const out: LayerStructure = { numHeads: l.numHeads, intermediateSize: l.intermediateSize };
+  if (l.ranks !== undefined) out.ranks = { ...l.ranks };
   return out;
 }
 
@@ -413,7 +488,7 @@ export function withLabels(config: BertConfig, numLabels: number, labelNames?: r
  * @throws ConfigError when `layers` does not have numLayers entries of non-negative integers.
  */
 export function withLayers(config: BertConfig, layers: readonly LayerStructure[]): BertConfig {
-  const out: BertConfig = { ...config, layers: layers.map((l) => ({ numHeads: l.numHeads, intermediateSize: l.intermediateSize })) };
+  const out: BertConfig = { ...config, layers: layers.map(copyLayer) };
   validateConfig(out, 'withLayers');
   return out;
 }
@@ -452,13 +527,24 @@ export interface ParameterCount {
  * and biases, see {@link mhaParameters}) and FFN (both dense layers with biases, see
  * {@link ffnParameters}). Embeddings, LayerNorms, pooler and task heads are not counted. These are
  * the quantities that CoFi's sparsity is measured against (sparsity = 1 − pruned total / dense total).
+ * A factorised Linear of rank r (LayerStructure.ranks) counts (in + out)·r weights, as FLOP counts it.
  * Example: base (L12 H768 A12 I3072) has 12 × (2,362,368 + 4,722,432) = 85,017,600.
  */
 export function parameterCount(config: BertConfig): ParameterCount {
-  const perLayer = config.layers.map((l) => ({
-    mha: mhaParameters(config.hiddenSize, l.numHeads, config.headSize),
-    ffn: ffnParameters(config.hiddenSize, l.intermediateSize),
-  }));
+  const perLayer = config.layers.map((l) => {
+    // A factorised Linear holds (in + out)·r weights instead of in·out.
+    const saved = (kinds: readonly LinearKind[]) =>
+      kinds.reduce((s, k) => {
+        const r = l.ranks?.[k];
+        if (r === undefined) return s;
+        const [o, i] = linearShape(config.hiddenSize, config.headSize, l, k);
+        return s + o * i - (o + i) * r;
+      }, 0);
+    return {
+      mha: mhaParameters(config.hiddenSize, l.numHeads, config.headSize) - saved(ATTENTION_LINEARS),
+      ffn: ffnParameters(config.hiddenSize, l.intermediateSize) - saved(['intermediate', 'output']),
+    };
+  });
   const mha = perLayer.reduce((s, l) => s + l.mha, 0);
   const ffn = perLayer.reduce((s, l) => s + l.ffn, 0);
   return { perLayer, mha, ffn, total: mha + ffn };

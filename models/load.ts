@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { Bert, type HeadKind, initialValues } from './bert.ts';
 import { type BertConfig, NAMED_SIZES, namedConfig, withLabels } from './config.ts';
 import { type HostTensor, loadCheckpoint, saveCheckpoint, type SaveCheckpointOptions } from './io/checkpoint.ts';
+import { type TaskHead, readTaskHeads } from './io/task_heads.ts';
 
 export interface LoadOptions {
   /** The head the model must have. */
@@ -21,6 +22,11 @@ export interface LoadOptions {
   seed: number;
   /** Initialise the classifier afresh even when the checkpoint's has the right shape. */
   freshClassifier?: boolean;
+  /**
+   * For a multitask model directory (task_heads.json, models/io/task_heads.ts): the task whose head
+   * becomes the classifier. Ignored for directories without task heads.
+   */
+  task?: string;
 }
 
 export interface LoadedModel {
@@ -52,7 +58,12 @@ export function loadModel(spec: string, options: LoadOptions): LoadedModel {
   }
   const ckpt = loadCheckpoint(spec, { head: undefined });
   let config: BertConfig = ckpt.config;
-  if (options.head === 'classification') {
+  const taskHead = options.head === 'classification' ? pickTaskHead(spec, options) : null;
+  if (taskHead) {
+    config = withLabels(config, taskHead.numLabels, taskHead.labelNames);
+    ckpt.tensors.set('classifier.weight', taskHead.weight);
+    ckpt.tensors.set('classifier.bias', taskHead.bias);
+  } else if (options.head === 'classification') {
     const numLabels = options.numLabels ?? config.numLabels;
     config = withLabels(config, numLabels, options.labelNames);
   }
@@ -68,6 +79,22 @@ export function loadModel(spec: string, options: LoadOptions): LoadedModel {
     }
   }
   return { model: new Bert(config, options.head, values), initialised, source: spec };
+}
+
+/**
+ * The head of `options.task` when `dir` is a multitask model, else null.
+ * @throws Error when the directory has task heads but no task is named, the task has no head
+ *   there, or its label count differs from options.numLabels
+ */
+function pickTaskHead(dir: string, options: LoadOptions): TaskHead | null {
+  const heads = readTaskHeads(dir);
+  if (!heads) return null;
+  const names = heads.map((h) => h.name).join(', ');
+  if (options.task === undefined) throw new Error(`model ${dir} is a multitask model with heads for ${names}: name the task`);
+  const head = heads.find((h) => h.name === options.task);
+  if (!head) throw new Error(`model ${dir} has no head for task ${options.task} (it has ${names})`);
+  if (options.numLabels !== undefined && options.numLabels !== head.numLabels) throw new Error(`model ${dir}: the head of ${head.name} has ${head.numLabels} outputs, ${options.numLabels} were asked for`);
+  return head;
 }
 
 /** Writes the model as a transformers checkpoint directory (see saveCheckpoint for the options). */

@@ -9,8 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BertConfig } from '../config.ts';
-import { configToJson, readConfig, validateConfig } from '../config.ts';
+import { ATTENTION_LINEARS, type BertConfig, type LinearKind, configToJson, linearShape, readConfig, validateConfig } from '../config.ts';
 import { writeFileAtomic } from './atomic.ts';
 import type { SafetensorsWriteDType } from './safetensors.ts';
 import { readSafetensors, tensorBytes, writeSafetensors } from './safetensors.ts';
@@ -46,6 +45,16 @@ export const ARCHITECTURE: Readonly<Record<HeadKind, string>> = {
   mlm: 'BertForMaskedLM',
 };
 
+/** Path of each Linear inside `bert.encoder.layer.i.` (transformers' module names). */
+export const LINEAR_PATHS: Readonly<Record<LinearKind, string>> = {
+  query: 'attention.self.query',
+  key: 'attention.self.key',
+  value: 'attention.self.value',
+  attention_output: 'attention.output.dense',
+  intermediate: 'intermediate.dense',
+  output: 'output.dense',
+};
+
 /** Weights of an unsharded checkpoint. */
 export const SINGLE_FILE = 'model.safetensors';
 /** Index of a sharded checkpoint: {"metadata": {"total_size": bytes}, "weight_map": {tensor: shard file}}. */
@@ -60,6 +69,8 @@ const SHARD_RE = /^model-\d{5}-of-\d{5}\.safetensors$/;
  * attention.output.dense.weight [H,d] and .bias [H] (all absent when the layer has 0 heads),
  * attention.output.LayerNorm [H] (always), intermediate.dense.weight [m,H] and .bias [m],
  * output.dense.weight [H,m] and .bias [H] (absent when m = 0), output.LayerNorm [H] (always);
+ * a factorised Linear of rank r (config ranks) has .weight_q [out,r] and .weight_p [r,in] instead
+ * of .weight (neither when r = 0);
  * pooler.dense [P,H] + [P] with P = config.poolerSize ?? H (not for 'mlm', where it is optional, see
  * {@link optionalTensors}); classification: classifier.weight [numLabels,P], classifier.bias [numLabels];
  * mlm: cls.predictions.transform.dense [H,H] + [H], cls.predictions.transform.LayerNorm [H],
@@ -78,22 +89,23 @@ export function expectedTensors(config: BertConfig, head: HeadKind): Map<string,
   ln('bert.embeddings.LayerNorm');
   config.layers.forEach((layer, i) => {
     const p = `bert.encoder.layer.${i}`;
-    const d = layer.numHeads * config.headSize;
-    if (layer.numHeads > 0) {
-      for (const proj of ['query', 'key', 'value']) {
-        m.set(`${p}.attention.self.${proj}.weight`, [d, H]);
-        m.set(`${p}.attention.self.${proj}.bias`, [d]);
+    // A Linear's weight, or its factors Q [out, r] and P [r, in] when it is factorised (none at r = 0); then its bias.
+    const linear = (kind: LinearKind) => {
+      const name = `${p}.${LINEAR_PATHS[kind]}`;
+      const [o, n] = linearShape(H, config.headSize, layer, kind);
+      const r = layer.ranks?.[kind];
+      if (r === undefined) m.set(`${name}.weight`, [o, n]);
+      else if (r > 0) {
+        m.set(`${name}.weight_q`, [o, r]);
+        m.set(`${name}.weight_p`, [r, n]);
       }
-      m.set(`${p}.attention.output.dense.weight`, [H, d]);
-      m.set(`${p}.attention.output.dense.bias`, [H]);
-    }
+      m.set(`${name}.bias`, [o]);
+    };
+    if (layer.numHeads > 0) for (const kind of ATTENTION_LINEARS) linear(kind);
     ln(`${p}.attention.output.LayerNorm`);
-    const f = layer.intermediateSize;
-    if (f > 0) {
-      m.set(`${p}.intermediate.dense.weight`, [f, H]);
-      m.set(`${p}.intermediate.dense.bias`, [f]);
-      m.set(`${p}.output.dense.weight`, [H, f]);
-      m.set(`${p}.output.dense.bias`, [H]);
+    if (layer.intermediateSize > 0) {
+      linear('intermediate');
+      linear('output');
     }
     ln(`${p}.output.LayerNorm`);
   });

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import { encoderFlops } from '../../bench/flops.ts';
 import { type SpeedupReport, resolveModel, runSpeedupBench, speedupChartSpec, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
-import { cofiLikeStructure } from '../../bench/structures.ts';
+import { cofiLikeStructure, rankLikeStructure } from '../../bench/structures.ts';
 import { runTorchBench } from '../../bench/torch.ts';
 import { configToJson, namedConfig, parameterCount, writeConfig } from '../../models/config.ts';
 import { useBenchTestEngine } from './helpers.ts';
@@ -85,6 +85,29 @@ describe('bench: speedup', function () {
     const r = await runSpeedupBench({ model: dir, sparsities: [], batchSize: 1, seqLen: 8, repeats: 1 });
     expect(r.rows.map((x) => x.source)).to.deep.equal(['drawn', 'checkpoint']);
     expect(r.notes.join('\n')).to.include('with its own weights');
+  });
+
+  it('times rank-pruned structures beside CoFi-like ones at equal parameter counts, and a rank-pruned checkpoint', async () => {
+    const r = await runSpeedupBench({ model: 'tiny', sparsities: [0.7], strategies: ['structured', 'rank'], batchSize: 1, seqLen: 8, repeats: 1, warmup: 0 });
+    expect(r.rows.map((x) => `${x.strategy} ${x.sparsity}`)).to.deep.equal(['dense 0', 'structured 0.7', 'rank 0.7']);
+    const [, structured, rank] = r.rows;
+    expect(Math.abs(rank!.params - structured!.params) / parameterCount(namedConfig('tiny')).total).to.be.below(0.005);
+    expect(rank!.flops).to.equal(encoderFlops(rankLikeStructure(namedConfig('tiny'), 0.7), 1, 8).total);
+    expect(rank!.structure.ranks).to.have.length(2);
+    expect(speedupTable(r)).to.include('| strategy |').and.include('| rank |');
+    expect(JSON.stringify(speedupChartSpec(r))).to.include('measured (rank)');
+    expect(r.notes.join('\n')).to.include('element-wise pruning has no row');
+    const { Bert } = await import('../../models/bert.ts');
+    const { saveModel } = await import('../../models/load.ts');
+    const dir = path.join(tmp, 'rank-ckpt');
+    const pruned = Bert.random(rankLikeStructure(namedConfig('tiny'), 0.5), 'classification', 1);
+    await saveModel(pruned, dir);
+    pruned.dispose();
+    const c = await runSpeedupBench({ model: dir, sparsities: [], batchSize: 1, seqLen: 8, repeats: 1 });
+    expect(c.rows.map((x) => x.strategy)).to.deep.equal(['dense', 'checkpoint']);
+    expect(c.rows[1]!.sparsity).to.be.closeTo(0.5, 0.005);
+    expect(c.notes.join('\n')).to.include('with its own weights');
+    expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [0.5], strategies: ['rank'], torch: {} })))?.message).to.match(/--torch does not time rank-pruned rows/);
   });
 
   it('refuses bad sparsities and too long sequences', async () => {
