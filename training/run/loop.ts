@@ -59,96 +59,133 @@ const WINDOW = 'run.scalar_window';
  *   the step; the last checkpoint is kept)
  */
 export async function trainPhase(run: Run, phase: TrainingPhase): Promise<void> {
-  const engine = E.getEngine();
-  const stage = run.stageName;
-  let window: Tensor | null = null;
-  let windowSteps = 0;
-  const tensors = () => {
-    const map = new Map(phase.stateTensors());
-    if (window) map.set(WINDOW, window);
-    return map;
-  };
-  if (phase.logMode === 'mean') window = E.keep(E.zeros([phase.scalarCount]));
-
-  let step = 0;
-  let lastCheckpoint: number | null = null;
-  const found = run.resumePoint();
-  if (found) {
-    restoreTensors(found.dir, tensors());
-    const s = found.state as unknown as LoopState;
-    phase.restoreState(s.phase);
-    engine.restoreRngState(s.rng);
-    windowSteps = s.windowSteps;
-    step = lastCheckpoint = found.step;
-    run.info(`resumed the ${phase.name} phase at step ${step} of ${phase.totalSteps}`);
+  const loop = new PhaseLoop(run, phase);
+  try {
+    loop.resume();
+    await loop.steps();
+  } finally {
+    loop.dispose();
   }
-  const kept = () => (lastCheckpoint === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${lastCheckpoint}) in ${run.checkpointRoot} is kept`);
+}
 
-  const checkpoint = async () => {
-    const state: LoopState & ReturnType<Run['checkpointState']> = { ...run.checkpointState(), phase: phase.saveState(), rng: engine.rngState(), windowSteps };
+/** The state of one phase's loop: its step, the scalar window, the checkpoints written. */
+class PhaseLoop {
+  private step = 0;
+  private stepsHere = 0;
+  private lastCheckpoint: number | null = null;
+  /** Sum of the scalars since the last metrics row ('mean' log mode). */
+  private window: Tensor | null;
+  private windowSteps = 0;
+  private readonly engine = E.getEngine();
+  private readonly stage: string;
+  private progress: Progress | null = null;
+
+  constructor(
+    private readonly run: Run,
+    private readonly phase: TrainingPhase,
+  ) {
+    this.stage = run.stageName;
+    this.window = phase.logMode === 'mean' ? E.keep(E.zeros([phase.scalarCount])) : null;
+  }
+
+  /** The tensors of a checkpoint: the phase's and the scalar window. */
+  private tensors(): Map<string, Tensor> {
+    const map = new Map(this.phase.stateTensors());
+    if (this.window) map.set(WINDOW, this.window);
+    return map;
+  }
+
+  /** Restores the stage's checkpoint, if there is one. */
+  resume(): void {
+    const found = this.run.resumePoint();
+    if (!found) return;
+    restoreTensors(found.dir, this.tensors());
+    const s = found.state as unknown as LoopState;
+    this.phase.restoreState(s.phase);
+    this.engine.restoreRngState(s.rng);
+    this.windowSteps = s.windowSteps;
+    this.step = this.lastCheckpoint = found.step;
+    this.run.info(`resumed the ${this.phase.name} phase at step ${this.step} of ${this.phase.totalSteps}`);
+  }
+
+  /** What remains of the run after a failure, for messages. */
+  private kept(): string {
+    return this.lastCheckpoint === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${this.lastCheckpoint}) in ${this.run.checkpointRoot} is kept`;
+  }
+
+  private async checkpoint(): Promise<void> {
+    const state: LoopState & ReturnType<Run['checkpointState']> = { ...this.run.checkpointState(), phase: this.phase.saveState(), rng: this.engine.rngState(), windowSteps: this.windowSteps };
     try {
-      await writeCheckpoint(run.checkpointRoot, step, tensors(), state);
+      await writeCheckpoint(this.run.checkpointRoot, this.step, this.tensors(), state);
     } catch (err) {
-      if (err instanceof NonFiniteStateError) throw new Error(`${err.message} after ${phase.name} step ${step}: no checkpoint written; ${kept()}`);
+      if (err instanceof NonFiniteStateError) throw new Error(`${err.message} after ${this.phase.name} step ${this.step}: no checkpoint written; ${this.kept()}`);
       throw err;
     }
-    lastCheckpoint = step;
-    await phase.onCheckpoint?.(step);
-  };
+    this.lastCheckpoint = this.step;
+    await this.phase.onCheckpoint?.(this.step);
+  }
 
-  const progress = run.hooks.quiet ? null : new Progress(phase.name, phase.totalSteps, step);
-  let stepsHere = 0;
-  let inFlight: Promise<void> = Promise.resolve();
-  try {
-    while (step < phase.totalSteps) {
+  /** Steps to the end of the phase (or until the run must stop). */
+  async steps(): Promise<void> {
+    const { run, phase } = this;
+    this.progress = run.hooks.quiet ? null : new Progress(phase.name, phase.totalSteps, this.step);
+    let inFlight: Promise<void> = Promise.resolve();
+    while (this.step < phase.totalSteps) {
       const reason = run.stopReason();
       if (reason) {
         await inFlight;
-        if (stepsHere > 0) await checkpoint();
-        throw new RunStopped(reason, stage, step);
+        if (this.stepsHere > 0) await this.checkpoint();
+        throw new RunStopped(reason, this.stage, this.step);
       }
       run.countStep();
-      const scalars = phase.step(step);
-      step++;
-      stepsHere++;
-      if (window) {
-        const sum = E.noGrad(() => E.add(window!, scalars));
-        window.dispose();
-        window = E.keep(sum);
-        windowSteps++;
-      }
+      const scalars = phase.step(this.step);
+      this.step++;
+      this.stepsHere++;
+      this.accumulate(scalars);
+      // Keep the GPU at most one step behind: the time limit then measures finished work.
       const previous = inFlight;
-      inFlight = engine.sync();
+      inFlight = this.engine.sync();
       await previous;
-      if (step % run.settings.logEvery === 0 || step === phase.totalSteps) {
-        const values = await logValues(scalars, window, windowSteps);
-        if (window) {
-          window.dispose();
-          window = E.keep(E.zeros([values.length]));
-          windowSteps = 0;
-        }
-        if (!Number.isFinite(values[0]!)) throw new Error(`loss is ${values[0]} at ${phase.name} step ${step}; ${kept()}`);
-        run.metrics.write({ phase: phase.name, step, ...phase.record(step, values) });
-        progress?.update(step, { loss: values[0]! });
-        run.heartbeat();
-      }
+      if (this.step % run.settings.logEvery === 0 || this.step === phase.totalSteps) await this.log(scalars);
       scalars.dispose();
-      run.hooks.onStep?.(phase, step);
-      await phase.afterStep?.(step);
-      if (run.settings.checkpointEvery > 0 && step % run.settings.checkpointEvery === 0 && step < phase.totalSteps) await checkpoint();
+      run.hooks.onStep?.(phase, this.step);
+      await phase.afterStep?.(this.step);
+      if (run.settings.checkpointEvery > 0 && this.step % run.settings.checkpointEvery === 0 && this.step < phase.totalSteps) await this.checkpoint();
     }
     await inFlight;
     // The final state too, so a kill during the stage's work after the loop (compaction, saving)
     // resumes there instead of from an earlier checkpoint.
-    if (stepsHere > 0 && run.settings.checkpointEvery > 0 && lastCheckpoint !== step) await checkpoint();
-  } finally {
-    progress?.stop();
-    window?.dispose();
+    if (this.stepsHere > 0 && run.settings.checkpointEvery > 0 && this.lastCheckpoint !== this.step) await this.checkpoint();
   }
-}
 
-/** The scalars a row reports: this step's, or the window's mean. */
-async function logValues(scalars: Tensor, window: Tensor | null, windowSteps: number): Promise<number[]> {
-  if (!window) return [...(await scalars.read())];
-  return [...(await window.read())].map((v) => v / windowSteps);
+  /** Adds a step's scalars to the window ('mean' log mode). */
+  private accumulate(scalars: Tensor): void {
+    if (!this.window) return;
+    const sum = E.noGrad(() => E.add(this.window!, scalars));
+    this.window.dispose();
+    this.window = E.keep(sum);
+    this.windowSteps++;
+  }
+
+  /**
+   * A metrics row: the step's scalars or the window's mean, read back.
+   * @throws Error naming the step when the loss is not finite
+   */
+  private async log(scalars: Tensor): Promise<void> {
+    const values = this.window ? [...(await this.window.read())].map((v) => v / this.windowSteps) : [...(await scalars.read())];
+    if (this.window) {
+      this.window.dispose();
+      this.window = E.keep(E.zeros([values.length]));
+      this.windowSteps = 0;
+    }
+    if (!Number.isFinite(values[0]!)) throw new Error(`loss is ${values[0]} at ${this.phase.name} step ${this.step}; ${this.kept()}`);
+    this.run.metrics.write({ phase: this.phase.name, step: this.step, ...this.phase.record(this.step, values) });
+    this.progress?.update(this.step, { loss: values[0]! });
+    this.run.heartbeat();
+  }
+
+  dispose(): void {
+    this.progress?.stop();
+    this.window?.dispose();
+  }
 }
