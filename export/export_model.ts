@@ -10,12 +10,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { configToJson } from '../models/config.ts';
+import { type BertConfig, configToJson, readConfig } from '../models/config.ts';
 import { writeFileAtomic } from '../models/io/atomic.ts';
 import { loadCheckpoint } from '../models/io/checkpoint.ts';
 import { findRunFacts, modelCard } from './model_card.ts';
 import { type OnnxDType, writeOnnx } from './onnx.ts';
-import { TOKENIZER_FILES, writeTransformersExport } from './transformers.ts';
+import { MODELING_FILE, TOKENIZER_FILES, writeTransformersExport } from './transformers.ts';
 
 export const EXPORT_FORMATS = ['onnx', 'transformers'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -61,7 +61,9 @@ export function exportModel(options: ExportOptions): ExportResult {
     files.push(...r.files);
     remoteCode = r.remoteCode;
   } else {
-    writeFileAtomic(path.join(options.out, 'config.json'), `${JSON.stringify(configToJson({ ...ckpt.config, architectures: ['BertForSequenceClassification'] }), null, 2)}\n`);
+    // Keep the config.json of an earlier transformers export of the same model (it has the auto_map).
+    const configFile = path.join(options.out, 'config.json');
+    if (!sameStructure(configFile, ckpt.config)) writeFileAtomic(configFile, `${JSON.stringify(configToJson({ ...ckpt.config, architectures: ['BertForSequenceClassification'] }), null, 2)}\n`);
     files.push('config.json');
     for (const f of TOKENIZER_FILES) {
       const src = path.join(options.model, f);
@@ -77,8 +79,27 @@ export function exportModel(options: ExportOptions): ExportResult {
     if (facts?.task) metadata['task'] = facts.task;
     files.push(path.relative(options.out, writeOnnx(ckpt, options.out, { dtype, metadata })));
   }
-  const card = modelCard({ config: ckpt.config, source: options.source ?? options.model, facts: findRunFacts(options.model), files: [...files, 'README.md'], remoteCode });
+  // The card lists everything in OUT, files of earlier exports into it (another dtype) included.
+  const all = [...new Set([...files, ...filesIn(options.out), 'README.md'])].sort();
+  remoteCode ||= fs.existsSync(path.join(options.out, MODELING_FILE));
+  const card = modelCard({ config: ckpt.config, source: options.source ?? options.model, facts: findRunFacts(options.model), files: all, remoteCode });
   writeFileAtomic(path.join(options.out, 'README.md'), card);
   files.push('README.md');
   return { out: options.out, files, remoteCode };
+}
+
+/** Whether `file` is a config.json of the same structure as `config` (an earlier export of this model). */
+function sameStructure(file: string, config: BertConfig): boolean {
+  if (!fs.existsSync(file)) return false;
+  try {
+    const c = readConfig(path.dirname(file));
+    return c.hiddenSize === config.hiddenSize && c.numLabels === config.numLabels && JSON.stringify(c.layers) === JSON.stringify(config.layers);
+  } catch {
+    return false;
+  }
+}
+
+/** Files under `dir`, relative, '/'-separated. */
+function filesIn(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
 }

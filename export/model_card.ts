@@ -141,7 +141,7 @@ export function modelCard(input: ModelCardInput): string {
     'tags: [webprune, structured-pruning, cofi, bert, onnx]',
     '---',
     '',
-    `# ${path.basename(path.resolve(input.source))} (webprune export)`,
+    `# ${facts?.task ?? path.basename(path.resolve(input.source))}: BERT with ${pct(sparsity)} of its encoder pruned (webprune)`,
     '',
     `Exported by \`webprune export\` from \`${input.source}\`.`,
     '',

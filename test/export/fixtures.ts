@@ -8,44 +8,20 @@ import * as path from 'node:path';
 import { defaultDataDir } from '../../data/paths.ts';
 import { loadSplit } from '../../data/tasks.ts';
 import { loadTokenizer } from '../../data/tokenizer.ts';
-import * as E from '../../engine/index.ts';
-import { Bert, initialValues } from '../../models/bert.ts';
+import { initialValues } from '../../models/bert.ts';
 import { type BertConfig, namedConfig, withLabels, withLayers } from '../../models/config.ts';
 import { saveCheckpoint } from '../../models/io/checkpoint.ts';
-import { type EncodedSplit, encodeSplit } from '../../training/data.ts';
+import { type HostBatch, hostBatches } from '../../export/check_case.ts';
+
+export { type HostBatch, webpruneLogits, writeCheckCase } from '../../export/check_case.ts';
 
 export const dataDir = defaultDataDir();
 export const vocabDir = path.join(dataDir, 'vocab/bert-base-uncased');
 
-/** One batch of model inputs as plain arrays: [B, S] row-major, S the batch's longest real length. */
-export interface HostBatch {
-  B: number;
-  S: number;
-  inputIds: Int32Array;
-  tokenTypeIds: Int32Array;
-  attentionMask: Int32Array;
-}
-
-/**
- * MRPC dev examples [start, start + n) tokenised with bert-base-uncased's vocabulary, as batches of
- * `batchSize` cut to each batch's longest real length (so batches differ in sequence length).
- */
+/** MRPC dev examples [start, start + n) tokenised with bert-base-uncased's vocabulary, in batches. */
 export function mrpcBatches(n: number, batchSize: number, maxLength = 128, start = 0): HostBatch[] {
   const examples = loadSplit('mrpc', dataDir, 'dev').examples.slice(start, start + n);
-  const split: EncodedSplit = encodeSplit(loadTokenizer(vocabDir), examples, maxLength);
-  const out: HostBatch[] = [];
-  for (let i = 0; i < n; i += batchSize) {
-    const rows = Array.from({ length: Math.min(batchSize, n - i) }, (_, k) => i + k);
-    let S = 1;
-    for (const r of rows) S = Math.max(S, split.lengths[r]!);
-    const pick = (a: Int32Array) => {
-      const o = new Int32Array(rows.length * S);
-      rows.forEach((r, k) => o.set(a.subarray(r * maxLength, r * maxLength + S), k * S));
-      return o;
-    };
-    out.push({ B: rows.length, S, inputIds: pick(split.inputIds), tokenTypeIds: pick(split.tokenTypeIds), attentionMask: pick(split.attentionMask) });
-  }
-  return out;
+  return hostBatches(loadTokenizer(vocabDir), examples, batchSize, maxLength);
 }
 
 /**
@@ -77,46 +53,12 @@ export function writeTestModel(dir: string, config: BertConfig, seed: number): v
   saveCheckpoint(dir, config, initialValues(config, 'classification', seed), { tokenizer: loadTokenizer(vocabDir) });
 }
 
-/** webprune's logits [B, numLabels] for each batch (inference mode, on the GPU). */
-export async function webpruneLogits(model: Bert, batches: readonly HostBatch[]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (const b of batches) {
-    const t = E.noGrad(() =>
-      E.tidy(() => {
-        const inputs = {
-          inputIds: E.tensor(b.inputIds, [b.B, b.S], 'i32'),
-          tokenTypeIds: E.tensor(b.tokenTypeIds, [b.B, b.S], 'i32'),
-          attentionMask: E.tensor(Float32Array.from(b.attentionMask), [b.B, b.S]),
-        };
-        return model.classify(inputs, { training: false }).logits;
-      }),
-    );
-    out.push((await t.read()) as Float32Array);
-    t.dispose();
-  }
-  return out;
-}
-
 /** Largest |a − b| over all elements. */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`maxAbsDiff: lengths ${a.length} and ${b.length}`);
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return Number.isNaN(m) ? Infinity : m;
-}
-
-/** Writes the case file of scripts/check_export.py: the batches and webprune's logits. */
-export function writeCheckCase(file: string, batches: readonly HostBatch[], logits: readonly Float32Array[], numLabels: number): void {
-  const rows = (a: ArrayLike<number>, B: number) => Array.from({ length: B }, (_, i) => Array.from({ length: a.length / B }, (_, j) => a[i * (a.length / B) + j]!));
-  const json = {
-    batches: batches.map((b, k) => ({
-      input_ids: rows(b.inputIds, b.B),
-      attention_mask: rows(b.attentionMask, b.B),
-      token_type_ids: rows(b.tokenTypeIds, b.B),
-      logits: rows(logits[k]!, b.B).map((r) => r.slice(0, numLabels)),
-    })),
-  };
-  fs.writeFileSync(file, JSON.stringify(json));
 }
 
 /**

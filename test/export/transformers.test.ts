@@ -94,7 +94,7 @@ describe('export: transformers', function () {
         writeTransformersExport(ckpt, out, { tokenizerDir: vocabDir });
         const onnx = ['f32', 'f16'].map((dtype) => writeOnnx(ckpt, out, { dtype: dtype as 'f32' | 'f16' }));
         const caseFile = path.join(out, 'case.json');
-        writeCheckCase(caseFile, batches, logits, config.numLabels);
+        writeCheckCase(caseFile, batches, logits);
         const r = await runCheck(python, ['--inputs', caseFile, '--transformers', out, '--remote-code', kind === 'pruned' ? 'yes' : 'no', '--onnx', ...onnx]);
         console.log(`      ${kind} (seed=${seed}): ${JSON.stringify(Object.fromEntries(Object.entries(r.report).map(([k, v]) => [path.basename(k), { max_abs_diff: v.max_abs_diff, class: v['class'], layers: v['layers'] }])))}`);
         expect(r.code, `check_export.py failed (seed=${seed}):\n${JSON.stringify(r.report, null, 2)}\n${r.stderr.slice(-3000)}`).to.equal(0);
