@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { denseOf, prunableSparsity } from '../bench/structures.ts';
 import { type BertConfig, parameterCount } from '../models/config.ts';
 
-/** What the run that produced a model recorded about it (prune summary.json or finetune results.json). */
+/** What the run that produced a model recorded about it (prune or finetune summary.json). */
 export interface RunFacts {
   /** The file the facts were read from. */
   file: string;
@@ -27,7 +27,8 @@ const numbers = (x: unknown): Record<string, number> | undefined =>
 
 /**
  * The facts a run left beside a model directory: `DIR/../summary.json` of `webprune prune`
- * (DIR = OUT/pruned), else `DIR/results.json` of `webprune finetune`; null when neither exists.
+ * (DIR = OUT/pruned), else `DIR/summary.json` of `webprune finetune` (`results.json` in runs made
+ * before the jobs layer); null when there are none.
  * Unreadable files are ignored (the card then says less).
  */
 export function findRunFacts(modelDir: string): RunFacts | null {
@@ -52,9 +53,12 @@ export function findRunFacts(modelDir: string): RunFacts | null {
       dev: numbers((summary['metrics'] as Record<string, unknown>)['dev']),
     };
   }
-  const resultsFile = path.join(modelDir, 'results.json');
-  const results = fs.existsSync(resultsFile) ? read(resultsFile) : null;
-  if (results) return { file: resultsFile, task: typeof results['task'] === 'string' ? results['task'] : undefined, dev: numbers(results['best']) };
+  // A finetune run's summary.json (results.json before the jobs layer) is in the model directory itself.
+  for (const name of ['summary.json', 'results.json']) {
+    const file = path.join(modelDir, name);
+    const results = fs.existsSync(file) ? read(file) : null;
+    if (results && isObject(results['best'])) return { file, task: typeof results['task'] === 'string' ? results['task'] : undefined, dev: numbers(results['best']) };
+  }
   return null;
 }
 

@@ -2,19 +2,22 @@
  * GLUE tasks from the Hugging Face hub when the data root lacks them: `mrpc` and `stsb` fall back
  * to the dataset `nyu-mll/glue` (configs `mrpc`, `stsb`; parquet files `CONFIG/SPLIT-0000k-of-0000n.parquet`
  * with columns sentence1, sentence2, label, idx), fetched into the hub cache (hub/snapshot.ts),
- * read with hyparquet, and written once as a data root in the layout data/tasks.ts reads:
+ * read with hyparquet, and written once in the layout data/tasks.ts reads:
  *
  *   WEBPRUNE_CACHE/hub-data/nyu-mll--glue/COMMIT/glue/MRPC/{train,dev,test}.tsv   (and glue/STS-B/)
  *
+ * Jobs get one data root: an overlay of the user's (ensureTaskData) with these folders linked in.
  * (WEBPRUNE_CACHE defaults to $XDG_CACHE_HOME/webprune or ~/.cache/webprune.) The hub's
  * `validation` split is GLUE's dev; test labels (-1 on the hub) are left out, as in GLUE's own
  * test files. MRPC rows keep the hub's `idx` in place of the original sentence ids.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
+import { defaultDataDir } from '../data/paths.ts';
 import { type Task, getTask, splitFile } from '../data/tasks.ts';
 import { writeFileAtomic } from '../models/io/atomic.ts';
 import { type HubSettings, hubSettings } from './settings.ts';
@@ -80,30 +83,23 @@ export function glueTsv(task: 'mrpc' | 'stsb', rows: readonly GlueRow[], labeled
   return `${lines.join('\n')}\n`;
 }
 
-/**
- * A data root that holds `task`'s train and dev files: `dataDir` itself when it has them (or the
- * task is not mrpc/stsb, or is a generic `tsv:`/`jsonl:` task with its own folder), else the hub's
- * nyu-mll/glue converted once into webprune's cache (see the module comment).
- * @param dataDir the data root (may not exist)
- * @param overrides hub settings over the environment (HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE, HF_HUB_CACHE)
- * @returns the data root to read this task from
- * @throws HubError when the hub and the cache cannot provide it (offline, not found, failed
- *   download), or the parquet files are not GLUE's
- */
-export async function ensureTaskData(taskSpec: string | Task, dataDir: string, overrides: Partial<HubSettings> = {}): Promise<string> {
-  const task = typeof taskSpec === 'string' ? getTask(taskSpec) : taskSpec;
-  const kind = task.source.kind;
-  if (kind !== 'mrpc' && kind !== 'stsb') return dataDir;
-  if (fs.existsSync(splitFile(task, dataDir, 'train')) && fs.existsSync(splitFile(task, dataDir, 'dev'))) return dataDir;
+/** Whether the data root has a task's train and dev files. */
+function hasTask(task: Task, dataDir: string): boolean {
+  return fs.existsSync(splitFile(task, dataDir, 'train')) && fs.existsSync(splitFile(task, dataDir, 'dev'));
+}
 
-  const settings = hubSettings(overrides);
+/**
+ * The converted GLUE folder of `task` (mrpc or stsb) in webprune's cache, fetching and converting
+ * it from the hub the first time (see the module comment).
+ * @returns the folder holding train.tsv, dev.tsv (and test.tsv)
+ */
+async function glueFolder(task: Task & { source: { kind: 'mrpc' | 'stsb' } }, dataDir: string, settings: HubSettings): Promise<string> {
+  const kind = task.source.kind;
   const glue = GLUE_TASKS[kind];
   const snap = await openSnapshot('dataset', GLUE_DATASET, 'main', settings);
-  const root = path.join(webpruneCacheDir(), 'hub-data', GLUE_DATASET.replace('/', '--'), snap.commit);
-  const done = SPLITS.every((s) => fs.existsSync(path.join(root, glue.folder, `${s.ours}.tsv`)) || s.ours === 'test');
-  if (done) return root;
+  const folder = path.join(webpruneCacheDir(), 'hub-data', GLUE_DATASET.replace('/', '--'), snap.commit, glue.folder);
+  if (['train', 'dev'].every((s) => fs.existsSync(path.join(folder, `${s}.tsv`)))) return folder;
   (settings.log ?? console.error)(`task ${task.name}: ${dataDir} has no ${path.relative(dataDir, splitFile(task, dataDir, 'train'))}; using the hub dataset ${GLUE_DATASET} (${glue.config}) at ${snap.commit.slice(0, 12)}`);
-
   const all = listSnapshot(snap);
   for (const split of SPLITS) {
     const re = new RegExp(`^${glue.config}/${split.hub}-\\d{5}-of-\\d{5}\\.parquet$`);
@@ -116,9 +112,50 @@ export async function ensureTaskData(taskSpec: string | Task, dataDir: string, o
     const rows: GlueRow[] = [];
     for (const s of shards) rows.push(...(await readGlueParquet(path.join(snap.dir, s))));
     const labeled = split.ours !== 'test' && rows.every((r) => r.label >= 0);
-    const out = path.join(root, glue.folder, `${split.ours}.tsv`);
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    writeFileAtomic(out, glueTsv(kind, rows, labeled, `${GLUE_DATASET}/${shards[0]}`));
+    fs.mkdirSync(folder, { recursive: true });
+    writeFileAtomic(path.join(folder, `${split.ours}.tsv`), glueTsv(kind, rows, labeled, `${GLUE_DATASET}/${shards[0]}`));
   }
+  return folder;
+}
+
+/** A symlink at `at` to `target`, replacing whatever is at `at`. */
+function link(target: string, at: string): void {
+  fs.rmSync(at, { recursive: true, force: true });
+  fs.symlinkSync(target, at);
+}
+
+/**
+ * A data root that has every task's train and dev files: `dataDir` itself when it has them (tasks
+ * other than mrpc/stsb, and generic `tsv:`/`jsonl:` tasks with their own folder, are never looked
+ * up on the hub), else an overlay of it in webprune's cache: symlinks to everything `dataDir` holds
+ * (vocab/, scibert/, glue/ folders it has), plus the missing GLUE folders converted from the hub's
+ * nyu-mll/glue (see the module comment). So a job reads all its tasks and the vocabulary from the
+ * one root it is given.
+ * @param tasks task specs (undefined entries ignored: an absent --transfer)
+ * @param dataDir the data root (default: data/paths.ts defaultDataDir; it may not exist)
+ * @param overrides hub settings over the environment (HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE, HF_HUB_CACHE)
+ * @returns the data root to read the tasks from
+ * @throws HubError when the hub and the cache cannot provide a missing task (offline, not found,
+ *   failed download) or its parquet files are not GLUE's; Error for an unknown task spec
+ */
+export async function ensureTaskData(tasks: string | Task | ReadonlyArray<string | Task | undefined>, dataDir: string = defaultDataDir(), overrides: Partial<HubSettings> = {}): Promise<string> {
+  const list = (Array.isArray(tasks) ? tasks : [tasks]).filter((t): t is string | Task => t !== undefined).map((t) => (typeof t === 'string' ? getTask(t) : t));
+  const missing = list.filter((t) => (t.source.kind === 'mrpc' || t.source.kind === 'stsb') && !hasTask(t, dataDir));
+  if (missing.length === 0) return dataDir;
+  const settings = hubSettings(overrides);
+  const folders = new Map<string, string>();
+  for (const t of missing) {
+    const glue = t as Task & { source: { kind: 'mrpc' | 'stsb' } };
+    folders.set(GLUE_TASKS[glue.source.kind].folder, await glueFolder(glue, dataDir, settings));
+  }
+
+  // The overlay, rebuilt on every call (symlinks only), one per data root.
+  const abs = path.resolve(dataDir);
+  const root = path.join(webpruneCacheDir(), 'hub-data', 'roots', createHash('sha256').update(abs).digest('hex').slice(0, 16));
+  fs.mkdirSync(path.join(root, 'glue'), { recursive: true });
+  const entries = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
+  for (const e of entries(abs)) if (e !== 'glue') link(path.join(abs, e), path.join(root, e));
+  for (const e of entries(path.join(abs, 'glue'))) link(path.join(abs, 'glue', e), path.join(root, 'glue', e));
+  for (const [rel, folder] of folders) link(folder, path.join(root, rel));
   return root;
 }
