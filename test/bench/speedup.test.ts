@@ -110,9 +110,38 @@ describe('bench: speedup', function () {
     expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [0.5], strategies: ['rank'], torch: {} })))?.message).to.match(/--torch does not time rank-pruned rows/);
   });
 
+  it('times the same models in ONNX Runtime beside ours, each against its own dense model', async () => {
+    // ORT's WebGPU provider takes long to start on a CPU Vulkan driver: WEBPRUNE_TEST_ORT_WEBGPU=1 adds it.
+    const RUNTIMES: Array<'onnxruntime' | 'onnxruntime-webgpu'> = process.env.WEBPRUNE_TEST_ORT_WEBGPU ? ['onnxruntime', 'onnxruntime-webgpu'] : ['onnxruntime'];
+    const { Bert } = await import('../../models/bert.ts');
+    const { saveModel } = await import('../../models/load.ts');
+    const dir = path.join(tmp, 'ort-weights');
+    const pruned = Bert.random({ ...cofiLikeStructure(namedConfig('tiny'), 0.7, 4), numLabels: 2 }, 'classification', 1);
+    await saveModel(pruned, dir);
+    pruned.dispose();
+    const r = await runSpeedupBench({ model: dir, sparsities: [], batchSize: 2, seqLen: 16, repeats: 2, runtimes: RUNTIMES });
+    expect(r.rows.map((x) => x.source)).to.deep.equal(['drawn', 'checkpoint']);
+    expect(r.runtimes.onnxruntime).to.match(/^onnxruntime-node \d+\.\d+\.\d+, CPU execution provider, \d+ threads/);
+    for (const row of r.rows) {
+      const ort = row.runtimes.onnxruntime!;
+      expect(ort.latency_ms.median).to.be.greaterThan(0);
+      expect(ort.speedup).to.be.closeTo(r.rows[0]!.runtimes.onnxruntime!.latency_ms.median / ort.latency_ms.median, 1e-9);
+      expect(ort.efficiency).to.be.closeTo(ort.speedup / row.ideal_speedup, 1e-9);
+      expect(row.runtimes.webprune!.speedup).to.equal(row.speedup);
+    }
+    // The WebGPU provider either ran or is reported as not measured.
+    if (r.runtimes['onnxruntime-webgpu']) expect(r.rows.every((x) => x.runtimes['onnxruntime-webgpu']!.latency_ms.median > 0)).to.equal(true);
+    else if (RUNTIMES.includes('onnxruntime-webgpu')) expect(r.notes.join('\n')).to.match(/onnxruntime-webgpu: not measured/);
+    const md = speedupTable(r);
+    expect(md).to.include('Speedup over the dense model in each runtime').and.include('| sparsity | ideal | webprune | ONNX Runtime CPU');
+    const series = new Set((speedupChartSpec(r).data as { values: Array<{ series: string }> }).values.map((v) => v.series));
+    expect(series.has('ONNX Runtime CPU')).to.equal(true);
+  });
+
   it('refuses bad sparsities and too long sequences', async () => {
     expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [1], batchSize: 1, seqLen: 8 })))?.message).to.match(/not in \[0, 1\)/);
     expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [0.5], batchSize: 1, seqLen: 513 })))?.message).to.match(/exceeds max_position_embeddings/);
+    expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [0.5], batchSize: 1, seqLen: 8, runtimes: ['tvm' as 'torch'] })))?.message).to.match(/unknown runtime "tvm"/);
   });
 
   it('the CLI writes the same report as JSON and prints the table', async () => {
