@@ -76,12 +76,7 @@ describe('bench: speedup', function () {
   });
 
   it('times a pruned checkpoint with its own weights', async () => {
-    const { Bert } = await import('../../models/bert.ts');
-    const { saveModel } = await import('../../models/load.ts');
-    const dir = path.join(tmp, 'weights');
-    const pruned = Bert.random({ ...cofiLikeStructure(namedConfig('tiny'), 0.6, 4), numLabels: 2 }, 'classification', 1);
-    await saveModel(pruned, dir);
-    pruned.dispose();
+    const dir = await savePrunedTiny(path.join(tmp, 'weights'), 0.6);
     const r = await runSpeedupBench({ model: dir, sparsities: [], batchSize: 1, seqLen: 8, repeats: 1 });
     expect(r.rows.map((x) => x.source)).to.deep.equal(['drawn', 'checkpoint']);
     expect(r.notes.join('\n')).to.include('with its own weights');
@@ -113,12 +108,7 @@ describe('bench: speedup', function () {
   it('times the same models in ONNX Runtime beside ours, each against its own dense model', async () => {
     // ORT's WebGPU provider takes long to start on a CPU Vulkan driver: WEBPRUNE_TEST_ORT_WEBGPU=1 adds it.
     const RUNTIMES: Array<'onnxruntime' | 'onnxruntime-webgpu'> = process.env.WEBPRUNE_TEST_ORT_WEBGPU ? ['onnxruntime', 'onnxruntime-webgpu'] : ['onnxruntime'];
-    const { Bert } = await import('../../models/bert.ts');
-    const { saveModel } = await import('../../models/load.ts');
-    const dir = path.join(tmp, 'ort-weights');
-    const pruned = Bert.random({ ...cofiLikeStructure(namedConfig('tiny'), 0.7, 4), numLabels: 2 }, 'classification', 1);
-    await saveModel(pruned, dir);
-    pruned.dispose();
+    const dir = await savePrunedTiny(path.join(tmp, 'ort-weights'), 0.7);
     const r = await runSpeedupBench({ model: dir, sparsities: [], batchSize: 2, seqLen: 16, repeats: 2, runtimes: RUNTIMES });
     expect(r.rows.map((x) => x.source)).to.deep.equal(['drawn', 'checkpoint']);
     expect(r.runtimes.onnxruntime).to.match(/^onnxruntime-node \d+\.\d+\.\d+, CPU execution provider, \d+ threads/);
@@ -163,6 +153,16 @@ describe('bench: speedup', function () {
     expect(fs.existsSync(path.join(out, 'speedup.svg'))).to.equal(true);
   });
 });
+
+/** Saves a random classifier with the CoFi-like tiny structure at `sparsity` to `dir`; returns dir. */
+async function savePrunedTiny(dir: string, sparsity: number): Promise<string> {
+  const { Bert } = await import('../../models/bert.ts');
+  const { saveModel } = await import('../../models/load.ts');
+  const pruned = Bert.random({ ...cofiLikeStructure(namedConfig('tiny'), sparsity, 4), numLabels: 2 }, 'classification', 1);
+  await saveModel(pruned, dir);
+  pruned.dispose();
+  return dir;
+}
 
 /** The error a promise rejects with (undefined when it resolves). */
 async function rejection(p: Promise<unknown>): Promise<Error | undefined> {
