@@ -62,6 +62,8 @@ export interface SpeedupOptions {
   torch?: Omit<TorchRunOptions, 'warmup' | 'repeats'>;
   /** Runtimes besides ours (see the module comment); 'torch' here is the same as `torch: {}`. */
   runtimes?: readonly SpeedupRuntime[];
+  /** Timed runs per model in ONNX Runtime's CPU provider and PyTorch, whose runs are cheap (default: `repeats`). */
+  runtimeRepeats?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -263,6 +265,8 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
     notes,
     runtimes: { webprune: `webprune on ${engine.gpu.description.description} (${timer.method})` },
   };
+  const otherRepeats = options.runtimeRepeats ?? repeats;
+  if (!(Number.isInteger(otherRepeats) && otherRepeats >= 1)) throw new Error(`--runtime-repeats must be a positive integer (got ${otherRepeats})`);
   // Each runtime's speedups are ratios of its own times (see the module comment).
   const record = (runtime: SpeedupRuntime, times: readonly TimingStats[]) =>
     rows.forEach((r, i) => {
@@ -272,9 +276,11 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   for (const [runtime, provider] of [['onnxruntime', 'cpu'], ['onnxruntime-webgpu', 'webgpu']] as const) {
     if (!runtimes.includes(runtime)) continue;
     try {
-      const t = await timeOnnxRuntime(checkpoints, hostInputs, { provider, warmup, repeats });
+      // The WebGPU provider runs on the same adapter as ours, as slowly: it keeps --repeats.
+      const n = provider === 'cpu' ? otherRepeats : repeats;
+      const t = await timeOnnxRuntime(checkpoints, hostInputs, { provider, warmup, repeats: n });
       record(runtime, t.results);
-      report.runtimes[runtime] = t.description;
+      report.runtimes[runtime] = `${t.description}; ${warmup} warm-up + ${n} timed runs per model`;
     } catch (err) {
       // A provider this build or adapter lacks is reported, not fatal: the other runtimes stand.
       if (provider === 'cpu') throw err;
@@ -283,10 +289,10 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   }
   const torch = options.torch ?? (runtimes.includes('torch') ? {} : undefined);
   if (torch) {
-    const t = await runTorchBench(rows, { ...torch, warmup, repeats });
+    const t = await runTorchBench(rows, { ...torch, warmup, repeats: otherRepeats });
     const { results, ...meta } = t;
     report.torch = meta;
-    report.runtimes.torch = `torch ${meta.torch_version}, eager, fp32 (TF32 off), on ${meta.device_name}`;
+    report.runtimes.torch = `torch ${meta.torch_version}, eager, fp32 (TF32 off), on ${meta.device_name}; ${warmup} warm-up + ${otherRepeats} timed runs per model`;
     const denseTorch = results[rows[0]!.name]!.fp32.median;
     rows.forEach((r) => {
       const res = results[r.name]!;

@@ -130,17 +130,19 @@ export function registerBench(program: Command): void {
       .description('inference latency of compacted models (CoFi-like structures) against the dense one, with the ideal FLOP speedup')
       .requiredOption('--model <dir|size|hub-id>', 'a named size (tiny, mini, small, base), a model directory with config.json, or a hub id')
       .option('--runtime <list>', `runtimes to time, comma-separated: ${SPEEDUP_RUNTIMES.join(', ')} (webprune is always timed; onnxruntime = its CPU execution provider)`, runtimeList, ['webprune'] as SpeedupRuntime[])
+      .option('--runtime-repeats <n>', 'timed runs per model in ONNX Runtime (CPU) and PyTorch (default: --repeats)', positiveInt('--runtime-repeats'))
       .option('--sparsities <list>', 'comma-separated target sparsities in [0, 1)', sparsityList, [0, 0.4, 0.7, 0.9, 0.95, 0.98])
       .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), COFI_BATCH)
       .option('--seq-len <n>', 'sequence length (padded)', positiveInt('--seq-len'), COFI_SEQ)
       .option('--out <dir>', 'write speedup.json, speedup.md and speedup.svg to DIR'),
     { repeats: 5, warmup: 1 },
-  ).action(async (o: CommonOptions & { model: string; sparsities: number[]; batchSize: number; seqLen: number; out?: string; runtime: SpeedupRuntime[] }) => {
+  ).action(async (o: CommonOptions & { model: string; sparsities: number[]; batchSize: number; seqLen: number; out?: string; runtime: SpeedupRuntime[]; runtimeRepeats?: number }) => {
     const model = await resolveModelSource(o.model); // hub ids → the HF cache (hub/model.ts)
     const bar = progressBar('bench speedup');
     const report = await runSpeedupBench({
       model,
       runtimes: o.runtime,
+      runtimeRepeats: o.runtimeRepeats,
       sparsities: o.sparsities,
       batchSize: o.batchSize,
       seqLen: o.seqLen,
