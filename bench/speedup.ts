@@ -74,8 +74,12 @@ export type SpeedupRuntime = (typeof SPEEDUP_RUNTIMES)[number];
 /** One runtime's result for a row: its latency, its own speedup over its dense model, and that over the ideal. */
 export interface RuntimeResult {
   latency_ms: TimingStats;
+  /** Dense median / this median. */
   speedup: number;
+  /** speedup / ideal_speedup. */
   efficiency: number;
+  /** Dense min / this min: the ratio of the least-disturbed runs, steadier on a shared machine. */
+  speedup_of_min: number;
 }
 
 export interface SpeedupRow {
@@ -239,7 +243,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
       },
       name: e.dir && e.dir !== options.model ? `checkpoint ${e.dir}` : e.source === 'checkpoint' ? `checkpoint ${e.sparsity}` : e.strategy === 'rank' ? `rank sparsity ${e.sparsity}` : `sparsity ${e.sparsity}`,
       torch: { op: 'bert_forward', config: configToJson(e.config), batch, seq },
-      runtimes: { webprune: { latency_ms: { median: m.median, min: m.min, max: m.max }, speedup, efficiency: speedup / ideal } },
+      runtimes: { webprune: { latency_ms: { median: m.median, min: m.min, max: m.max }, speedup, efficiency: speedup / ideal, speedup_of_min: measured[0]!.min / m.min } },
     };
   });
   const notes = [
@@ -271,7 +275,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   const record = (runtime: SpeedupRuntime, times: readonly TimingStats[]) =>
     rows.forEach((r, i) => {
       const speedup = times[0]!.median / times[i]!.median;
-      r.runtimes[runtime] = { latency_ms: times[i]!, speedup, efficiency: speedup / r.ideal_speedup };
+      r.runtimes[runtime] = { latency_ms: times[i]!, speedup, efficiency: speedup / r.ideal_speedup, speedup_of_min: times[0]!.min / times[i]!.min };
     });
   for (const [runtime, provider] of [['onnxruntime', 'cpu'], ['onnxruntime-webgpu', 'webgpu']] as const) {
     if (!runtimes.includes(runtime)) continue;
@@ -289,7 +293,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   }
   const torch = options.torch ?? (runtimes.includes('torch') ? {} : undefined);
   if (torch) {
-    const t = await runTorchBench(rows, { ...torch, warmup, repeats: otherRepeats });
+    const t = await runTorchBench(rows, { ...torch, warmup, repeats: otherRepeats, roundRobin: true });
     const { results, ...meta } = t;
     report.torch = meta;
     report.runtimes.torch = `torch ${meta.torch_version}, eager, fp32 (TF32 off), on ${meta.device_name}; ${warmup} warm-up + ${otherRepeats} timed runs per model`;
@@ -354,11 +358,11 @@ export function runtimeTable(report: SpeedupReport): string {
   const names = SPEEDUP_RUNTIMES.filter((n) => report.rows.some((r) => r.runtimes?.[n]));
   if (names.length < 2) return '';
   const head = ['sparsity', 'ideal', ...names.map((n) => RUNTIME_LABEL[n])];
-  const lines = ['', 'Speedup over the dense model in each runtime (fraction of the ideal; median latency):', '', `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  const lines = ['', 'Speedup over the dense model in each runtime, of medians (its fraction of the ideal; median latency) [of minima]:', '', `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of report.rows) {
     const cells = names.map((n) => {
       const x = r.runtimes[n];
-      return x ? `${x.speedup.toFixed(2)}× (${x.efficiency.toFixed(2)}) ${f2(x.latency_ms.median)} ms` : '–';
+      return x ? `${x.speedup.toFixed(2)}× (${x.efficiency.toFixed(2)}) ${f2(x.latency_ms.median)} ms [${x.speedup_of_min.toFixed(2)}×]` : '–';
     });
     lines.push(`| ${(100 * r.sparsity).toFixed(1)}%${r.source === 'checkpoint' ? ' (checkpoint)' : ''} | ${r.ideal_speedup.toFixed(2)}× | ${cells.join(' | ')} |`);
   }

@@ -117,6 +117,7 @@ describe('bench: speedup', function () {
       expect(ort.latency_ms.median).to.be.greaterThan(0);
       expect(ort.speedup).to.be.closeTo(r.rows[0]!.runtimes.onnxruntime!.latency_ms.median / ort.latency_ms.median, 1e-9);
       expect(ort.efficiency).to.be.closeTo(ort.speedup / row.ideal_speedup, 1e-9);
+      expect(ort.speedup_of_min).to.be.closeTo(r.rows[0]!.runtimes.onnxruntime!.latency_ms.min / ort.latency_ms.min, 1e-9);
       expect(row.runtimes.webprune!.speedup).to.equal(row.speedup);
     }
     // The WebGPU provider either ran or is reported as not measured.
@@ -229,6 +230,12 @@ describe('bench: torch_bench.py', function () {
       execFileSync(python, [path.resolve(import.meta.dirname, '../../bench/torch_bench.py'), '--spec', spec, '--out', out, '--device', 'cpu', '--repeats', '1'], { stdio: 'pipe' });
       const results = JSON.parse(fs.readFileSync(out, 'utf8')).results;
       expect(Object.keys(results)).to.deep.equal(['sparsity 0', 'sparsity 0.9']);
+      // Round-robin (bench speedup's way): the same results, models run in turn.
+      fs.writeFileSync(spec, JSON.stringify({ command: 'bench speedup', rows, warmup: 0, round_robin: true }));
+      execFileSync(python, [path.resolve(import.meta.dirname, '../../bench/torch_bench.py'), '--spec', spec, '--out', out, '--device', 'cpu', '--repeats', '2'], { stdio: 'pipe' });
+      const rr = JSON.parse(fs.readFileSync(out, 'utf8')).results;
+      expect(Object.keys(rr)).to.deep.equal(['sparsity 0', 'sparsity 0.9']);
+      for (const k of Object.keys(rr)) expect(rr[k].fp32.min).to.be.greaterThan(0).and.at.most(rr[k].fp32.median);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
