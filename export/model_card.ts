@@ -77,12 +77,15 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 function structureTable(config: BertConfig): string {
   const counts = parameterCount(config).perLayer;
+  const factorised = config.layers.some((l) => l.ranks && Object.keys(l.ranks).length > 0);
   const rows = config.layers.map((l, i) => {
     const attn = l.numHeads === 0 ? 'removed' : `${l.numHeads} / ${config.numHeads}`;
     const ffn = l.intermediateSize === 0 ? 'removed' : `${l.intermediateSize} / ${config.intermediateSize}`;
-    return `| ${i} | ${attn} | ${ffn} | ${(counts[i]!.mha + counts[i]!.ffn).toLocaleString('en-US')} |`;
+    const ranks = factorised ? ` ${Object.entries(l.ranks ?? {}).map(([k, r]) => `${k} ${r}`).join(', ') || 'none'} |` : '';
+    return `| ${i} | ${attn} | ${ffn} |${ranks} ${(counts[i]!.mha + counts[i]!.ffn).toLocaleString('en-US')} |`;
   });
-  return ['| layer | heads | FFN units | prunable params |', '|---|---|---|---|', ...rows].join('\n');
+  const head = factorised ? ['| layer | heads | FFN units | factorised Linears (rank) | prunable params |', '|---|---|---|---|---|'] : ['| layer | heads | FFN units | prunable params |', '|---|---|---|---|'];
+  return [...head, ...rows].join('\n');
 }
 
 function loadingSection(input: ModelCardInput): string {

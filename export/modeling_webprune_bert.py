@@ -8,8 +8,10 @@
 # intermediate_size}; 0 heads means the layer has no attention sub-layer, 0 units no feed-forward
 # sub-layer. Heads have size config.attention_head_size (the hidden size need not be a multiple of
 # the head count after hidden dimensions are pruned), and the pooler keeps its output width
-# config.webprune_pooler_size. Module and parameter names are transformers' BertForSequenceClassification
-# names, so the checkpoint maps one to one. The computation is BERT's eager one (post-LN layers, exact
+# config.webprune_pooler_size. Rank-pruned Linears (webprune_layers[i].ranks = {query, key, value,
+# attention_output, intermediate, output: r}) are stored factorised, W = Q·P (weight_q [out, r],
+# weight_p [r, in]), and computed as two smaller products. Module and parameter names are
+# transformers' BertForSequenceClassification names, so the checkpoint maps one to one. The computation is BERT's eager one (post-LN layers, exact
 # GELU, additive attention mask with the dtype's minimum), which webprune's engine also computes.
 import math
 from typing import Optional
@@ -34,6 +36,28 @@ class WebpruneBertConfig(BertConfig):
         self.webprune_pooler_size = webprune_pooler_size if webprune_pooler_size is not None else self.hidden_size
 
 
+class WebpruneLinear(nn.Module):
+    """nn.Linear, or a rank-pruned one W = Q·P (weight_q [out, r], weight_p [r, in]) computed as two
+    smaller products; at rank 0 only the bias remains. rank None: dense."""
+
+    def __init__(self, in_features, out_features, rank=None):
+        super().__init__()
+        self.in_features, self.out_features, self.rank = in_features, out_features, rank
+        if rank is None:
+            self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        elif rank > 0:
+            self.weight_q = nn.Parameter(torch.empty(out_features, rank))
+            self.weight_p = nn.Parameter(torch.empty(rank, in_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+
+    def forward(self, x):
+        if self.rank is None:
+            return F.linear(x, self.weight, self.bias)
+        if self.rank == 0:
+            return self.bias.expand(*x.shape[:-1], self.out_features)
+        return F.linear(F.linear(x, self.weight_p), self.weight_q, self.bias)
+
+
 class WebpruneBertEmbeddings(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -50,13 +74,13 @@ class WebpruneBertEmbeddings(nn.Module):
 
 
 class WebpruneBertSelfAttention(nn.Module):
-    def __init__(self, config, heads):
+    def __init__(self, config, heads, ranks):
         super().__init__()
         self.heads, self.head_size = heads, config.attention_head_size
         width = heads * self.head_size
-        self.query = nn.Linear(config.hidden_size, width)
-        self.key = nn.Linear(config.hidden_size, width)
-        self.value = nn.Linear(config.hidden_size, width)
+        self.query = WebpruneLinear(config.hidden_size, width, ranks.get("query"))
+        self.key = WebpruneLinear(config.hidden_size, width, ranks.get("key"))
+        self.value = WebpruneLinear(config.hidden_size, width, ranks.get("value"))
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
     def forward(self, x, additive_mask):
@@ -71,10 +95,10 @@ class WebpruneBertSelfAttention(nn.Module):
 class WebpruneBertSublayerOutput(nn.Module):
     """LayerNorm(dropout(dense(h)) + x); a removed sub-layer keeps only its (unused) LayerNorm."""
 
-    def __init__(self, config, width):
+    def __init__(self, config, width, rank=None):
         super().__init__()
         if width > 0:
-            self.dense = nn.Linear(width, config.hidden_size)
+            self.dense = WebpruneLinear(width, config.hidden_size, rank)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -83,12 +107,12 @@ class WebpruneBertSublayerOutput(nn.Module):
 
 
 class WebpruneBertAttention(nn.Module):
-    def __init__(self, config, heads):
+    def __init__(self, config, heads, ranks):
         super().__init__()
         self.heads = heads
         if heads > 0:
-            self.self = WebpruneBertSelfAttention(config, heads)
-        self.output = WebpruneBertSublayerOutput(config, heads * config.attention_head_size)
+            self.self = WebpruneBertSelfAttention(config, heads, ranks)
+        self.output = WebpruneBertSublayerOutput(config, heads * config.attention_head_size, ranks.get("attention_output"))
 
     def forward(self, x, additive_mask):
         if self.heads == 0:
@@ -97,22 +121,22 @@ class WebpruneBertAttention(nn.Module):
 
 
 class WebpruneBertIntermediate(nn.Module):
-    def __init__(self, config, width):
+    def __init__(self, config, width, rank=None):
         super().__init__()
         if width > 0:
-            self.dense = nn.Linear(config.hidden_size, width)
+            self.dense = WebpruneLinear(config.hidden_size, width, rank)
 
     def forward(self, x):
         return F.gelu(self.dense(x))
 
 
 class WebpruneBertLayer(nn.Module):
-    def __init__(self, config, heads, width):
+    def __init__(self, config, heads, width, ranks):
         super().__init__()
         self.width = width
-        self.attention = WebpruneBertAttention(config, heads)
-        self.intermediate = WebpruneBertIntermediate(config, width)
-        self.output = WebpruneBertSublayerOutput(config, width)
+        self.attention = WebpruneBertAttention(config, heads, ranks)
+        self.intermediate = WebpruneBertIntermediate(config, width, ranks.get("intermediate"))
+        self.output = WebpruneBertSublayerOutput(config, width, ranks.get("output"))
 
     def forward(self, x, additive_mask):
         x = self.attention(x, additive_mask)
@@ -124,7 +148,7 @@ class WebpruneBertLayer(nn.Module):
 class WebpruneBertEncoder(nn.Module):
     def __init__(self, config):
         super().__init__()
-        self.layer = nn.ModuleList(WebpruneBertLayer(config, l["num_attention_heads"], l["intermediate_size"]) for l in config.webprune_layers)
+        self.layer = nn.ModuleList(WebpruneBertLayer(config, l["num_attention_heads"], l["intermediate_size"], l.get("ranks") or {}) for l in config.webprune_layers)
 
     def forward(self, x, additive_mask, output_hidden_states=False):
         states = [x] if output_hidden_states else None
@@ -151,7 +175,12 @@ class WebprunePreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
+        if isinstance(module, WebpruneLinear):
+            for name in ("weight", "weight_q", "weight_p"):
+                if hasattr(module, name):
+                    getattr(module, name).normal_(0.0, std)
+            module.bias.zero_()
+        elif isinstance(module, nn.Linear):
             module.weight.normal_(0.0, std)
             module.bias.zero_()
         elif isinstance(module, nn.Embedding):

@@ -19,8 +19,8 @@
  * names; every other initializer keeps its name and layout. All float initializers and activations
  * are float32 (`dtype` 'f32') or float16 ('f16': half the file; for GPU execution providers).
  *
- * Rank-pruned (factorised) Linears: every Linear goes through {@link BertOnnxBuilder.linear}; a
- * factorised W ≈ B·A becomes two MatMuls there (x·Aᵀ then ·Bᵀ, bias after the second).
+ * Rank-pruned (factorised) Linears (config `ranks`, tensors `.weight_q`, `.weight_p`) are two
+ * MatMuls, (x·Pᵀ)·Qᵀ + b, as webprune computes them; at rank 0 only the bias remains.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -79,14 +79,27 @@ class BertOnnxBuilder {
     return this.g.floatInitializer(name, t.shape, t.data);
   }
 
+  /** A checkpoint tensor stored transposed (a Linear's [out, in] weight as MatMul's [in, out]). */
+  private transposed(name: string): string {
+    const t = transpose2d(this.tensor(name));
+    return this.g.floatInitializer(name, t.shape, t.data);
+  }
+
   /**
-   * x·Wᵀ + b for the Linear `name` (transformers' weight [out, in], stored transposed).
-   * A factorised Linear (rank pruning) would be matched here and emitted as two MatMuls.
+   * x·Wᵀ + b for the Linear `name` (transformers' weight [out, in], stored transposed). A
+   * rank-pruned (factorised) Linear W = Q·P (`.weight_q` [out, r], `.weight_p` [r, in]) is two
+   * MatMuls, (x·Pᵀ)·Qᵀ + b; at rank 0 it has neither factor and its output is b at every position.
    */
   linear(x: string, name: string): string {
-    const w = transpose2d(this.tensor(`${name}.weight`));
-    const wt = this.g.floatInitializer(`${name}.weight`, w.shape, w.data);
-    return this.g.op('Add', [this.g.op('MatMul', [x, wt]), this.param(`${name}.bias`)]);
+    const g = this.g;
+    const bias = this.param(`${name}.bias`);
+    if (this.ckpt.tensors.has(`${name}.weight`)) return g.op('Add', [g.op('MatMul', [x, this.transposed(`${name}.weight`)]), bias]);
+    if (this.ckpt.tensors.has(`${name}.weight_q`)) {
+      return g.op('Add', [g.op('MatMul', [g.op('MatMul', [x, this.transposed(`${name}.weight_p`)]), this.transposed(`${name}.weight_q`)]), bias]);
+    }
+    // Rank 0: [B, S, out] filled with b.
+    const out = this.tensor(`${name}.bias`).shape[0]!;
+    return g.op('Expand', [bias, g.op('Concat', [g.op('Shape', [x], { end: { i: -1 } }), g.ints([out])], { axis: { i: 0 } })]);
   }
 
   private layerNorm(x: string, name: string): string {

@@ -50,6 +50,16 @@ describe('export: webprune export (library call) and the model card', function (
     expect(fs.readFileSync(path.join(out, 'README.md'), 'utf8')).to.include('plain BERT checkpoint').and.not.include('trust_remote_code');
   });
 
+  it('a rank-pruned model: the card lists each layer\'s factorised Linears', () => {
+    const rank = path.join(tmp, 'rank');
+    writeTestModel(rank, testConfig('rank'), 5);
+    const out = path.join(tmp, 'rank-out');
+    expect(exportModel({ model: rank, formats: ['transformers'], out }).remoteCode).to.equal(true);
+    const card = fs.readFileSync(path.join(out, 'README.md'), 'utf8');
+    expect(card).to.include('| layer | heads | FFN units | factorised Linears (rank) |');
+    expect(card).to.include('| 1 | 2 / 4 | 100 / 128 | intermediate 3, output 0 |');
+  });
+
   it('refuses bad options before writing anything', () => {
     expect(() => exportModel({ model, formats: [], out: path.join(tmp, 'x') })).to.throw(/--format/);
     expect(() => exportModel({ model, formats: ['tflite' as 'onnx'], out: path.join(tmp, 'x') })).to.throw(/unknown format "tflite"/);

@@ -31,10 +31,22 @@ export function mrpcBatches(n: number, batchSize: number, maxLength = 128, start
  * - pruned: what CoFi's compaction leaves: H 62 (hidden dims pruned, not a multiple of the head
  *   count, pooler keeps 64), head size 16, layers (3 heads, 100 units), (0 heads: no attention,
  *   57 units), (2 heads, no FFN), (1 head, 33 units).
+ * - rank: the dense model with factorised (rank-pruned) Linears, some of rank 0, and a second layer
+ *   of 2 heads and 100 units.
  */
-export function testConfig(kind: 'dense' | 'pruned', numLabels = 2): BertConfig {
+export function testConfig(kind: 'dense' | 'pruned' | 'rank', numLabels = 2): BertConfig {
   const base: BertConfig = { ...namedConfig('tiny'), hiddenSize: 64, numHeads: 4, headSize: 16, intermediateSize: 128, initializerRange: 0.2, maxPositionEmbeddings: 128 };
   if (kind === 'dense') return withLabels(withLayers(base, base.layers.map(() => ({ numHeads: 4, intermediateSize: 128 }))), numLabels);
+  if (kind === 'rank') {
+    // Rank-pruned Linears (factorised W = Q·P) beside dense ones and structural pruning; rank 0 leaves the bias alone.
+    return withLabels(
+      withLayers(base, [
+        { numHeads: 4, intermediateSize: 128, ranks: { query: 8, key: 0, value: 16, attention_output: 5, intermediate: 20 } },
+        { numHeads: 2, intermediateSize: 100, ranks: { intermediate: 3, output: 0 } },
+      ]),
+      numLabels,
+    );
+  }
   const pruned = { ...base, numLayers: 4, hiddenSize: 62, poolerSize: 64 };
   return withLabels(
     withLayers(pruned, [

@@ -35,7 +35,7 @@ describe('export: ONNX', function () {
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  for (const kind of ['dense', 'pruned'] as const) {
+  for (const kind of ['dense', 'pruned', 'rank'] as const) {
     it(`${kind}: ONNX Runtime's logits equal webprune's within 1e-4 (f32) on MRPC batches, and about 1e-2 in f16`, async () => {
       const seed = freshSeed();
       const dir = path.join(tmp, kind);
@@ -96,6 +96,19 @@ describe('export: ONNX', function () {
     expect(JSON.parse(meta['webprune_config']!).webprune_layers).to.have.length(4);
     const f16 = decodeModel(onnxBytes(ckpt, { dtype: 'f16' }));
     expect(f16.graph!.initializer!.filter((t) => t.dataType === DataType.FLOAT16).length).to.equal(g.initializer!.filter((t) => t.dataType === DataType.FLOAT).length);
+  });
+
+  it('a factorised Linear is two MatMuls of its factors; rank 0 leaves only the bias', () => {
+    const dir = path.join(tmp, 'rank-structure');
+    writeTestModel(dir, testConfig('rank'), 4);
+    const g = decodeModel(onnxBytes(loadCheckpoint(dir))).graph!;
+    const init = new Map(g.initializer!.map((t) => [t.name, t.dims!.map(Number)]));
+    const p = 'bert.encoder.layer.0.attention.self.query';
+    expect(init.get(`${p}.weight_p`)).to.deep.equal([64, 8]);
+    expect(init.get(`${p}.weight_q`)).to.deep.equal([8, 64]);
+    expect(init.has(`${p}.weight`)).to.equal(false);
+    expect(init.has('bert.encoder.layer.0.attention.self.key.weight_p')).to.equal(false);
+    expect(g.node!.filter((n) => n.opType === 'Expand').length).to.equal(2); // key of layer 0, output of layer 1
   });
 
   it('refuses models without a classification head', () => {

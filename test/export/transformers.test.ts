@@ -79,7 +79,7 @@ describe('export: transformers', function () {
       batches = mrpcBatches(16, 8, 128, 100);
     });
 
-    for (const kind of ['dense', 'pruned'] as const) {
+    for (const kind of ['dense', 'pruned', 'rank'] as const) {
       it(`${kind}: AutoModelForSequenceClassification (trust_remote_code=True) gives webprune's logits within 1e-4; onnx.checker accepts the graphs`, async () => {
         const { python } = pythonWith(['torch']) as { python: string };
         const seed = freshSeed();
@@ -95,7 +95,7 @@ describe('export: transformers', function () {
         const onnx = ['f32', 'f16'].map((dtype) => writeOnnx(ckpt, out, { dtype: dtype as 'f32' | 'f16' }));
         const caseFile = path.join(out, 'case.json');
         writeCheckCase(caseFile, batches, logits);
-        const r = await runCheck(python, ['--inputs', caseFile, '--transformers', out, '--remote-code', kind === 'pruned' ? 'yes' : 'no', '--onnx', ...onnx]);
+        const r = await runCheck(python, ['--inputs', caseFile, '--transformers', out, '--remote-code', kind === 'dense' ? 'no' : 'yes', '--onnx', ...onnx]);
         console.log(`      ${kind} (seed=${seed}): ${JSON.stringify(Object.fromEntries(Object.entries(r.report).map(([k, v]) => [path.basename(k), { max_abs_diff: v.max_abs_diff, class: v['class'], layers: v['layers'] }])))}`);
         expect(r.code, `check_export.py failed (seed=${seed}):\n${JSON.stringify(r.report, null, 2)}\n${r.stderr.slice(-3000)}`).to.equal(0);
         const hf = r.report['transformers']!;
