@@ -364,7 +364,7 @@ export function runtimeTable(report: SpeedupReport): string {
       const x = r.runtimes[n];
       return x ? `${x.speedup.toFixed(2)}× (${x.efficiency.toFixed(2)}) ${f2(x.latency_ms.median)} ms [${x.speedup_of_min.toFixed(2)}×]` : '–';
     });
-    lines.push(`| ${(100 * r.sparsity).toFixed(1)}%${r.source === 'checkpoint' ? ' (checkpoint)' : ''} | ${r.ideal_speedup.toFixed(2)}× | ${cells.join(' | ')} |`);
+    lines.push(`| ${(100 * r.sparsity).toFixed(1)}%${r.source === 'checkpoint' ? ' (checkpoint)' : r.strategy === 'rank' ? ' (rank)' : ''} | ${r.ideal_speedup.toFixed(2)}× | ${cells.join(' | ')} |`);
   }
   const described = names.map((n) => `${RUNTIME_LABEL[n]}: ${report.runtimes?.[n] ?? ''}`);
   return `${lines.join('\n')}\n\n${described.map((d) => `- ${d}`).join('\n')}\n`;
