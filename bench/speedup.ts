@@ -14,12 +14,20 @@
  * counts: a CoFi-like structure and a rank-pruned one (every Linear factorised, structures.ts
  * rankLikeStructure). Element-wise pruning has no row here: with dense GEMMs it runs exactly as fast
  * as the dense model.
+ *
+ * Runtimes (`runtimes`): our engine on the WebGPU adapter is always timed; 'onnxruntime' and
+ * 'onnxruntime-webgpu' time the same models exported to ONNX (bench/onnxruntime.ts) on ONNX
+ * Runtime's CPU and WebGPU execution providers, 'torch' in eager PyTorch (bench/torch_bench.py).
+ * Each runtime times its models round-robin in its own block after ours; every speedup is a ratio
+ * of that runtime's own times (dense / pruned), so load that differs between blocks cancels.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from '../engine/index.ts';
 import { loadModel } from '../models/load.ts';
 import { Bert } from '../models/bert.ts';
+import type { Checkpoint } from '../models/io/checkpoint.ts';
+import { type HostInputs, timeOnnxRuntime } from './onnxruntime.ts';
 import { type BertConfig, NAMED_SIZES, configToJson, namedConfig, parameterCount, readConfig } from '../models/config.ts';
 import { encoderFlops } from './flops.ts';
 import { type DeviceInfo, bertInputs, deviceInfo } from './kernels.ts';
@@ -52,7 +60,26 @@ export interface SpeedupOptions {
   /** Further pruned checkpoints (model directories) of the same dense model, each timed with its own weights. */
   checkpoints?: readonly string[];
   torch?: Omit<TorchRunOptions, 'warmup' | 'repeats'>;
+  /** Runtimes besides ours (see the module comment); 'torch' here is the same as `torch: {}`. */
+  runtimes?: readonly SpeedupRuntime[];
+  /** Timed runs per model in ONNX Runtime's CPU provider and PyTorch, whose runs are cheap (default: `repeats`). */
+  runtimeRepeats?: number;
   onProgress?: (done: number, total: number) => void;
+}
+
+/** The runtimes `bench speedup` can time; webprune is always timed. */
+export const SPEEDUP_RUNTIMES = ['webprune', 'onnxruntime', 'onnxruntime-webgpu', 'torch'] as const;
+export type SpeedupRuntime = (typeof SPEEDUP_RUNTIMES)[number];
+
+/** One runtime's result for a row: its latency, its own speedup over its dense model, and that over the ideal. */
+export interface RuntimeResult {
+  latency_ms: TimingStats;
+  /** Dense median / this median. */
+  speedup: number;
+  /** speedup / ideal_speedup. */
+  efficiency: number;
+  /** Dense min / this min: the ratio of the least-disturbed runs, steadier on a shared machine. */
+  speedup_of_min: number;
 }
 
 export interface SpeedupRow {
@@ -86,6 +113,8 @@ export interface SpeedupRow {
   torch: TorchOp;
   /** With --torch: PyTorch's forward times and ours over theirs. */
   torch_result?: { fp32_ms: TimingStats; fp16_ms: TimingStats | null; ours_over_fp32: number; torch_speedup_fp32: number };
+  /** Every runtime timed, webprune's (the fields above) included. */
+  runtimes: Partial<Record<SpeedupRuntime, RuntimeResult>>;
 }
 
 export interface SpeedupReport {
@@ -99,6 +128,8 @@ export interface SpeedupReport {
   /** What the numbers do and do not cover. */
   notes: string[];
   torch?: Omit<TorchReport, 'results'>;
+  /** The runtimes timed, with what ran (versions, providers, threads). */
+  runtimes: Partial<Record<SpeedupRuntime, string>>;
 }
 
 /**
@@ -135,7 +166,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   const strategies = options.strategies ?? ['structured'];
   for (const s of strategies) if (!SPEEDUP_STRATEGIES.includes(s)) throw new Error(`--strategies: ${s} is not one of ${SPEEDUP_STRATEGIES.join(', ')}`);
   // bench/torch_bench.py builds dense-Linear models from the configs: it would time rank rows unfactorised.
-  if (options.torch && strategies.includes('rank')) throw new Error('--torch does not time rank-pruned rows (bench/torch_bench.py has no factorised Linears); drop rank from --strategies');
+  if ((options.torch || options.runtimes?.includes('torch')) && strategies.includes('rank')) throw new Error('--torch does not time rank-pruned rows (bench/torch_bench.py has no factorised Linears); drop rank from --strategies');
   const targets = [...new Set([0, ...options.sparsities])].sort((a, b) => a - b);
   type Entry = { sparsity: number; source: 'drawn' | 'checkpoint'; strategy: SpeedupRow['strategy']; config: BertConfig; dir?: string };
   const entries: Entry[] = [{ sparsity: 0, source: 'drawn', strategy: 'dense', config: cofiLikeStructure(dense, 0, seed) }];
@@ -148,6 +179,8 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
     if (denseOf(config).hiddenSize !== dense.hiddenSize || config.numLayers !== dense.numLayers) throw new Error(`${dir}: not a pruned ${options.model} (hidden size or depth differ)`);
     entries.push({ sparsity: prunableSparsity(dense, config), source: 'checkpoint', strategy: 'checkpoint', config, dir });
   }
+  const runtimes = [...new Set<SpeedupRuntime>(['webprune', ...(options.runtimes ?? []), ...(options.torch ? (['torch'] as const) : [])])];
+  for (const r of runtimes) if (!(SPEEDUP_RUNTIMES as readonly string[]).includes(r)) throw new Error(`--runtime: unknown runtime "${r}" (${SPEEDUP_RUNTIMES.join(', ')})`);
   const hasWeights = (dir: string | undefined) => dir !== undefined && ['model.safetensors', 'model.safetensors.index.json'].some((f) => fs.existsSync(path.join(dir, f)));
   const engine = await initBenchEngine();
   const timer = new GpuTimer(engine, options.wallClock ? 'wall' : 'auto');
@@ -155,6 +188,8 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   engine.poison = false;
   const models: Bert[] = [];
   const inputs = bertInputs(dense, batch, seq, 4, seed + 1);
+  let hostInputs: HostInputs[] = [];
+  const checkpoints: Checkpoint[] = [];
   let measured;
   try {
     // Drawn structures get random weights (enough for timing); a pruned checkpoint is timed with its own.
@@ -166,6 +201,13 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
       E.noGrad(() => E.tidy(() => void m.classify({ inputIds: x.inputIds, tokenTypeIds: x.tokenTypeIds, attentionMask: x.attentionMask }, { training: false })));
     });
     measured = await timer.timeInterleaved(recorders, { warmup, repeats, onRun: () => options.onProgress?.(++done, total) });
+    // The same models (weights included) and inputs for ONNX Runtime.
+    if (runtimes.some((r) => r.startsWith('onnxruntime'))) {
+      hostInputs = await Promise.all(
+        inputs.map(async (x) => ({ batch, seq, inputIds: (await x.inputIds.read()) as Int32Array, tokenTypeIds: (await x.tokenTypeIds.read()) as Int32Array, attentionMask: (await x.attentionMask.read()) as Float32Array })),
+      );
+      for (const m of models) checkpoints.push({ config: m.config, tensors: await m.values(), head: 'classification' });
+    }
   } finally {
     engine.poison = poison;
     timer.dispose();
@@ -201,6 +243,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
       },
       name: e.dir && e.dir !== options.model ? `checkpoint ${e.dir}` : e.source === 'checkpoint' ? `checkpoint ${e.sparsity}` : e.strategy === 'rank' ? `rank sparsity ${e.sparsity}` : `sparsity ${e.sparsity}`,
       torch: { op: 'bert_forward', config: configToJson(e.config), batch, seq },
+      runtimes: { webprune: { latency_ms: { median: m.median, min: m.min, max: m.max }, speedup, efficiency: speedup / ideal, speedup_of_min: measured[0]!.min / m.min } },
     };
   });
   const notes = [
@@ -224,16 +267,42 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
     seq_len: seq,
     rows,
     notes,
+    runtimes: { webprune: `webprune on ${engine.gpu.description.description} (${timer.method})` },
   };
-  if (options.torch) {
-    const t = await runTorchBench(rows, { ...options.torch, warmup, repeats });
+  const otherRepeats = options.runtimeRepeats ?? repeats;
+  if (!(Number.isInteger(otherRepeats) && otherRepeats >= 1)) throw new Error(`--runtime-repeats must be a positive integer (got ${otherRepeats})`);
+  // Each runtime's speedups are ratios of its own times (see the module comment).
+  const record = (runtime: SpeedupRuntime, times: readonly TimingStats[]) =>
+    rows.forEach((r, i) => {
+      const speedup = times[0]!.median / times[i]!.median;
+      r.runtimes[runtime] = { latency_ms: times[i]!, speedup, efficiency: speedup / r.ideal_speedup, speedup_of_min: times[0]!.min / times[i]!.min };
+    });
+  for (const [runtime, provider] of [['onnxruntime', 'cpu'], ['onnxruntime-webgpu', 'webgpu']] as const) {
+    if (!runtimes.includes(runtime)) continue;
+    try {
+      // The WebGPU provider runs on the same adapter as ours, as slowly: it keeps --repeats.
+      const n = provider === 'cpu' ? otherRepeats : repeats;
+      const t = await timeOnnxRuntime(checkpoints, hostInputs, { provider, warmup, repeats: n });
+      record(runtime, t.results);
+      report.runtimes[runtime] = `${t.description}; ${warmup} warm-up + ${n} timed runs per model`;
+    } catch (err) {
+      // A provider this build or adapter lacks is reported, not fatal: the other runtimes stand.
+      if (provider === 'cpu') throw err;
+      notes.push(`${runtime}: not measured (${(err as Error).message})`);
+    }
+  }
+  const torch = options.torch ?? (runtimes.includes('torch') ? {} : undefined);
+  if (torch) {
+    const t = await runTorchBench(rows, { ...torch, warmup, repeats: otherRepeats, roundRobin: true });
     const { results, ...meta } = t;
     report.torch = meta;
+    report.runtimes.torch = `torch ${meta.torch_version}, eager, fp32 (TF32 off), on ${meta.device_name}; ${warmup} warm-up + ${otherRepeats} timed runs per model`;
     const denseTorch = results[rows[0]!.name]!.fp32.median;
     rows.forEach((r) => {
       const res = results[r.name]!;
       r.torch_result = { fp32_ms: res.fp32, fp16_ms: res.fp16, ours_over_fp32: r.latency_ms.median / res.fp32.median, torch_speedup_fp32: denseTorch / res.fp32.median };
     });
+    record('torch', rows.map((r) => results[r.name]!.fp32));
   }
   return report;
 }
@@ -275,19 +344,44 @@ export function speedupTable(report: SpeedupReport): string {
     ...report.rows.map((r) => `${r.strategy === 'rank' ? 'rank structure' : 'structure'} at ${(100 * r.sparsity).toFixed(1)}%: H=${r.structure.hidden_size} heads=[${r.structure.heads.join(',')}] ffn=[${r.structure.intermediate.join(',')}]${r.structure.ranks ? ` ranks=${JSON.stringify(r.structure.ranks)}` : ''}`),
   ];
   if (report.torch) notes.push(`torch ${report.torch.torch_version} on ${report.torch.device_name}, TF32 ${report.torch.tf32 ? 'on' : 'off'} (eager, fp32)`);
-  return `${lines.join('\n')}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
+  return `${lines.join('\n')}\n${runtimeTable(report)}\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
+}
+
+/** Display names of the runtimes (tables and the plot). */
+const RUNTIME_LABEL: Record<SpeedupRuntime, string> = { webprune: 'webprune', onnxruntime: 'ONNX Runtime CPU', 'onnxruntime-webgpu': 'ONNX Runtime WebGPU', torch: 'PyTorch fp32' };
+
+/**
+ * With more than one runtime: speedup over each runtime's own dense model, its fraction of the ideal
+ * and its median latency, one column per runtime ('' otherwise).
+ */
+export function runtimeTable(report: SpeedupReport): string {
+  const names = SPEEDUP_RUNTIMES.filter((n) => report.rows.some((r) => r.runtimes?.[n]));
+  if (names.length < 2) return '';
+  const head = ['sparsity', 'ideal', ...names.map((n) => RUNTIME_LABEL[n])];
+  const lines = ['', 'Speedup over the dense model in each runtime, of medians (its fraction of the ideal; median latency) [of minima]:', '', `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of report.rows) {
+    const cells = names.map((n) => {
+      const x = r.runtimes[n];
+      return x ? `${x.speedup.toFixed(2)}× (${x.efficiency.toFixed(2)}) ${f2(x.latency_ms.median)} ms [${x.speedup_of_min.toFixed(2)}×]` : '–';
+    });
+    lines.push(`| ${(100 * r.sparsity).toFixed(1)}%${r.source === 'checkpoint' ? ' (checkpoint)' : r.strategy === 'rank' ? ' (rank)' : ''} | ${r.ideal_speedup.toFixed(2)}× | ${cells.join(' | ')} |`);
+  }
+  const described = names.map((n) => `${RUNTIME_LABEL[n]}: ${report.runtimes?.[n] ?? ''}`);
+  return `${lines.join('\n')}\n\n${described.map((d) => `- ${d}`).join('\n')}\n`;
 }
 
 /** The vega-lite spec of the speedup plot: measured speedup against sparsity, with the ideal. */
 export function speedupChartSpec(report: SpeedupReport): Record<string, unknown> {
   const drawn = report.rows.filter((r) => r.source === 'drawn');
   const withRank = drawn.some((r) => r.strategy === 'rank');
-  // The dense row starts every strategy's lines.
+  // The dense row starts every strategy's lines; one line per runtime ('measured' is webprune's), beside the ideal.
   const rowsOf = (strategy: SpeedupStrategy) => drawn.filter((r) => r.strategy === 'dense' || r.strategy === strategy);
+  const others = SPEEDUP_RUNTIMES.filter((n) => n !== 'webprune');
+  const runtimeSeries = (n: SpeedupRuntime, strategy: SpeedupStrategy) => (withRank && strategy === 'rank' ? `${RUNTIME_LABEL[n]} (rank)` : RUNTIME_LABEL[n]);
   const values = (withRank ? (['structured', 'rank'] as const) : (['structured'] as const)).flatMap((strategy) => rowsOf(strategy).flatMap((r) => [
     { sparsity: r.sparsity, speedup: r.speedup, series: withRank ? `measured (${strategy})` : 'measured' },
     { sparsity: r.sparsity, speedup: r.ideal_speedup, series: withRank ? `ideal (${strategy})` : 'ideal (FLOPs)' },
-    ...(r.torch_result && strategy === 'structured' ? [{ sparsity: r.sparsity, speedup: r.torch_result.torch_speedup_fp32, series: 'PyTorch fp32' }] : []),
+    ...others.filter((n) => r.runtimes?.[n]).map((n) => ({ sparsity: r.sparsity, speedup: r.runtimes[n]!.speedup, series: runtimeSeries(n, strategy) })),
   ]));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
@@ -301,8 +395,8 @@ export function speedupChartSpec(report: SpeedupReport): Record<string, unknown>
       y: { field: 'speedup', type: 'quantitative', title: 'speedup over dense (×)', scale: { type: 'log' } },
       color: { field: 'series', type: 'nominal', title: null },
       strokeDash: withRank
-        ? { field: 'series', type: 'nominal', scale: { domain: ['measured (structured)', 'ideal (structured)', 'measured (rank)', 'ideal (rank)', 'PyTorch fp32'], range: [[1, 0], [6, 4], [1, 0], [6, 4], [2, 2]] }, legend: null }
-        : { field: 'series', type: 'nominal', scale: { domain: ['measured', 'ideal (FLOPs)', 'PyTorch fp32'], range: [[1, 0], [6, 4], [2, 2]] }, legend: null },
+        ? { field: 'series', type: 'nominal', scale: { domain: ['measured (structured)', 'ideal (structured)', 'measured (rank)', 'ideal (rank)', ...others.map((n) => RUNTIME_LABEL[n])], range: [[1, 0], [6, 4], [1, 0], [6, 4], [2, 2], [4, 2], [1, 2]] }, legend: null }
+        : { field: 'series', type: 'nominal', scale: { domain: ['measured', 'ideal (FLOPs)', ...others.map((n) => RUNTIME_LABEL[n])], range: [[1, 0], [6, 4], [2, 2], [4, 2], [1, 2]] }, legend: null },
     },
   };
 }

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { registerBench } from './commands/bench.ts';
 import { registerConvert } from './commands/convert.ts';
 import { registerExperiment } from './commands/experiment.ts';
+import { registerExport } from './commands/export.ts';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerInfo } from './commands/info.ts';
 import { registerPretrain } from './commands/pretrain.ts';
@@ -23,6 +24,7 @@ registerPretrain(program);
 registerExperiment(program);
 registerBench(program);
 registerConvert(program);
+registerExport(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -124,7 +124,7 @@ const show = (x: unknown): string => (x === undefined ? 'nothing' : JSON.stringi
  * @param file name used in error messages (e.g. the path of config.json).
  * @throws ConfigError `FILE: KEY must be ... (got VALUE)` for: a required key (vocab_size, hidden_size,
  *   num_hidden_layers, num_attention_heads, intermediate_size) missing or not a positive integer;
- *   a value of the wrong type or range; model_type other than "bert"; hidden_act other than "gelu";
+ *   a value of the wrong type or range; model_type other than "bert" (or "webprune_bert"); hidden_act other than "gelu";
  *   position_embedding_type other than "absolute"; is_decoder true; hidden_size not divisible by
  *   num_attention_heads without an explicit attention_head_size; webprune_layers of the wrong length
  *   or with bad entries; pruned_heads malformed or disagreeing with webprune_layers; num_labels,
@@ -160,7 +160,8 @@ export function parseConfig(json: unknown, file: string): BertConfig {
     return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(`${key} must be a positive number (got ${show(v)})`);
   };
 
-  if (has('model_type') && o['model_type'] !== 'bert') fail(`model_type must be "bert" (got ${show(o['model_type'])})`);
+  // "webprune_bert": a pruned model exported for transformers with remote code (export/transformers.ts).
+  if (has('model_type') && o['model_type'] !== 'bert' && o['model_type'] !== 'webprune_bert') fail(`model_type must be "bert" (got ${show(o['model_type'])})`);
   const vocabSize = posInt('vocab_size');
   const hiddenSize = posInt('hidden_size');
   const numLayers = posInt('num_hidden_layers');

@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
 import { KERNEL_BENCH_SIZES, type KernelBenchSize, kernelTable, runKernelBench } from '../../bench/kernels.ts';
-import { COFI_BATCH, COFI_SEQ, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
+import { COFI_BATCH, COFI_SEQ, SPEEDUP_RUNTIMES, type SpeedupRuntime, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
+import { resolveModelSource } from '../../hub/model.ts';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -30,6 +31,14 @@ function sparsityList(v: string): number[] {
     const x = Number(s);
     if (s === '' || !(x >= 0 && x < 1)) throw new InvalidArgumentError(`each sparsity must be a number in [0, 1) (got "${s}" in "${v}")`);
     return x;
+  });
+}
+
+function runtimeList(v: string): SpeedupRuntime[] {
+  return v.split(',').map((s) => {
+    const r = s.trim();
+    if (!(SPEEDUP_RUNTIMES as readonly string[]).includes(r)) throw new InvalidArgumentError(`each runtime must be one of ${SPEEDUP_RUNTIMES.join(', ')} (got "${r}" in "${v}")`);
+    return r as SpeedupRuntime;
   });
 }
 
@@ -81,7 +90,7 @@ function addCommon(cmd: Command, defaults: { repeats: number; warmup: number }):
     .option('--warmup <n>', 'untimed runs first', nonNegativeInt('--warmup'), defaults.warmup)
     .option('--seed <n>', 'seed of inputs, weights and structures', nonNegativeInt('--seed'), 0)
     .option('--wall-clock', 'time with the wall clock even when GPU timestamps are available')
-    .option('--torch', 'also time the same rows with PyTorch (bench/torch_bench.py) and print ours over theirs')
+    .option('--torch', 'also time the same rows with PyTorch (bench/torch_bench.py) and print ours over theirs (for speedup: same as --runtime torch)')
     .option('--python <path>', 'interpreter for --torch (default $WEBPRUNE_PYTHON, else python3)')
     .option('--torch-device <device>', 'auto, cpu or cuda, for --torch', 'auto');
 }
@@ -119,16 +128,21 @@ export function registerBench(program: Command): void {
     bench
       .command('speedup')
       .description('inference latency of compacted models (CoFi-like structures) against the dense one, with the ideal FLOP speedup')
-      .requiredOption('--model <dir|size>', 'a named size (tiny, mini, small, base) or a model directory with config.json')
+      .requiredOption('--model <dir|size|hub-id>', 'a named size (tiny, mini, small, base), a model directory with config.json, or a hub id')
+      .option('--runtime <list>', `runtimes to time, comma-separated: ${SPEEDUP_RUNTIMES.join(', ')} (webprune is always timed; onnxruntime = its CPU execution provider)`, runtimeList, ['webprune'] as SpeedupRuntime[])
+      .option('--runtime-repeats <n>', 'timed runs per model in ONNX Runtime (CPU) and PyTorch (default: --repeats)', positiveInt('--runtime-repeats'))
       .option('--sparsities <list>', 'comma-separated target sparsities in [0, 1)', sparsityList, [0, 0.4, 0.7, 0.9, 0.95, 0.98])
       .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), COFI_BATCH)
       .option('--seq-len <n>', 'sequence length (padded)', positiveInt('--seq-len'), COFI_SEQ)
       .option('--out <dir>', 'write speedup.json, speedup.md and speedup.svg to DIR'),
     { repeats: 5, warmup: 1 },
-  ).action(async (o: CommonOptions & { model: string; sparsities: number[]; batchSize: number; seqLen: number; out?: string }) => {
+  ).action(async (o: CommonOptions & { model: string; sparsities: number[]; batchSize: number; seqLen: number; out?: string; runtime: SpeedupRuntime[]; runtimeRepeats?: number }) => {
+    const model = await resolveModelSource(o.model); // hub ids → the HF cache (hub/model.ts)
     const bar = progressBar('bench speedup');
     const report = await runSpeedupBench({
-      model: o.model,
+      model,
+      runtimes: o.runtime,
+      runtimeRepeats: o.runtimeRepeats,
       sparsities: o.sparsities,
       batchSize: o.batchSize,
       seqLen: o.seqLen,
@@ -136,7 +150,7 @@ export function registerBench(program: Command): void {
       warmup: o.warmup,
       seed: o.seed,
       wallClock: o.wallClock,
-      torch: torchOptions(o),
+      torch: torchOptions({ ...o, torch: o.torch || o.runtime.includes('torch') }),
       onProgress: (d, t) => bar.update(d, t),
     }).finally(() => bar.stop());
     if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);

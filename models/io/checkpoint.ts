@@ -210,21 +210,32 @@ export function checkTensors(
   }
 }
 
+/** File names of PyTorch pickle checkpoints (pytorch_model.bin and the like), which are never loaded. */
+export const PICKLE_RE = /\.(bin|pt|pth|ckpt|pkl)$/;
+
+/**
+ * The error for a model that has only PyTorch pickle weights, with the command that converts it.
+ * @param file the pickle file found (a path, or a hub file name)
+ * @param source what transformers' from_pretrained takes to load the model (a directory or a hub id)
+ * @param target where the converted safetensors directory goes
+ */
+export function pickleRefusal(file: string, source: string, target: string): CheckpointError {
+  return new CheckpointError(
+    `${file}: PyTorch pickle checkpoints are never loaded (unpickling executes code). ` +
+      `Convert the model to safetensors with: python -c "from transformers import AutoModel; ` +
+      `AutoModel.from_pretrained('${source}').save_pretrained('${target}', safe_serialization=True)" ` +
+      `(use the model's class, e.g. AutoModelForSequenceClassification, to keep its head)`,
+  );
+}
+
 /** The weight files of a directory: the single file, or the index and the shards it lists. */
 function weightFiles(dir: string): { kind: 'single'; file: string } | { kind: 'sharded'; index: string; shards: Map<string, string[]> } {
   const single = path.join(dir, SINGLE_FILE);
   if (fs.existsSync(single)) return { kind: 'single', file: single };
   const index = path.join(dir, INDEX_FILE);
   if (!fs.existsSync(index)) {
-    const pickles = fs.readdirSync(dir).filter((f) => /\.(bin|pt|pth|ckpt|pkl)$/.test(f));
-    if (pickles.length > 0) {
-      throw new CheckpointError(
-        `${path.join(dir, pickles[0]!)}: PyTorch pickle checkpoints are never loaded (unpickling executes code). ` +
-          `Convert the directory to safetensors with: python -c "from transformers import AutoModel; ` +
-          `AutoModel.from_pretrained('${dir}').save_pretrained('${dir}', safe_serialization=True)" ` +
-          `(use the model's class, e.g. AutoModelForSequenceClassification, to keep its head)`,
-      );
-    }
+    const pickles = fs.readdirSync(dir).filter((f) => PICKLE_RE.test(f));
+    if (pickles.length > 0) throw pickleRefusal(path.join(dir, pickles[0]!), dir, dir);
     throw new CheckpointError(`${dir}: no ${SINGLE_FILE} or ${INDEX_FILE} in the model directory`);
   }
   let json: unknown;
