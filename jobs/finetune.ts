@@ -12,12 +12,12 @@ import { evaluate } from '../training/evaluate.ts';
 import { FinetunePhase, totalSteps } from '../training/finetune.ts';
 import { trainPhase } from '../training/run/loop.ts';
 import { DATA_OPTIONS, RUN_OPTIONS, twoWeights } from './common_options.ts';
-import { loadEncoded, modelHash, resolveDataDir, resolveTokenizer, splitHash, subsample } from './inputs.ts';
+import { loadEncoded, modelHash, resolveDataDir, resolveSources, resolveTokenizer, splitHash, subsample } from './inputs.ts';
 import { type JobContext, type JobResult, runJob } from './job.ts';
 import { type OptionInput, OptionError, defineOptions, opt, resolveOptions, trajectoryOptions, within } from './options.ts';
 
 export const FINETUNE_OPTIONS = defineOptions({
-  model: opt.string.required('--model <dir|config>', 'checkpoint directory, or a config name (tiny, mini, small, base) for random weights', { trajectory: true }),
+  model: opt.string.required('--model <dir|config>', 'checkpoint directory, Hugging Face hub id (org/name[@revision]), or a config name (tiny, mini, small, base) for random weights', { trajectory: true }),
   task: opt.string.required('--task <name>', 'mrpc, stsb, sciie, citation_intent, or [regression:](tsv|jsonl):DIR', { trajectory: true }),
   epochs: opt.number('--epochs <n>', 'training epochs', 3, { trajectory: true, valid: (v) => (v > 0 ? null : 'must be positive') }),
   steps: opt.count.optional('--steps <n>', 'optimizer steps (overrides --epochs)', { trajectory: true }),
@@ -65,7 +65,8 @@ const MODEL_FILES = ['config.json', 'model.safetensors', 'model.safetensors.inde
  *   naming the file for data or a model that does not load, or the step where the loss diverged
  */
 export async function finetuneJob(input: FinetuneInput, context: JobContext & { inputs?: TaskInputs } = {}): Promise<JobResult<FinetuneSummary>> {
-  const o = resolveOptions(FINETUNE_OPTIONS, input);
+  const options = resolveOptions(FINETUNE_OPTIONS, input);
+  const o = await resolveSources(options, [options.task, options.transfer]);
   if (fs.existsSync(o.model) && path.resolve(o.model) === path.resolve(o.out)) throw new OptionError(`--out ${o.out} is the --model directory: choose another output directory`);
   const task = getTask(o.task);
   const transferTask = o.transfer ? getTask(o.transfer) : null;
@@ -75,7 +76,7 @@ export async function finetuneJob(input: FinetuneInput, context: JobContext & { 
   const inputs = { ...given, train: o.trainFraction ? subsample(given.train, o.trainFraction, o.dataSeed) : given.train };
   const steps = totalSteps(o, inputs.train.n);
   const fingerprint = {
-    ...trajectoryOptions(FINETUNE_OPTIONS, o),
+    ...trajectoryOptions(FINETUNE_OPTIONS, options),
     '--model (content)': modelHash(o.model),
     vocabulary: inputs.tokenizer.fingerprint(),
     'train data': splitHash(inputs.train),
@@ -94,7 +95,7 @@ export async function finetuneJob(input: FinetuneInput, context: JobContext & { 
       try {
         await trainPhase(run, phase);
         const r = phase.outcome();
-        return { task: task.name, model: o.model, best: r.best, best_step: r.bestStep, final: r.final, steps: r.steps, seconds: run.seconds() } satisfies FinetuneSummary;
+        return { task: task.name, model: options.model, best: r.best, best_step: r.bestStep, final: r.final, steps: r.steps, seconds: run.seconds() } satisfies FinetuneSummary;
       } finally {
         phase.dispose();
         model.dispose();
@@ -119,7 +120,7 @@ export function readTaskInputs(
 }
 
 export const EVAL_OPTIONS = defineOptions({
-  model: opt.string.required('--model <dir>', 'checkpoint directory of a fine-tuned model'),
+  model: opt.string.required('--model <dir>', 'checkpoint directory (or hub id) of a fine-tuned model'),
   task: opt.string.required('--task <name>', 'task (as for finetune)'),
   split: opt.choice('--split <split>', 'the split to score', ['dev', 'train', 'test'] as const, 'dev'),
   dataDir: DATA_OPTIONS.dataDir,
@@ -135,7 +136,8 @@ export type EvalInput = OptionInput<typeof EVAL_OPTIONS>;
  * @throws Error when the model's head does not fit the task, or the split has no labels
  */
 export async function evalJob(input: EvalInput): Promise<Record<string, number>> {
-  const o = resolveOptions(EVAL_OPTIONS, input);
+  const given = resolveOptions(EVAL_OPTIONS, input);
+  const o = await resolveSources(given, [given.task]);
   const dataDir = resolveDataDir(o.dataDir);
   const task = getTask(o.task);
   const tokenizer = resolveTokenizer(o.model, o.vocab, dataDir);

@@ -6,6 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultDataDir } from '../data/paths.ts';
+import { ensureTaskData } from '../hub/glue.ts';
+import { resolveModelSource } from '../hub/model.ts';
 import { HostRandom } from '../engine/index.ts';
 import { type Split, type Task, loadSplit } from '../data/tasks.ts';
 import { BertTokenizer, loadTokenizer, parseVocab } from '../data/tokenizer.ts';
@@ -91,4 +93,19 @@ export function splitHash(split: EncodedSplit): string {
 /** The fingerprint entry of a model spec: a config name as is, a directory by content. */
 export function modelHash(spec: string): string {
   return isNamedConfig(spec) ? `config ${spec}` : hashModelDir(spec);
+}
+
+/**
+ * The local sources of a job's inputs: hub ids of `model` and `teacher` resolved to snapshots in the
+ * Hugging Face cache (downloaded when missing), and a data root that has every task (mrpc/stsb from
+ * the hub's nyu-mll/glue when the data root lacks them; hub/). Everything else passes through.
+ * @throws HubError when the hub and the cache cannot provide a model or a task
+ */
+export async function resolveSources<O extends { model: string; teacher?: string; dataDir?: string }>(o: O, tasks: ReadonlyArray<string | undefined>): Promise<O> {
+  return {
+    ...o,
+    model: await resolveModelSource(o.model),
+    ...(o.teacher ? { teacher: await resolveModelSource(o.teacher) } : {}),
+    dataDir: await ensureTaskData(tasks, o.dataDir),
+  };
 }

@@ -35,12 +35,12 @@ import { trainPhase } from '../training/run/loop.ts';
 import type { TaskData } from '../training/task_mix.ts';
 import type { Run } from '../training/run/run.ts';
 import { DATA_OPTIONS, DEFAULT_MODEL, RUN_OPTIONS, twoWeights } from './common_options.ts';
-import { loadEncoded, modelHash, resolveDataDir, resolveTokenizer, splitHash, subsample } from './inputs.ts';
+import { loadEncoded, modelHash, resolveDataDir, resolveSources, resolveTokenizer, splitHash, subsample } from './inputs.ts';
 import { type JobContext, type JobResult, runJob } from './job.ts';
 import { type OptionInput, type OptionValues, OptionError, defineOptions, opt, resolveOptions, trajectoryOptions } from './options.ts';
 
 export const PRUNE_OPTIONS = defineOptions({
-  model: opt.string('--model <dir|config>', 'pretrained encoder: checkpoint directory or config name', DEFAULT_MODEL, { trajectory: true }),
+  model: opt.string('--model <dir|config>', 'pretrained encoder: checkpoint directory, config name, or Hugging Face hub id (org/name[@revision])', DEFAULT_MODEL, { trajectory: true }),
   task: opt.string.required('--task <name>', 'target task: mrpc, stsb, sciie, citation_intent, or [regression:](tsv|jsonl):DIR', { trajectory: true }),
   transfer: opt.string.optional('--transfer <name>', 'auxiliary transfer task (Dery et al.)', { trajectory: true }),
   method: opt.string.optional('--method <m>', `${METHODS.join(' | ')} (default: delta with --transfer, else none)`, { trajectory: true }),
@@ -63,7 +63,7 @@ export const PRUNE_OPTIONS = defineOptions({
     valid: (ts) => (ts.every((t) => (MASK_TYPES as readonly string[]).includes(t)) ? null : `must be a comma list of ${MASK_TYPES.join(', ')}`),
   }),
   trainEmbeddings: opt.flag('--train-embeddings', 'train the embeddings (frozen by default, as Dery et al.)', { trajectory: true }),
-  teacher: opt.string.optional('--teacher <dir>', 'a model fine-tuned on the task: distil from it (layer + prediction distillation, CoFi)', { trajectory: true }),
+  teacher: opt.string.optional('--teacher <dir>', 'a model fine-tuned on the task (directory or hub id): distil from it (layer + prediction distillation, CoFi)', { trajectory: true }),
   distillLayerAlpha: opt.number('--distill-layer-alpha <a>', 'weight of the layer distillation loss', 0.9, { trajectory: true }),
   distillPredictionAlpha: opt.number('--distill-prediction-alpha <a>', 'weight of the prediction (KL) distillation loss', 0.1, { trajectory: true }),
   distillTemperature: opt.number('--distill-temperature <t>', 'temperature of the prediction distillation', 2, { trajectory: true }),
@@ -122,14 +122,15 @@ export function readPruneInputs(o: PruneOptions): PruneInputs {
  *   load, or the step where the loss diverged (the last checkpoint is kept)
  */
 export async function pruneJob(input: PruneInput, context: JobContext & { inputs?: PruneInputs } = {}): Promise<JobResult<PruneSummary>> {
-  const o = resolveOptions(PRUNE_OPTIONS, input);
-  validatePruneOptions(o);
+  const options = resolveOptions(PRUNE_OPTIONS, input);
+  validatePruneOptions(options);
+  const o = await resolveSources(options, [options.task, options.transfer]);
   // A model that does not load fails now, not after data preparation.
   loadModel(o.model, { head: 'classification', seed: o.seed }).model.dispose();
   const given = context.inputs ?? readPruneInputs(o);
   const inputs = { ...given, target: { ...given.target, train: o.trainFraction ? subsample(given.target.train, o.trainFraction, o.dataSeed) : given.target.train } };
   const fingerprint = {
-    ...trajectoryOptions(PRUNE_OPTIONS, o),
+    ...trajectoryOptions(PRUNE_OPTIONS, options),
     '--model (content)': modelHash(o.model),
     '--teacher (content)': o.teacher ? modelHash(o.teacher) : null,
     vocabulary: inputs.tokenizer.fingerprint(),

@@ -1,8 +1,6 @@
 /** `webprune finetune` and `webprune eval` (jobs/finetune.ts). */
 import type { Command } from 'commander';
 import { initEngine } from '../../engine/index.ts';
-import { ensureTaskData } from '../../hub/glue.ts';
-import { resolveModelSource } from '../../hub/model.ts';
 import { EVAL_OPTIONS, FINETUNE_OPTIONS, evalJob, finetuneJob } from '../../jobs/finetune.ts';
 import { resolveOptions } from '../../jobs/options.ts';
 import { addOptions, printJobResult } from '../options.ts';
@@ -11,8 +9,6 @@ export function registerFinetune(program: Command): void {
   const finetune = program.command('finetune').description('fine-tune a model on a task; keeps the best dev checkpoint (HF format) in --out');
   addOptions(finetune, FINETUNE_OPTIONS).action(async (args: Record<string, unknown>) => {
     const options = resolveOptions(FINETUNE_OPTIONS, args);
-    // Hub (hub/): --model ids → the HF cache; mrpc/stsb from nyu-mll/glue when the data root lacks them.
-    Object.assign(options, { model: await resolveModelSource(options.model), dataDir: await ensureTaskData(options.task, options.dataDir) });
     await initEngine({ seed: options.seed });
     printJobResult(await finetuneJob(options), (s) => console.log(JSON.stringify(s)));
   });
@@ -23,8 +19,6 @@ export function registerFinetune(program: Command): void {
     .action(async (args: Record<string, unknown>) => {
       const { json, ...rest } = args;
       const options = resolveOptions(EVAL_OPTIONS, rest);
-      // Hub (hub/): --model ids → the HF cache; mrpc/stsb from nyu-mll/glue when the data root lacks them.
-      Object.assign(options, { model: await resolveModelSource(options.model), dataDir: await ensureTaskData(options.task, options.dataDir) });
       await initEngine({ seed: 0 });
       const metrics = await evalJob(options);
       if (json) console.log(JSON.stringify(metrics));

@@ -1,8 +1,6 @@
 /** `webprune prune`: CoFi structured pruning with an optional transfer task (jobs/prune.ts). */
 import type { Command } from 'commander';
 import { initEngine } from '../../engine/index.ts';
-import { ensureTaskData } from '../../hub/glue.ts';
-import { resolveModelSource } from '../../hub/model.ts';
 import { PRUNE_OPTIONS, pruneJob, validatePruneOptions } from '../../jobs/prune.ts';
 import { resolveOptions } from '../../jobs/options.ts';
 import { addOptions, printJobResult } from '../options.ts';
@@ -13,8 +11,6 @@ export function registerPrune(program: Command): void {
     // Bad input stops here, before the GPU or the data are touched.
     const options = resolveOptions(PRUNE_OPTIONS, args);
     validatePruneOptions(options);
-    // Hub (hub/): --model/--teacher ids → the HF cache; mrpc/stsb from nyu-mll/glue when the data root lacks them.
-    Object.assign(options, { model: await resolveModelSource(options.model), teacher: options.teacher && (await resolveModelSource(options.teacher)), dataDir: await ensureTaskData([options.task, options.transfer], options.dataDir) });
     await initEngine({ seed: options.seed });
     printJobResult(await pruneJob(options), (s) => {
       console.log(JSON.stringify(s, null, 2));
