@@ -1,0 +1,177 @@
+/**
+ * The SLURM executor against a real SLURM cluster (CI starts a one-node cluster with
+ * scripts/slurm-local.sh start; so can a developer): a small experiment (a small random encoder, a few
+ * steps, MRPC) as a job array with two tasks at once writes the same results.json as the local
+ * executor; an array cancelled with scancel mid-run leaves a half-finished experiment that `status`
+ * reads, and a rerun resumes the cells from their checkpoints to the same results; a cell that fails
+ * is resubmitted, then reported with its log; sbatch's errors come through verbatim.
+ * Without a cluster the tests are skipped with a message; with CI set they fail instead.
+ */
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { defaultDataDir } from '../../data/paths.ts';
+import { loadTokenizer } from '../../data/tokenizer.ts';
+import { FINAL_STATES, scancel, slurmReachable, squeue } from '../../experiments/executors/slurm_cli.ts';
+import { type ExperimentInput, experimentJob } from '../../jobs/experiment.ts';
+import { experimentStatus, formatStatus } from '../../jobs/experiment_status.ts';
+import { Bert } from '../../models/bert.ts';
+import { type BertConfig, namedConfig, withLabels } from '../../models/config.ts';
+import { saveModel } from '../../models/load.ts';
+import { useTestEngine } from '../helpers.ts';
+
+const ROOT = path.join(import.meta.dirname, '../..');
+const dataDir = defaultDataDir();
+const haveData = fs.existsSync(path.join(dataDir, 'glue', 'MRPC'));
+/** How the array tasks start webprune: this checkout's sources, as the tests run them. */
+const COMMAND = `${process.execPath} --import ${path.join(ROOT, 'scripts', 'ts-register.mjs')} ${path.join(ROOT, 'cli', 'webprune.ts')}`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const results = (out: string) => fs.readFileSync(path.join(out, 'results.json'), 'utf8').replaceAll(out, 'DIR');
+
+/** Waits until `done()` holds, polling every 200 ms. */
+async function until(what: string, done: () => boolean | Promise<boolean>, seconds = 120): Promise<void> {
+  const end = Date.now() + seconds * 1000;
+  while (!(await done())) {
+    if (Date.now() > end) throw new Error(`timed out after ${seconds} s waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+describe('experiments on SLURM (--executor slurm, against a real cluster)', function () {
+  this.timeout(600_000);
+  let root = '';
+  let model = '';
+  let base: (out: string, over?: Partial<ExperimentInput>) => ExperimentInput;
+  let local = '';
+  const jobs: string[] = [];
+
+  before(async function () {
+    if (!(await slurmReachable())) {
+      if (process.env.CI) throw new Error('CI: no SLURM cluster answers here (sinfo): .ci/run starts one with scripts/slurm-local.sh start, and it did not come up');
+      console.log('      skipped: no SLURM cluster answers here (sinfo). Start a local one with: sudo bash scripts/slurm-local.sh start');
+      this.skip();
+    }
+    if (!haveData) {
+      console.log(`      skipped: no MRPC data under ${dataDir}`);
+      this.skip();
+    }
+    await useTestEngine();
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-slurm-'));
+    const config: BertConfig = { ...namedConfig('tiny'), hiddenSize: 32, numHeads: 2, headSize: 16, intermediateSize: 64, numLayers: 2, layers: [0, 1].map(() => ({ numHeads: 2, intermediateSize: 64 })), maxPositionEmbeddings: 64 };
+    model = path.join(root, 'encoder');
+    const m = Bert.random(withLabels(config, 2), 'base', 5);
+    await saveModel(m, model, { tokenizer: loadTokenizer(path.join(dataDir, 'vocab', 'bert-base-uncased')) });
+    m.dispose();
+    // Two cells (MRPC at half and all of its training data), long enough to cancel one mid-run.
+    base = (out, over = {}) => ({
+      experiment: 'data-size', model, target: 'mrpc', sparsities: [0.7], fractions: [0.5, 1], seeds: 1, seed: 3, out,
+      pruningSteps: 24, finetuneSteps: 4, batchSize: 4, maxSeqLength: 32, maxTrain: 24, maxEval: 24, lr: 1e-3, regLr: 0.1, finetuneLr: 1e-3, lagrangianWarmup: 2, checkpointEvery: 2, logEvery: 1,
+      webpruneCommand: COMMAND, pollEvery: 1,
+      ...over,
+    });
+    local = path.join(root, 'local');
+    const summary = await experimentJob(base(local), { hooks: { info: () => {} } });
+    expect(summary.complete).to.equal(true);
+  });
+
+  after(async () => {
+    if (jobs.length) await scancel(jobs).catch(() => {});
+    if (root) fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('runs the cells as one array, two tasks at once, and writes the same results.json as the local executor', async () => {
+    const out = path.join(root, 'array');
+    const lines: string[] = [];
+    const summary = await experimentJob(base(out, { executor: 'slurm', maxRunning: 2 }), { hooks: { info: (m) => lines.push(m) } });
+    expect(summary.complete, lines.join('\n')).to.equal(true);
+    expect(summary.failed).to.equal(0);
+    const submission = JSON.parse(fs.readFileSync(path.join(out, 'slurm', 'submission-1.json'), 'utf8'));
+    jobs.push(submission.job);
+    expect(submission.sbatch).to.include('--array=0-1%2');
+    expect(submission.cells.map((c: { id: string }) => c.id)).to.deep.equal(['data-size/0.5/0.7/seed-3', 'data-size/1/0.7/seed-3']);
+    // Both tasks ran side by side: squeue reported them running together.
+    expect(lines.some((l) => / 2 running, /.test(l)), lines.join('\n')).to.equal(true);
+    expect(results(out)).to.equal(results(local));
+    for (const f of ['results.md', 'results.csv', 'data-size.svg']) expect(fs.existsSync(path.join(out, f)), f).to.equal(true);
+    // Each task's log says which cell it ran; no lock is left behind.
+    const logs = fs.readdirSync(path.join(out, 'slurm', 'logs'));
+    expect(logs.sort()).to.deep.equal([`${submission.job}_0.out`, `${submission.job}_1.out`]);
+    expect(fs.readFileSync(path.join(out, 'slurm', 'logs', logs[0]!), 'utf8')).to.include('cell data-size/0.5/0.7/seed-3: done');
+    expect(fs.readdirSync(path.join(out, 'results')).filter((f) => f.endsWith('.lock'))).to.deep.equal([]);
+    // A rerun submits nothing and writes the same results.
+    const again: string[] = [];
+    await experimentJob(base(out, { executor: 'slurm' }), { hooks: { info: (m) => again.push(m) } });
+    expect(again.some((l) => l.startsWith('submitted'))).to.equal(false);
+    expect(results(out)).to.equal(results(local));
+  });
+
+  it('scancel mid-run: status reads the half-finished experiment, and a rerun resumes from the checkpoints to the same results', async () => {
+    const out = path.join(root, 'cancelled');
+    const first = await experimentJob(base(out, { executor: 'slurm', wait: false }), { hooks: { info: () => {} } });
+    expect(first.complete).to.equal(false);
+    expect(first.note).to.match(/not waiting for SLURM job \d+/);
+    const job = JSON.parse(fs.readFileSync(path.join(out, 'slurm', 'submission-1.json'), 'utf8')).job as string;
+    jobs.push(job);
+    // Cancel the whole array once the half-data cell has written a checkpoint.
+    const cell = path.join(out, 'cells', 'data-size', '0.5', '0.7', 'seed-3');
+    await until('a checkpoint of the first cell', () => fs.existsSync(path.join(cell, 'checkpoint')));
+    await scancel([job]);
+    await until('the cancelled tasks to end', async () => [...(await squeue([job])).values()].every((t) => FINAL_STATES.has(t.state)));
+    const status = await experimentStatus(out);
+    const text = formatStatus(status);
+    expect(status.cells, text).to.equal(2);
+    expect(status.running, text).to.deep.equal([]);
+    expect(status.queued, text).to.deep.equal([]);
+    expect(status.failed, text).to.deep.equal([]);
+    expect(status.pending, text).to.include('data-size/0.5/0.7/seed-3');
+    expect(status.done.length + status.pending.length, text).to.equal(2);
+    expect(status.results, text).to.equal(false);
+    expect(fs.existsSync(path.join(out, 'results.json'))).to.equal(false);
+    // The rerun resumes the cancelled cell from its checkpoint and ends with the uninterrupted results.
+    const lines: string[] = [];
+    const second = await experimentJob(base(out, { executor: 'slurm' }), { hooks: { info: (m) => lines.push(m) } });
+    expect(second.complete, lines.join('\n')).to.equal(true);
+    const resubmitted = JSON.parse(fs.readFileSync(path.join(out, 'slurm', 'submission-2.json'), 'utf8'));
+    jobs.push(resubmitted.job);
+    const index = resubmitted.cells.findIndex((c: { id: string }) => c.id === 'data-size/0.5/0.7/seed-3');
+    const log = fs.readFileSync(path.join(out, 'slurm', 'logs', `${resubmitted.job}_${index}.out`), 'utf8');
+    expect(log).to.match(/resumed the prune phase at step [1-9]\d* of 24/);
+    expect(results(out)).to.equal(results(local));
+    expect(formatStatus(await experimentStatus(out))).to.match(/2 cells: 2 done, 0 running, 0 queued, 0 failed, 0 pending; results.md is up to date/);
+  });
+
+  it('resubmits a failing cell --retries times, then reports it failed with its log', async () => {
+    const bad = path.join(root, 'bad-task');
+    fs.mkdirSync(bad);
+    fs.writeFileSync(path.join(bad, 'train.tsv'), 'sentence1\tlabel\nfine\t0\nalso fine\t1\n');
+    fs.writeFileSync(path.join(bad, 'dev.tsv'), 'sentence1\tlabel\nonly one column here\n');
+    const out = path.join(root, 'failing');
+    const lines: string[] = [];
+    const summary = await experimentJob(base(out, { executor: 'slurm', target: `tsv:${bad}`, fractions: [1], retries: 1 }), { hooks: { info: (m) => lines.push(m) } });
+    const subs = [1, 2].map((k) => JSON.parse(fs.readFileSync(path.join(out, 'slurm', `submission-${k}.json`), 'utf8')));
+    jobs.push(...subs.map((s) => s.job));
+    expect(fs.existsSync(path.join(out, 'slurm', 'submission-3.json'))).to.equal(false);
+    expect(summary.complete).to.equal(true);
+    expect(summary.failed).to.equal(1);
+    expect(lines.filter((l) => /failed \(attempt \d of 2\)/.test(l))).to.have.length(2);
+    const r = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+    const log = path.join(out, 'slurm', 'logs', `${subs[1].job}_0.out`);
+    expect(r.cells[0].status).to.equal('failed');
+    expect(r.cells[0].error).to.include(path.join(bad, 'dev.tsv'));
+    expect(r.cells[0].log).to.equal(log);
+    expect(fs.readFileSync(log, 'utf8')).to.include(path.join(bad, 'dev.tsv'));
+    expect(fs.readFileSync(path.join(out, 'results.md'), 'utf8')).to.include(`(log: ${log})`);
+  });
+
+  it("passes sbatch's errors on verbatim", async () => {
+    let message = '';
+    try {
+      await experimentJob(base(path.join(root, 'bad-partition'), { executor: 'slurm', partition: 'no-such-partition' }), { hooks: { info: () => {} } });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).to.match(/^sbatch: error: .*invalid partition.*no-such-partition/i);
+  });
+});
