@@ -180,7 +180,7 @@ function executorFor(plan: ExperimentPlan, hooks: RunHooks, info: (m: string) =>
       ...defined({ partition: o.partition, account: o.account, time: o.time, gres: o.gres, mem: o.mem, sbatchArg: o.sbatchArg, maxRunning: o.maxRunning }),
       wait: o.wait, retries: o.retries, signalBefore: o.signalBefore, pollEvery: o.pollEvery, command: nodeCommand(o),
     };
-    return slurmExecutor(settings, { experiment: plan.given, name: plan.name, webprune: webpruneVersion() }, info);
+    return slurmExecutor(settings, { experiment: plan.given, name: plan.name, webprune: webpruneVersion(), planner: 'experiment' }, info);
   }
   const mainMetric = getTask(o.target).metricNames[0]!;
   const started = performance.now();

@@ -23,7 +23,10 @@ import { defineOptions, opt, positive } from '../../jobs/options.ts';
 import { describeOwner } from '../lock.ts';
 import { cellSpec, cellState, currentRecord, recordFailure } from '../runner.ts';
 import type { ExecutorOutcome, Executor, ExperimentCell } from './executor.ts';
-import { FINAL_STATES, type TaskState, jobAlive, sbatch, squeue } from './slurm_cli.ts';
+import { FINAL_STATES, SlurmError, type TaskState, jobAlive, sbatch, squeue } from './slurm_cli.ts';
+
+/** squeue failures in a row the driver waits through (a controller restart) before it gives up. */
+const MAX_SQUEUE_FAILURES = 30;
 
 export const SLURM_OPTIONS = defineOptions({
   executor: opt.choice('--executor <where>', 'where cells run: one after another here, or as a SLURM job array (one cell per task)', ['local', 'slurm'] as const, 'local'),
@@ -63,6 +66,8 @@ export interface Submission {
   version: 1;
   /** The webprune version that submitted it (a task running another version refuses). */
   webprune: string;
+  /** What plans the cells from `experiment` (jobs/experiment_task.ts PLANNERS): 'experiment' for jobs/experiment.ts. */
+  planner: string;
   /** The experiment's options as given: each task plans the cells again from them. */
   experiment: Record<string, unknown>;
   /** Array index i runs cells[i]; spec is the cell's steps hash the task checks. */
@@ -118,10 +123,10 @@ export function readSubmissions(out: string): Array<{ file: string; submission: 
     .map((f) => /^submission-(\d+)\.json$/.exec(f))
     .filter((m): m is RegExpExecArray => m !== null)
     .sort((a, b) => Number(a[1]) - Number(b[1]))
-    .map((m) => {
-      const file = path.join(dir, m[0]);
-      return { file, submission: JSON.parse(fs.readFileSync(file, 'utf8')) as Submission };
-    });
+    .map((m) => path.join(dir, m[0]))
+    // A submission another driver has reserved but not written yet is empty.
+    .filter((file) => fs.statSync(file).size > 0)
+    .map((file) => ({ file, submission: JSON.parse(fs.readFileSync(file, 'utf8')) as Submission }));
 }
 
 /** One cell's array task: where it is and what squeue last said. */
@@ -153,16 +158,39 @@ export async function queuedTasks(out: string, cells: readonly ExperimentCell[])
   return found;
 }
 
+/** Creates the next free DIR/submission-K.json (exclusively: two drivers never share a K). */
+function reserveSubmission(dir: string, from: number): { file: string; k: number } {
+  for (let k = from; ; k++) {
+    const file = path.resolve(dir, `submission-${k}.json`);
+    try {
+      fs.closeSync(fs.openSync(file, 'wx'));
+      return { file, k };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
 /** Seconds as "42 s", "12 min" or "3.5 h". */
 function duration(s: number): string {
   return s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
 }
 
+/** What every submission of an experiment records besides its cells. */
+export interface SubmissionTemplate {
+  /** The experiment's options as given. */
+  experiment: Record<string, unknown>;
+  /** Its name (the jobs are named webprune-NAME). */
+  name: string;
+  webprune: string;
+  planner: string;
+}
+
 /**
  * The SLURM executor.
- * @param template the experiment's options as given and its name (each submission records them)
+ * @param template what each submission records so its tasks can plan the same cells
  */
-export function slurmExecutor(settings: SlurmSettings, template: { experiment: Record<string, unknown>; name: string; webprune: string }, info: (m: string) => void): Executor {
+export function slurmExecutor(settings: SlurmSettings, template: SubmissionTemplate, info: (m: string) => void): Executor {
   return { run: (out, cells) => new SlurmDriver(out, cells, settings, template, info).run() };
 }
 
@@ -179,7 +207,7 @@ class SlurmDriver {
     private readonly out: string,
     private readonly cells: readonly ExperimentCell[],
     private readonly s: SlurmSettings,
-    private readonly template: { experiment: Record<string, unknown>; name: string; webprune: string },
+    private readonly template: SubmissionTemplate,
     private readonly info: (m: string) => void,
   ) {}
 
@@ -214,12 +242,11 @@ class SlurmDriver {
   private async submit(cells: readonly ExperimentCell[]): Promise<void> {
     const dir = path.join(this.out, 'slurm');
     fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
-    const k = readSubmissions(this.out).length + 1;
-    const file = path.resolve(dir, `submission-${k}.json`);
+    const { file, k } = reserveSubmission(dir, readSubmissions(this.out).length + 1);
     const script = path.resolve(dir, `submission-${k}.sh`);
     const args = sbatchArgs(this.s, { count: cells.length, jobName: `webprune-${this.template.name.replaceAll(' ', '-')}`, logDir: path.resolve(dir, 'logs'), chdir: process.cwd() });
     const submission: Submission = {
-      version: 1, webprune: this.template.webprune, experiment: this.template.experiment,
+      version: 1, webprune: this.template.webprune, planner: this.template.planner, experiment: this.template.experiment,
       cells: cells.map((c) => ({ id: c.id, spec: cellSpec(c) })), job: null, sbatch: args, submitted: new Date().toISOString(),
     };
     // The tasks read the submission: it exists before sbatch runs.
@@ -236,8 +263,19 @@ class SlurmDriver {
   /** Polls squeue until no task is in flight; resubmits failures; reports progress. */
   private async waitAll(): Promise<ExecutorOutcome> {
     const started = Date.now();
+    let squeueFailures = 0;
     while (this.inFlight.size) {
-      const tasks = await squeue([...new Set([...this.inFlight.values()].map((a) => a.task.split('_')[0]!))]);
+      let tasks: Map<string, TaskState>;
+      try {
+        tasks = await squeue([...new Set([...this.inFlight.values()].map((a) => a.task.split('_')[0]!))]);
+        squeueFailures = 0;
+      } catch (err) {
+        // The controller may be restarting: keep waiting for a while, then give up with its message.
+        if (!(err instanceof SlurmError) || ++squeueFailures > MAX_SQUEUE_FAILURES) throw err;
+        this.info(`${err.message} (squeue failed ${squeueFailures} times in a row; trying again)`);
+        await new Promise((r) => setTimeout(r, this.s.pollEvery * 1000));
+        continue;
+      }
       const retry: ExperimentCell[] = [];
       for (const [id, a] of [...this.inFlight]) {
         a.state = tasks.get(a.task);

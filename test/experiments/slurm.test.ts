@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultDataDir } from '../../data/paths.ts';
 import { loadTokenizer } from '../../data/tokenizer.ts';
-import { FINAL_STATES, scancel, slurmReachable, squeue } from '../../experiments/executors/slurm_cli.ts';
+import { FINAL_STATES, scancel, slurmReachable, slurmTool, squeue } from '../../experiments/executors/slurm_cli.ts';
 import { type ExperimentInput, experimentJob } from '../../jobs/experiment.ts';
 import { experimentStatus, formatStatus } from '../../jobs/experiment_status.ts';
 import { Bert } from '../../models/bert.ts';
@@ -67,7 +67,7 @@ describe('experiments on SLURM (--executor slurm, against a real cluster)', func
     // Two cells (MRPC at half and all of its training data), long enough to cancel one mid-run.
     base = (out, over = {}) => ({
       experiment: 'data-size', model, target: 'mrpc', sparsities: [0.7], fractions: [0.5, 1], seeds: 1, seed: 3, out,
-      pruningSteps: 24, finetuneSteps: 4, batchSize: 4, maxSeqLength: 32, maxTrain: 24, maxEval: 24, lr: 1e-3, regLr: 0.1, finetuneLr: 1e-3, lagrangianWarmup: 2, checkpointEvery: 2, logEvery: 1,
+      pruningSteps: 16, finetuneSteps: 4, batchSize: 4, maxSeqLength: 32, maxTrain: 24, maxEval: 24, lr: 1e-3, regLr: 0.1, finetuneLr: 1e-3, lagrangianWarmup: 2, checkpointEvery: 2, logEvery: 1,
       webpruneCommand: COMMAND, pollEvery: 1,
       ...over,
     });
@@ -137,9 +137,36 @@ describe('experiments on SLURM (--executor slurm, against a real cluster)', func
     jobs.push(resubmitted.job);
     const index = resubmitted.cells.findIndex((c: { id: string }) => c.id === 'data-size/0.5/0.7/seed-3');
     const log = fs.readFileSync(path.join(out, 'slurm', 'logs', `${resubmitted.job}_${index}.out`), 'utf8');
-    expect(log).to.match(/resumed the prune phase at step [1-9]\d* of 24/);
+    expect(log).to.match(/resumed the prune phase at step [1-9]\d* of 16/);
     expect(results(out)).to.equal(results(local));
     expect(formatStatus(await experimentStatus(out))).to.match(/2 cells: 2 done, 0 running, 0 queued, 0 failed, 0 pending; results.md is up to date/);
+  });
+
+  it('a cell warned of its time limit checkpoints, requeues itself, and resumes to the same result', async () => {
+    const out = path.join(root, 'time-limit');
+    // A 10-minute limit, a 2-minute warning margin: nothing stops the cell until the test plays SLURM.
+    const lines: string[] = [];
+    const running = experimentJob(base(out, { executor: 'slurm', fractions: [1], time: '10', signalBefore: 120 }), { hooks: { info: (m) => lines.push(m) } });
+    const cell = path.join(out, 'cells', 'data-size', '1', '0.7', 'seed-3');
+    await until('a checkpoint of the cell', () => fs.existsSync(path.join(cell, 'checkpoint')));
+    const job = JSON.parse(fs.readFileSync(path.join(out, 'slurm', 'submission-1.json'), 'utf8')).job as string;
+    jobs.push(job);
+    const logFile = path.join(out, 'slurm', 'logs', `${job}_0.out`);
+    // The limit comes within the margin, and SLURM's warning arrives (as --signal=B:USR2@120 sends it).
+    await slurmTool('scontrol', ['update', `JobId=${job}_0`, 'TimeLimit=2']);
+    await slurmTool('scancel', ['--batch', '--signal=USR2', `${job}_0`]);
+    await until('the task to act on the warning', () => fs.readFileSync(logFile, 'utf8').includes('the time limit is'));
+    // The requeued task gets its 10 minutes back before it starts again.
+    await slurmTool('scontrol', ['update', `JobId=${job}_0`, 'TimeLimit=10']);
+    const summary = await running;
+    expect(summary.complete, lines.join('\n')).to.equal(true);
+    expect(fs.existsSync(path.join(out, 'slurm', 'submission-2.json')), 'resubmitted instead of requeued').to.equal(false);
+    const log = fs.readFileSync(logFile, 'utf8');
+    expect(log).to.match(/stopped at its time limit after [1-9]\d* steps in this run; requeueing job/);
+    expect(log).to.match(/restart 1\)/);
+    expect(log).to.match(/resumed the (prune|finetune) phase at step [1-9]/);
+    const cellResult = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'results', 'data-size__1__0.7__seed-3.json'), 'utf8')).result;
+    expect(JSON.stringify(cellResult(out)).replaceAll(out, 'DIR')).to.equal(JSON.stringify(cellResult(local)).replaceAll(local, 'DIR'));
   });
 
   it('resubmits a failing cell --retries times, then reports it failed with its log', async () => {
