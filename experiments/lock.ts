@@ -127,14 +127,19 @@ export async function lockHolder(target: string, me: LockOwner, jobAlive: JobAli
   return (await ownerAlive(owner, me, jobAlive)) ? owner : null;
 }
 
-function create(file: string, me: LockOwner): boolean {
-  let fd: number;
+/** Creates `file` exclusively (O_EXCL): its descriptor, or null when it exists. @throws other file-system errors */
+export function openExclusive(file: string): number | null {
   try {
-    fd = fs.openSync(file, 'wx');
+    return fs.openSync(file, 'wx');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return null;
     throw err;
   }
+}
+
+function create(file: string, me: LockOwner): boolean {
+  const fd = openExclusive(file);
+  if (fd === null) return false;
   try {
     fs.writeSync(fd, `${JSON.stringify(me)}\n`);
   } finally {
@@ -161,13 +166,8 @@ function breakLock(file: string, judged: LockOwner | null): boolean {
   } catch {
     // no break lock
   }
-  let fd: number;
-  try {
-    fd = fs.openSync(guard, 'wx');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  }
+  const fd = openExclusive(guard);
+  if (fd === null) return false;
   try {
     const now = readOwner(file);
     if (now !== 'gone' && JSON.stringify(now) === JSON.stringify(judged)) fs.rmSync(file, { force: true });

@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../models/io/atomic.ts';
 import { defineOptions, opt, positive } from '../../jobs/options.ts';
-import { describeOwner } from '../lock.ts';
+import { describeOwner, openExclusive } from '../lock.ts';
 import { cellSpec, cellState, currentRecord, recordFailure } from '../runner.ts';
 import type { ExecutorOutcome, Executor, ExperimentCell } from './executor.ts';
 import { FINAL_STATES, SlurmError, type TaskState, jobAlive, sbatch, squeue } from './slurm_cli.ts';
@@ -162,12 +162,10 @@ export async function queuedTasks(out: string, cells: readonly ExperimentCell[])
 function reserveSubmission(dir: string, from: number): { file: string; k: number } {
   for (let k = from; ; k++) {
     const file = path.resolve(dir, `submission-${k}.json`);
-    try {
-      fs.closeSync(fs.openSync(file, 'wx'));
-      return { file, k };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    const fd = openExclusive(file);
+    if (fd === null) continue;
+    fs.closeSync(fd);
+    return { file, k };
   }
 }
 

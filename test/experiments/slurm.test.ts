@@ -12,14 +12,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultDataDir } from '../../data/paths.ts';
-import { loadTokenizer } from '../../data/tokenizer.ts';
 import { FINAL_STATES, scancel, slurmReachable, slurmTool, squeue } from '../../experiments/executors/slurm_cli.ts';
 import { type ExperimentInput, experimentJob } from '../../jobs/experiment.ts';
 import { experimentStatus, formatStatus } from '../../jobs/experiment_status.ts';
-import { Bert } from '../../models/bert.ts';
-import { type BertConfig, namedConfig, withLabels } from '../../models/config.ts';
-import { saveModel } from '../../models/load.ts';
 import { useTestEngine } from '../helpers.ts';
+import { FEW_STEPS, saveSmallEncoder } from './small_encoder.ts';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const dataDir = defaultDataDir();
@@ -59,17 +56,11 @@ describe('experiments on SLURM (--executor slurm, against a real cluster)', func
     }
     await useTestEngine();
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-slurm-'));
-    const config: BertConfig = { ...namedConfig('tiny'), hiddenSize: 32, numHeads: 2, headSize: 16, intermediateSize: 64, numLayers: 2, layers: [0, 1].map(() => ({ numHeads: 2, intermediateSize: 64 })), maxPositionEmbeddings: 64 };
-    model = path.join(root, 'encoder');
-    const m = Bert.random(withLabels(config, 2), 'base', 5);
-    await saveModel(m, model, { tokenizer: loadTokenizer(path.join(dataDir, 'vocab', 'bert-base-uncased')) });
-    m.dispose();
+    model = await saveSmallEncoder(root, dataDir);
     // Two cells (MRPC at half and all of its training data), long enough to cancel one mid-run.
     base = (out, over = {}) => ({
       experiment: 'data-size', model, target: 'mrpc', sparsities: [0.7], fractions: [0.5, 1], seeds: 1, seed: 3, out,
-      pruningSteps: 16, finetuneSteps: 4, batchSize: 4, maxSeqLength: 32, maxTrain: 24, maxEval: 24, lr: 1e-3, regLr: 0.1, finetuneLr: 1e-3, lagrangianWarmup: 2, checkpointEvery: 2, logEvery: 1,
-      webpruneCommand: COMMAND, pollEvery: 1,
-      ...over,
+      ...FEW_STEPS, pruningSteps: 16, webpruneCommand: COMMAND, pollEvery: 1, ...over,
     });
     local = path.join(root, 'local');
     const summary = await experimentJob(base(local), { hooks: { info: () => {} } });
