@@ -138,9 +138,10 @@ export interface ExperimentPlan {
  */
 export function planExperiment(input: ExperimentInput | Record<string, unknown>): ExperimentPlan {
   const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  // --out absolute, here and in what is recorded: `experiment status DIR` and SLURM tasks find the
+  // same records and locks whatever directory they run in.
+  if (typeof given['out'] === 'string') given['out'] = path.resolve(given['out']);
   const o = resolveOptions(EXPERIMENT_OPTIONS, given['quick'] ? { ...QUICK, ...given } : given);
-  // Absolute, so records and locks are found whatever directory a command later runs in.
-  o.out = path.resolve(o.out);
   const settings = cellSettings(o);
   const cells = o.experiment === 'grid' ? gridCells(o.base, settings, o.grid ? parseGrid(o.grid) : PAPER_GRID) : experimentCells(o.experiment, settings);
   const name = o.experiment === 'grid' ? `grid around ${o.base}` : o.experiment;

@@ -222,14 +222,19 @@ class SlurmDriver {
         this.inFlight.set(cell.id, { cell, task: st.owner.job, log: '(see the job that holds its lock)' });
       } else toSubmit.push(cell);
     }
-    if (this.inFlight.size) this.info(`${this.inFlight.size} cells are already queued or running on SLURM (${[...new Set([...this.inFlight.values()].map((a) => a.task.split('_')[0]))].join(', ')}): waiting for them`);
+    if (this.inFlight.size) this.info(`${this.inFlight.size} cells are already queued or running on SLURM (${this.jobs().join(', ')}): waiting for them`);
     if (done) this.info(`${done} of ${this.cells.length} cells are done already`);
     if (toSubmit.length) await this.submit(toSubmit);
     if (!this.s.wait) {
-      const jobs = [...new Set([...this.inFlight.values()].map((a) => a.task.split('_')[0]))];
+      const jobs = this.jobs();
       return { complete: this.inFlight.size === 0 && this.allRecorded(), note: this.inFlight.size ? `not waiting for SLURM job${jobs.length > 1 ? 's' : ''} ${jobs.join(', ')}: \`webprune experiment status ${this.out}\` shows progress; rerun the same command to wait and write the results` : undefined };
     }
     return this.waitAll();
+  }
+
+  /** The (array) jobs of the tasks in flight. */
+  private jobs(): string[] {
+    return [...new Set([...this.inFlight.values()].map((a) => a.task.split('_')[0]!))];
   }
 
   private allRecorded(): boolean {
@@ -251,7 +256,14 @@ class SlurmDriver {
     writeFileAtomic(file, `${JSON.stringify(submission, null, 1)}\n`);
     writeFileAtomic(script, batchScript(this.s.command, file));
     fs.chmodSync(script, 0o755);
-    const job = await sbatch(args, script);
+    let job: string;
+    try {
+      job = await sbatch(args, script);
+    } catch (err) {
+      fs.rmSync(file, { force: true });
+      fs.rmSync(script, { force: true });
+      throw err;
+    }
     submission.job = job;
     writeFileAtomic(file, `${JSON.stringify(submission, null, 1)}\n`);
     cells.forEach((cell, i) => this.inFlight.set(cell.id, { cell, task: `${job}_${i}`, log: taskLog(this.out, job, i) }));
@@ -265,7 +277,7 @@ class SlurmDriver {
     while (this.inFlight.size) {
       let tasks: Map<string, TaskState>;
       try {
-        tasks = await squeue([...new Set([...this.inFlight.values()].map((a) => a.task.split('_')[0]!))]);
+        tasks = await squeue(this.jobs());
         squeueFailures = 0;
       } catch (err) {
         // The controller may be restarting: keep waiting for a while, then give up with its message.

@@ -110,6 +110,9 @@ describe('experiments on SLURM (--executor slurm, against a real cluster)', func
     await until('a checkpoint of the first cell', () => fs.existsSync(path.join(cell, 'checkpoint')));
     await scancel([job]);
     await until('the cancelled tasks to end', async () => [...(await squeue([job])).values()].every((t) => FINAL_STATES.has(t.state)));
+    // A task killed outright leaves its cell's lock behind: squeue says its job is over, so it is stale.
+    fs.mkdirSync(path.join(out, 'results'), { recursive: true });
+    fs.writeFileSync(path.join(out, 'results', 'data-size__0.5__0.7__seed-3.lock'), JSON.stringify({ job: `${job}_0`, host: 'another-node', pid: 1, since: 'then' }));
     const status = await experimentStatus(out);
     const text = formatStatus(status);
     expect(status.cells, text).to.equal(2);
@@ -131,6 +134,7 @@ describe('experiments on SLURM (--executor slurm, against a real cluster)', func
     expect(log).to.match(/resumed the prune phase at step [1-9]\d* of 16/);
     expect(results(out)).to.equal(results(local));
     expect(formatStatus(await experimentStatus(out))).to.match(/2 cells: 2 done, 0 running, 0 queued, 0 failed, 0 pending; results.md is up to date/);
+    expect(fs.readdirSync(path.join(out, 'results')).filter((f) => f.endsWith('.lock'))).to.deep.equal([]);
   });
 
   it('a cell warned of its time limit checkpoints, requeues itself, and resumes to the same result', async () => {
@@ -191,5 +195,7 @@ describe('experiments on SLURM (--executor slurm, against a real cluster)', func
       message = (err as Error).message;
     }
     expect(message).to.match(/^sbatch: error: .*invalid partition.*no-such-partition/i);
+    // Nothing submitted, nothing recorded as submitted.
+    expect(fs.readdirSync(path.join(root, 'bad-partition', 'slurm')).filter((f) => f.startsWith('submission-'))).to.deep.equal([]);
   });
 });
