@@ -68,9 +68,14 @@ export function cellSpec(cell: Cell): string {
   return createHash('sha256').update(JSON.stringify(cell.steps)).digest('hex').slice(0, 16);
 }
 
-/** DIR/results/ID.json: the cell's record; its lock is DIR/results/ID.lock. */
+/** DIR/results/ID.json: the cell's record. */
 export function resultFile(out: string, cell: Cell): string {
-  return path.join(out, 'results', `${cell.id.replaceAll('/', '__')}.json`);
+  return `${cellPath(out, cell)}.json`;
+}
+
+/** DIR/results/ID: the record is ID.json, the cell's lock ID.lock (lockFileOf). */
+function cellPath(out: string, cell: Cell): string {
+  return path.join(out, 'results', cell.id.replaceAll('/', '__'));
 }
 
 async function runStep(step: Step, hooks: RunHooks): Promise<unknown> {
@@ -153,7 +158,7 @@ export type CellState =
 export async function cellState(out: string, cell: Cell, jobAlive: JobAlive, me: LockOwner = currentOwner()): Promise<CellState> {
   const record = currentRecord(out, cell);
   if (record?.result.status === 'done') return { state: 'done', record };
-  const owner = await lockHolder(resultFile(out, cell), me, jobAlive);
+  const owner = await lockHolder(cellPath(out, cell), me, jobAlive);
   if (owner) return { state: 'running', owner };
   return record ? { state: 'failed', record } : { state: 'pending' };
 }
@@ -191,11 +196,11 @@ export async function runCell(out: string, cell: Cell & { variant?: Record<strin
   const info = o.hooks.info ?? ((m: string) => void process.stderr.write(`${m}\n`));
   let release: () => void;
   if (lock.whenLocked === 'skip') {
-    const got = await tryLock(resultFile(out, cell), lock.owner, lock.jobAlive);
+    const got = await tryLock(cellPath(out, cell), lock.owner, lock.jobAlive);
     if (!got.held) return { status: 'locked', owner: got.owner };
     release = got.release;
   } else {
-    release = await waitLock(resultFile(out, cell), lock.owner, lock.jobAlive, { pollMs, onWait: (w) => info(`cell ${cell.id} is running in ${describeOwner(w)}: waiting for it`) });
+    release = await waitLock(cellPath(out, cell), lock.owner, lock.jobAlive, { pollMs, onWait: (w) => info(`cell ${cell.id} is running in ${describeOwner(w)}: waiting for it`) });
   }
   try {
     const now = done();

@@ -57,7 +57,7 @@ export async function experimentTaskJob(submissionFile: string, env: NodeJS.Proc
   }
   info(`webprune ${mine}: cell ${cell.id} (array task ${arrayJob}_${index}, job ${jobId}${env['SLURM_RESTART_COUNT'] ? `, restart ${env['SLURM_RESTART_COUNT']}` : ''}) on ${env['SLURMD_NODENAME'] ?? 'this node'}`);
   return runSlurmTask({
-    out: plan.out, cell, run: plan.run({ info }), owner: currentOwner(env), jobId,
+    out: plan.out, cell, run: plan.run({ info }), owner: currentOwner(env), task: `${arrayJob}_${index}`,
     margin: plan.signalBefore, log: taskLog(plan.out, arrayJob, index), info,
   });
 }

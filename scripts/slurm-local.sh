@@ -61,15 +61,16 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-# A requeued job may start again once its credential expired: 5 s instead of 120 s; and the backfill
-# scheduler, which starts it then, looks every 2 s instead of 30 s (the requeue tests wait for both).
+# A requeued job may start again once its credential expired: 5 s instead of 120 s; and the
+# schedulers look every 2 s instead of every 30 s (backfill) and 60 s (main loop): the requeue tests
+# wait for both.
 AuthInfo=cred_expire=5
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
-SchedulerParameters=bf_interval=2
+SchedulerParameters=bf_interval=2,sched_interval=2
 MpiDefault=none
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none

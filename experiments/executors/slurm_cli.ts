@@ -138,9 +138,14 @@ export function parseDuration(text: string): number | null {
   return Number(a) * 60;
 }
 
-/** Seconds until the job's time limit (squeue %L), or null when it has none or SLURM cannot say. @throws SlurmError */
+/**
+ * Seconds until the job's time limit (squeue %L), or null when it has none or SLURM cannot say.
+ * @param job one job or array task (ARRAYJOB_TASK): an array's id would list every task
+ * @throws SlurmError
+ */
 export async function timeLeft(job: string): Promise<number | null> {
-  return parseDuration(await slurmTool('squeue', ['-h', '-j', job, '-o', '%L']));
+  const lines = (await slurmTool('squeue', ['-h', '-j', job, '-o', '%L'])).trim().split('\n');
+  return lines.length === 1 ? parseDuration(lines[0]!) : null;
 }
 
 /** True when a SLURM controller answers here (sinfo runs and reports a node). */

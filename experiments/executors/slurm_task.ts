@@ -19,6 +19,9 @@ import { type RunCellsOptions, recordFailure, runCell } from '../runner.ts';
 import type { ExperimentCell } from './executor.ts';
 import { jobAlive, requeue, timeLeft } from './slurm_cli.ts';
 
+/** The longest delay setTimeout takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Exit codes of a task: the cell is done (or runs in another job), failed, or stopped with a checkpoint. */
 export const TASK_EXIT = { done: 0, failed: 1, stopped: 130 } as const;
 
@@ -55,7 +58,9 @@ class TimeLimitWatch {
     if (left === null || this.fired) return;
     if (this.timer) clearTimeout(this.timer);
     const wait = Math.max(0, left - this.margin);
-    this.timer = setTimeout(() => this.fire(left - wait), wait * 1000);
+    // SLURM reports a job without a limit as 365 days left when it has a --signal: beyond what a
+    // timer holds (2^31 ms, 24.8 days), look again then.
+    this.timer = wait * 1000 > MAX_TIMER_MS ? setTimeout(() => void this.arm(), MAX_TIMER_MS) : setTimeout(() => this.fire(left - wait), wait * 1000);
     this.timer.unref();
   }
 
@@ -79,8 +84,11 @@ export interface SlurmTaskContext {
   run: RunCellsOptions;
   /** This task as a lock owner (its job is ARRAYJOB_TASK). */
   owner: LockOwner;
-  /** SLURM_JOB_ID: the id scontrol and squeue take for this task. */
-  jobId: string;
+  /**
+   * This task as squeue and scontrol name it: ARRAYJOB_TASK (SLURM_JOB_ID alone would not do: the
+   * array's last task has the array's own id, which squeue expands to every task).
+   */
+  task: string;
   /** --signal-before: seconds before the limit to stop at. */
   margin: number;
   log: string;
@@ -106,7 +114,7 @@ export async function runSlurmTask(t: SlurmTaskContext): Promise<number> {
     }
   };
   process.on('SIGTERM', onTerm);
-  const watch = new TimeLimitWatch(t.jobId, t.margin, (left) => {
+  const watch = new TimeLimitWatch(t.task, t.margin, (left) => {
     timeUp = true;
     t.info(`the time limit is ${Math.round(left)} s away: stopping with a checkpoint, then requeueing`);
     process.kill(process.pid, 'SIGTERM');
@@ -138,9 +146,9 @@ export async function runSlurmTask(t: SlurmTaskContext): Promise<number> {
       t.info(`cell ${t.cell.id} ${why}`);
       return TASK_EXIT.failed;
     }
-    t.info(`cell ${t.cell.id} stopped at its time limit after ${steps} steps in this run; requeueing job ${t.jobId}`);
+    t.info(`cell ${t.cell.id} stopped at its time limit after ${steps} steps in this run; requeueing ${t.task}`);
     try {
-      await requeue(t.jobId);
+      await requeue(t.task);
     } catch (e) {
       t.info(`the requeue failed (${(e as Error).message}); a rerun of the experiment resumes the cell`);
     }

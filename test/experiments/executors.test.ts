@@ -124,9 +124,9 @@ describe('cell and job-directory locks', () => {
   it("the runner's cell state: pending, running under a live lock, failed, and pending again when the lock is stale", async () => {
     const cell: Cell = { id: 'how/delta/seed-1', column: 'δ', row: {}, seed: 1, steps: [{ kind: 'restructure', out: path.join(dir, 'cells', 'x'), input: { weights: 'w', out: path.join(dir, 'cells', 'x') } as never }], model: 'm' };
     expect((await cellState(dir, cell, never)).state).to.equal('pending');
-    const lockTarget = path.join(dir, 'results', 'how__delta__seed-1.json');
-    fs.mkdirSync(path.dirname(lockTarget), { recursive: true });
-    fs.writeFileSync(lockFileOf(lockTarget), JSON.stringify({ job: '5_1', host: 'node9', pid: 1, since: 'then' }));
+    // The cell's lock sits beside its record: results/ID.lock, ID.json.
+    fs.mkdirSync(path.join(dir, 'results'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'results', 'how__delta__seed-1.lock'), JSON.stringify({ job: '5_1', host: 'node9', pid: 1, since: 'then' }));
     const running = await cellState(dir, cell, async () => true, me());
     expect(running.state).to.equal('running');
     if (running.state === 'running') expect(running.owner.job).to.equal('5_1');
@@ -135,6 +135,7 @@ describe('cell and job-directory locks', () => {
     const failed = await cellState(dir, cell, async () => false, me());
     expect(failed.state).to.equal('failed');
     if (failed.state === 'failed') expect(failed.record.result).to.include({ error: 'boom', log: '/logs/5_1.out' });
+    expect(fs.readdirSync(path.join(dir, 'results')).sort()).to.deep.equal(['how__delta__seed-1.json', 'how__delta__seed-1.lock']);
     // A record of other steps is out of date: the cell is pending.
     expect((await cellState(dir, { ...cell, steps: [] }, async () => false, me())).state).to.equal('pending');
   });

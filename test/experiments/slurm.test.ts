@@ -90,6 +90,8 @@ describe('experiments on SLURM (--executor slurm, against a real cluster)', func
     const logs = fs.readdirSync(path.join(out, 'slurm', 'logs'));
     expect(logs.sort()).to.deep.equal([`${submission.job}_0.out`, `${submission.job}_1.out`]);
     expect(fs.readFileSync(path.join(out, 'slurm', 'logs', logs[0]!), 'utf8')).to.include('cell data-size/0.5/0.7/seed-3: done');
+    // Without --time no task stops for a time limit (SLURM reports 365 days left: no timer fires early).
+    for (const l of logs) expect(fs.readFileSync(path.join(out, 'slurm', 'logs', l), 'utf8'), l).to.not.include('time limit');
     expect(fs.readdirSync(path.join(out, 'results')).filter((f) => f.endsWith('.lock'))).to.deep.equal([]);
     // A rerun submits nothing and writes the same results.
     const again: string[] = [];
@@ -157,8 +159,9 @@ describe('experiments on SLURM (--executor slurm, against a real cluster)', func
     expect(summary.complete, lines.join('\n')).to.equal(true);
     expect(fs.existsSync(path.join(out, 'slurm', 'submission-2.json')), 'resubmitted instead of requeued').to.equal(false);
     const log = fs.readFileSync(logFile, 'utf8');
-    expect(log).to.match(/stopped at its time limit after [1-9]\d* steps in this run; requeueing job/);
+    expect(log).to.match(/stopped at its time limit after [1-9]\d* steps in this run; requeueing \d+_0/);
     expect(log).to.match(/restart 1\)/);
+    expect(log).to.not.match(/restart 2\)/);
     expect(log).to.match(/resumed the (prune|finetune) phase at step [1-9]/);
     const cellResult = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'results', 'data-size__1__0.7__seed-3.json'), 'utf8')).result;
     expect(JSON.stringify(cellResult(out)).replaceAll(out, 'DIR')).to.equal(JSON.stringify(cellResult(local)).replaceAll(local, 'DIR'));
