@@ -13,7 +13,7 @@ import { defaultDataDir } from '../../data/paths.ts';
 import { type ExperimentInput, experimentJob } from '../../jobs/experiment.ts';
 import { pruneJob } from '../../jobs/prune.ts';
 import { useTestEngine } from '../helpers.ts';
-import { FEW_STEPS, saveSmallEncoder } from './small_encoder.ts';
+import { FEW_STEPS, saveSmallEncoder, writeTsvTask } from './small_encoder.ts';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const dataDir = defaultDataDir();
@@ -117,10 +117,7 @@ describe('experiments (Dery et al. tables as jobs)', function () {
   });
 
   it('records a failing cell with its error and goes on with the others', async () => {
-    const bad = path.join(root, 'bad-task');
-    fs.mkdirSync(bad);
-    fs.writeFileSync(path.join(bad, 'train.tsv'), 'sentence1\tlabel\nonly one column here\n');
-    fs.writeFileSync(path.join(bad, 'dev.tsv'), 'sentence1\tlabel\na\t0\n');
+    const bad = writeTsvTask(path.join(root, 'bad-task'), 'sentence1\tlabel\nonly one column here\n', 'sentence1\tlabel\na\t0\n');
     const out = path.join(root, 'failing');
     const s = await experimentJob(base(out, { transfer: `tsv:${bad}` }), { hooks: quiet });
     expect(s.failed).to.equal(3);

@@ -16,7 +16,7 @@ import { FINAL_STATES, scancel, slurmReachable, slurmTool, squeue } from '../../
 import { type ExperimentInput, experimentJob } from '../../jobs/experiment.ts';
 import { experimentStatus, formatStatus } from '../../jobs/experiment_status.ts';
 import { useTestEngine } from '../helpers.ts';
-import { FEW_STEPS, saveSmallEncoder } from './small_encoder.ts';
+import { FEW_STEPS, saveSmallEncoder, writeTsvTask } from './small_encoder.ts';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const dataDir = defaultDataDir();
@@ -168,10 +168,8 @@ describe('experiments on SLURM (--executor slurm, against a real cluster)', func
   });
 
   it('resubmits a failing cell --retries times, then reports it failed with its log', async () => {
-    const bad = path.join(root, 'bad-task');
-    fs.mkdirSync(bad);
-    fs.writeFileSync(path.join(bad, 'train.tsv'), 'sentence1\tlabel\nfine\t0\nalso fine\t1\n');
-    fs.writeFileSync(path.join(bad, 'dev.tsv'), 'sentence1\tlabel\nonly one column here\n');
+    // Good training data, a malformed dev set: every attempt fails reading it.
+    const bad = writeTsvTask(path.join(root, 'bad-task'), 'sentence1\tlabel\nfine\t0\nalso fine\t1\n', 'sentence1\tlabel\nonly one column here\n');
     const out = path.join(root, 'failing');
     const lines: string[] = [];
     const summary = await experimentJob(base(out, { executor: 'slurm', target: `tsv:${bad}`, fractions: [1], retries: 1 }), { hooks: { info: (m) => lines.push(m) } });

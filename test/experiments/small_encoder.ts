@@ -1,4 +1,5 @@
-/** What the experiment tests share: a small random encoder and a few steps on a few examples. */
+/** What the experiment tests share: a small random encoder, a few steps on a few examples, task directories. */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadTokenizer } from '../../data/tokenizer.ts';
 import type { ExperimentInput } from '../../jobs/experiment.ts';
@@ -24,3 +25,11 @@ export async function saveSmallEncoder(root: string, dataDir: string): Promise<s
 export const FEW_STEPS: Partial<ExperimentInput> = {
   pruningSteps: 6, finetuneSteps: 4, batchSize: 4, maxSeqLength: 32, maxTrain: 24, maxEval: 24, lr: 1e-3, regLr: 0.1, finetuneLr: 1e-3, lagrangianWarmup: 2, checkpointEvery: 2, logEvery: 1,
 };
+
+/** A generic task directory (tsv:DIR) with these train.tsv and dev.tsv texts. @returns DIR */
+export function writeTsvTask(dir: string, train: string, dev: string): string {
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'train.tsv'), train);
+  fs.writeFileSync(path.join(dir, 'dev.tsv'), dev);
+  return dir;
+}
