@@ -7,22 +7,26 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { JobResult } from '../jobs/job.ts';
 import { type OptionsSpec, OptionError } from '../jobs/options.ts';
 
-/** Adds every option of `spec` to `command`. */
-export function addOptions(command: Command, spec: OptionsSpec): Command {
-  for (const o of Object.values(spec)) {
-    const option = new Option(o.flag, o.help);
-    if (!o.flag.includes('...') && o.flag.includes('<')) {
+/**
+ * Adds every option of `spec` to `command`.
+ * @param o.checkRequired false: required options are left to the job to check (a command with
+ *   subcommands, whose required options commander would demand of the subcommands too)
+ */
+export function addOptions(command: Command, spec: OptionsSpec, o: { checkRequired?: boolean } = {}): Command {
+  for (const opt of Object.values(spec)) {
+    const option = new Option(opt.flag, opt.help);
+    if (!opt.flag.includes('...') && opt.flag.includes('<')) {
       option.argParser((raw: string) => {
         try {
-          return o.parse(raw);
+          return opt.parse(raw);
         } catch (err) {
           if (err instanceof OptionError) throw new InvalidArgumentError(err.message);
           throw err;
         }
       });
     }
-    if (o.default !== undefined && o.default !== false) option.default(o.default, Array.isArray(o.default) ? o.default.join(',') : undefined);
-    if (o.required) option.makeOptionMandatory();
+    if (opt.default !== undefined && opt.default !== false) option.default(opt.default, Array.isArray(opt.default) ? opt.default.join(',') : undefined);
+    if (opt.required && o.checkRequired !== false) option.makeOptionMandatory();
     command.addOption(option);
   }
   return command;

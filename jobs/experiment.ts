@@ -7,17 +7,21 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getTask } from '../data/tasks.ts';
 import { resolveModel, runSpeedupBench } from '../bench/speedup.ts';
-import { EXPERIMENTS, type CellSettings, experimentCells, type Cell, type Step } from '../experiments/cells.ts';
+import { EXPERIMENTS, type CellSettings, experimentCells, type Step } from '../experiments/cells.ts';
+import type { Executor, ExperimentCell } from '../experiments/executors/executor.ts';
+import { localExecutor } from '../experiments/executors/local.ts';
+import { SLURM_OPTIONS, type SlurmSettings, slurmExecutor } from '../experiments/executors/slurm.ts';
 import { PAPER_GRID, gridCells, parseGrid } from '../experiments/grid.ts';
 import { dataSizeCurves, methodBars, renderSvg, speedupCurve, structureBars } from '../experiments/plots.ts';
 import { type TableEntry, csvTable, markdownTable, tabulate } from '../experiments/results.ts';
-import { type CellResult, runCells } from '../experiments/runner.ts';
+import { type CellResult, type RunCellsOptions, recordedResults } from '../experiments/runner.ts';
+import { repoRoot } from '../data/paths.ts';
 import { writeFileAtomic } from '../models/io/atomic.ts';
 import { isNamedConfig } from '../models/load.ts';
 import type { RunHooks } from '../training/run/run.ts';
 import { DATA_OPTIONS, DEFAULT_MODEL, DEFAULT_SEED, RUN_OPTIONS } from './common_options.ts';
 import { FINETUNE_OPTIONS } from './finetune.ts';
-import { type AnyOption, type OptionInput, type OptionSpec, type OptionsSpec, defineOptions, flagName, opt, resolveOptions, within } from './options.ts';
+import { type AnyOption, type OptionInput, type OptionSpec, type OptionsSpec, OptionError, defineOptions, flagName, opt, resolveOptions, within } from './options.ts';
 import { PRUNE_OPTIONS } from './prune.ts';
 import { RESTRUCTURE_OPTIONS } from './restructure.ts';
 
@@ -64,10 +68,11 @@ export const EXPERIMENT_OPTIONS = defineOptions({
   benchBatchSize: opt.count('--bench-batch-size <n>', 'curve: batch size of the speedup measurement', 8),
   benchSeqLen: opt.count('--bench-seq-len <n>', 'curve: sequence length of the speedup measurement', 64),
   benchRepeats: opt.count('--bench-repeats <n>', 'curve: timed runs per model', 5),
+  ...SLURM_OPTIONS,
 });
 
 export type ExperimentInput = OptionInput<typeof EXPERIMENT_OPTIONS>;
-type ExperimentOptions = ReturnType<typeof resolveOptions<typeof EXPERIMENT_OPTIONS>>;
+export type ExperimentOptions = ReturnType<typeof resolveOptions<typeof EXPERIMENT_OPTIONS>>;
 
 /** --quick: steps, lengths and data for the tiny encoder on a CPU adapter. */
 export const QUICK: Partial<ExperimentInput> = {
@@ -83,6 +88,10 @@ export interface ExperimentSummary {
   table: TableEntry[];
   /** With --dry-run: the jobs, as command lines. */
   jobs?: string[];
+  /** The results are written (false with --dry-run, --no-wait, or cells cancelled on SLURM). */
+  complete: boolean;
+  /** When not complete: what goes on and how to continue. */
+  note?: string;
 }
 
 const defined = <T extends Record<string, unknown>>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
@@ -113,35 +122,73 @@ export function commandLine(step: Step): string {
   return `webprune ${step.kind} ${args.join(' ')}`;
 }
 
+/** An experiment planned from its options: the same options always give the same cells. */
+export interface ExperimentPlan {
+  /** The options as given (what a SLURM task plans from again). */
+  given: Record<string, unknown>;
+  /** Resolved, with --quick applied and --out absolute. */
+  o: ExperimentOptions;
+  name: string;
+  cells: ExperimentCell[];
+}
+
 /**
- * Runs (or continues) an experiment and writes its results.
- * @throws OptionError for bad options; ResumeRefusedError naming the cell when its options changed
- *   since it ran; RunStopped when a signal stopped it (rerun to continue)
+ * The cells of an experiment from its options.
+ * @throws OptionError for bad options; Error when the experiment needs --transfer and has none
  */
-export async function experimentJob(input: ExperimentInput, context: { hooks?: RunHooks } = {}): Promise<ExperimentSummary> {
+export function planExperiment(input: ExperimentInput | Record<string, unknown>): ExperimentPlan {
   const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  // --out absolute, here and in what is recorded: `experiment status DIR` and SLURM tasks find the
+  // same records and locks whatever directory they run in.
+  if (typeof given['out'] === 'string') given['out'] = path.resolve(given['out']);
   const o = resolveOptions(EXPERIMENT_OPTIONS, given['quick'] ? { ...QUICK, ...given } : given);
-  const info = context.hooks?.info ?? ((m: string) => void process.stderr.write(`${m}\n`));
-  // The cells' jobs are quiet: the experiment prints one line per cell and the table so far.
-  const hooks: RunHooks = { ...context.hooks, info: () => {}, quiet: true };
   const settings = cellSettings(o);
-  const cells: Array<Cell & { variant?: Record<string, unknown> }> = o.experiment === 'grid' ? gridCells(o.base, settings, o.grid ? parseGrid(o.grid) : PAPER_GRID) : experimentCells(o.experiment, settings);
+  const cells = o.experiment === 'grid' ? gridCells(o.base, settings, o.grid ? parseGrid(o.grid) : PAPER_GRID) : experimentCells(o.experiment, settings);
   const name = o.experiment === 'grid' ? `grid around ${o.base}` : o.experiment;
-  if (o.dryRun) {
-    const jobs = [...new Set(cells.flatMap((c) => c.steps.map(commandLine)))];
-    return { experiment: name, cells: cells.length, failed: 0, table: [], jobs };
+  return { given, o, name, cells };
+}
+
+/** The webprune version (package.json): a SLURM task refuses a submission made by another. */
+export function webpruneVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** DIR/experiment.json: the options of the latest run of the experiment in DIR (what `experiment status` plans from). */
+export const experimentFile = (out: string) => path.join(out, 'experiment.json');
+
+/** How the runner runs this experiment's cells (the same for every executor). */
+export function cellRunOptions(plan: ExperimentPlan, hooks: RunHooks): RunCellsOptions {
+  const { o } = plan;
+  return {
+    dense: resolveModel(o.model).dense, reportSplit: o.reportSplit, target: o.target, hooks,
+    evalOptions: defined({ dataDir: o.dataDir, vocab: o.vocab, maxSeqLength: o.maxSeqLength }),
+  };
+}
+
+/** The command that starts webprune on a compute node: --webprune-command, else this process's own. */
+function nodeCommand(o: ExperimentOptions): string[] {
+  if (o.webpruneCommand) return o.webpruneCommand.trim().split(/\s+/);
+  const script = process.argv[1] ?? '';
+  if (/webprune(\.(mjs|js|ts))?$/.test(script)) return [process.execPath, ...process.execArgv, path.resolve(script)];
+  throw new OptionError(`--webprune-command is needed: this process (${script}) is not the webprune command line, so the compute nodes' command cannot be derived from it`);
+}
+
+/** The executor the options choose. */
+function executorFor(plan: ExperimentPlan, hooks: RunHooks, info: (m: string) => void): Executor {
+  const { o, cells } = plan;
+  if (o.executor === 'slurm') {
+    const settings: SlurmSettings = {
+      ...defined({ partition: o.partition, account: o.account, time: o.time, gres: o.gres, mem: o.mem, sbatchArg: o.sbatchArg, maxRunning: o.maxRunning }),
+      wait: o.wait, retries: o.retries, signalBefore: o.signalBefore, pollEvery: o.pollEvery, command: nodeCommand(o),
+    };
+    return slurmExecutor(settings, { experiment: plan.given, name: plan.name, webprune: webpruneVersion(), planner: 'experiment' }, info);
   }
-  const task = getTask(o.target);
-  const mainMetric = task.metricNames[0]!;
-  const dense = resolveModel(o.model).dense;
-  fs.mkdirSync(o.out, { recursive: true });
-  info(`${name}: ${cells.length} cells (${new Set(cells.map((c) => c.column)).size} columns × ${o.seeds} seeds${o.experiment === 'grid' ? ' × grid' : ''}) in ${o.out}`);
+  const mainMetric = getTask(o.target).metricNames[0]!;
   const started = performance.now();
   let ran = 0;
   const soFar: CellResult[] = [];
-  const results = await runCells(o.out, cells, {
-    dense, reportSplit: o.reportSplit, target: o.target, hooks,
-    evalOptions: defined({ dataDir: o.dataDir, vocab: o.vocab, maxSeqLength: o.maxSeqLength }),
+  return localExecutor({
+    ...cellRunOptions(plan, hooks),
     onCell: (r, i, seconds) => {
       ran++;
       soFar.push(r);
@@ -152,12 +199,52 @@ export async function experimentJob(input: ExperimentInput, context: { hooks?: R
       info(markdownTable(tabulate(soFar, mainMetric), mainMetric, 'dev'));
     },
   });
+}
+
+/**
+ * Runs (or continues) an experiment and writes its results: its cells run here one after another,
+ * or on SLURM as a job array (--executor slurm); with --no-wait, or when cells were cancelled, it
+ * returns before the results exist (complete: false, and a note saying how to continue).
+ * @throws OptionError for bad options; ResumeRefusedError naming the cell when its options changed
+ *   since it ran; RunStopped when a signal stopped it (rerun to continue); SlurmError with a SLURM
+ *   tool's own message
+ */
+export async function experimentJob(input: ExperimentInput, context: { hooks?: RunHooks } = {}): Promise<ExperimentSummary> {
+  const plan = planExperiment(input);
+  const { o, cells, name } = plan;
+  const info = context.hooks?.info ?? ((m: string) => void process.stderr.write(`${m}\n`));
+  if (o.dryRun) {
+    const jobs = [...new Set(cells.flatMap((c) => c.steps.map(commandLine)))];
+    return { experiment: name, cells: cells.length, failed: 0, table: [], jobs, complete: false };
+  }
+  fs.mkdirSync(o.out, { recursive: true });
+  writeFileAtomic(experimentFile(o.out), `${JSON.stringify({ webprune: webpruneVersion(), experiment: plan.given }, null, 1)}\n`);
+  info(`${name}: ${cells.length} cells (${new Set(cells.map((c) => c.column)).size} columns × ${o.seeds} seeds${o.experiment === 'grid' ? ' × grid' : ''}) in ${o.out}`);
+  // The cells' jobs are quiet: the experiment prints one line per cell and the table so far.
+  const hooks: RunHooks = { ...context.hooks, info: () => {}, quiet: true };
+  const outcome = await executorFor(plan, hooks, info).run(o.out, cells);
+  if (!outcome.complete) {
+    if (outcome.note) info(outcome.note);
+    return { experiment: name, cells: cells.length, failed: 0, table: [], complete: false, ...(outcome.note ? { note: outcome.note } : {}) };
+  }
+  return writeExperimentResults(plan, info);
+}
+
+/**
+ * The writing step alone: every cell's recorded result → (curve: the speedups measured here) →
+ * DIR/results.{json,csv,md} and the plots.
+ * @throws Error naming a cell without a result
+ */
+export async function writeExperimentResults(plan: ExperimentPlan, info: (m: string) => void): Promise<ExperimentSummary> {
+  const { o, cells, name } = plan;
+  const mainMetric = getTask(o.target).metricNames[0]!;
+  const results = recordedResults(o.out, cells);
   const speedups = o.experiment === 'curve' || (o.experiment === 'grid' && o.base === 'curve') ? await measureSpeedups(o, results, info) : new Map();
   const table = tabulate(results, mainMetric, speedups);
   await writeResults(o, name, mainMetric, results, table);
   const failed = results.filter((r) => r.status === 'failed').length;
   info(`wrote ${path.join(o.out, 'results.md')}, results.json, results.csv and plots${failed ? ` (${failed} cells failed: see results.md)` : ''}`);
-  return { experiment: name, cells: cells.length, failed, table };
+  return { experiment: name, cells: cells.length, failed, table, complete: true };
 }
 
 /** Curve: every finished model's inference speedup over the dense model, measured in one run. */
@@ -186,7 +273,7 @@ async function writeResults(o: ExperimentOptions, name: string, mainMetric: stri
     markdownTable(table, mainMetric, o.reportSplit),
     '',
     ...notes.map((n) => `- ${n}`),
-    ...(failed.length ? ['', '## Failed cells', '', ...failed.map((r) => `- ${r.id}: ${r.error}`)] : []),
+    ...(failed.length ? ['', '## Failed cells', '', ...failed.map((r) => `- ${r.id}: ${r.error}${r.log ? ` (log: ${r.log})` : ''}`)] : []),
     '',
   ].join('\n');
   writeFileAtomic(path.join(o.out, 'results.md'), md);

@@ -51,10 +51,10 @@ export function flagName(flag: string): string {
   return flag.split(/[ ,]/)[0]!;
 }
 
-/** commander's attribute name of a flag: '--batch-size <n>' → 'batchSize'. */
+/** commander's attribute name of a flag: '--batch-size <n>' → 'batchSize', '--no-wait' → 'wait'. */
 export function attributeName(flag: string): string {
   return flagName(flag)
-    .replace(/^--/, '')
+    .replace(/^--(no-)?/, '')
     .replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
 }
 
@@ -140,6 +140,11 @@ export const opt = {
   /** A switch: false unless given. */
   flag(flag: string, help: string, extra: Extra<boolean> = {}): OptionSpec<boolean, true> {
     return make(flag, help, asBoolean, false, false, extra) as OptionSpec<boolean, true>;
+  },
+  /** A switch that is on unless `--no-X` is given (commander's negated flag; the key is X). */
+  negatedFlag(flag: string, help: string): OptionSpec<boolean, true> {
+    if (!flagName(flag).startsWith('--no-')) throw new Error(`negatedFlag: ${flag} does not start with --no-`);
+    return make(flag, help, asBoolean, true, false, {}) as OptionSpec<boolean, true>;
   },
   /** One of fixed choices. */
   choice<C extends string>(flag: string, help: string, choices: readonly C[], def: C, extra: Extra<C> = {}): OptionSpec<C, true> {

@@ -12,11 +12,8 @@ import * as path from 'node:path';
 import { defaultDataDir } from '../../data/paths.ts';
 import { type ExperimentInput, experimentJob } from '../../jobs/experiment.ts';
 import { pruneJob } from '../../jobs/prune.ts';
-import { Bert } from '../../models/bert.ts';
-import { type BertConfig, namedConfig, withLabels } from '../../models/config.ts';
-import { saveModel } from '../../models/load.ts';
-import { loadTokenizer } from '../../data/tokenizer.ts';
 import { useTestEngine } from '../helpers.ts';
+import { FEW_STEPS, saveSmallEncoder, writeTsvTask } from './small_encoder.ts';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const dataDir = defaultDataDir();
@@ -39,16 +36,8 @@ describe('experiments (Dery et al. tables as jobs)', function () {
     if (!haveData) this.skip();
     await useTestEngine();
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-experiment-'));
-    const config: BertConfig = { ...namedConfig('tiny'), hiddenSize: 32, numHeads: 2, headSize: 16, intermediateSize: 64, numLayers: 2, layers: [0, 1].map(() => ({ numHeads: 2, intermediateSize: 64 })), maxPositionEmbeddings: 64 };
-    model = path.join(root, 'encoder');
-    const m = Bert.random(withLabels(config, 2), 'base', 5);
-    await saveModel(m, model, { tokenizer: loadTokenizer(path.join(dataDir, 'vocab', 'bert-base-uncased')) });
-    m.dispose();
-    base = (out, over = {}) => ({
-      experiment: 'how', model, target: 'mrpc', transfer: 'stsb', sparsity: 0.7, seeds: 1, seed: 3, out,
-      pruningSteps: 6, finetuneSteps: 4, batchSize: 4, maxSeqLength: 32, maxTrain: 24, maxEval: 24, lr: 1e-3, regLr: 0.1, finetuneLr: 1e-3, lagrangianWarmup: 2, checkpointEvery: 2, logEvery: 1,
-      ...over,
-    });
+    model = await saveSmallEncoder(root, dataDir);
+    base = (out, over = {}) => ({ experiment: 'how', model, target: 'mrpc', transfer: 'stsb', sparsity: 0.7, seeds: 1, seed: 3, out, ...FEW_STEPS, ...over });
   });
   after(() => root && fs.rmSync(root, { recursive: true, force: true }));
 
@@ -128,10 +117,7 @@ describe('experiments (Dery et al. tables as jobs)', function () {
   });
 
   it('records a failing cell with its error and goes on with the others', async () => {
-    const bad = path.join(root, 'bad-task');
-    fs.mkdirSync(bad);
-    fs.writeFileSync(path.join(bad, 'train.tsv'), 'sentence1\tlabel\nonly one column here\n');
-    fs.writeFileSync(path.join(bad, 'dev.tsv'), 'sentence1\tlabel\na\t0\n');
+    const bad = writeTsvTask(path.join(root, 'bad-task'), 'sentence1\tlabel\nonly one column here\n', 'sentence1\tlabel\na\t0\n');
     const out = path.join(root, 'failing');
     const s = await experimentJob(base(out, { transfer: `tsv:${bad}` }), { hooks: quiet });
     expect(s.failed).to.equal(3);

@@ -72,6 +72,14 @@ describe('job options (declared once)', function () {
     expect(t).to.not.have.any.keys('--out', '--resume', '--checkpoint-every', '--stop-after', '--time-limit', '--log-every', '--eval-batch-size');
   });
 
+  it('a negated flag (--no-wait) is on unless given, keyed as commander keys it', () => {
+    const spec = defineOptions({ wait: opt.negatedFlag('--no-wait', 'return at once') });
+    expect(resolveOptions(spec, {}).wait).to.equal(true);
+    expect(resolveOptions(spec, { wait: false }).wait).to.equal(false);
+    expect(() => defineOptions({ noWait: opt.negatedFlag('--no-wait', 'x') })).to.throw(/expected 'wait'/);
+    expect(() => opt.negatedFlag('--wait', 'x')).to.throw(/does not start with --no-/);
+  });
+
   it('a spec key must be the attribute name of its flag', () => {
     expect(() => defineOptions({ batch: opt.count('--batch-size <n>', 'x', 1) })).to.throw(/key 'batch' does not match flag --batch-size <n> \(expected 'batchSize'\)/);
   });
