@@ -8,6 +8,7 @@ import { registerExperiment } from './commands/experiment.ts';
 import { registerExport } from './commands/export.ts';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerInfo } from './commands/info.ts';
+import { registerMultitask } from './commands/multitask.ts';
 import { registerPretrain } from './commands/pretrain.ts';
 import { registerPrune } from './commands/prune.ts';
 
@@ -19,6 +20,7 @@ program
 
 registerInfo(program);
 registerPrune(program);
+registerMultitask(program);
 registerFinetune(program);
 registerPretrain(program);
 registerExperiment(program);

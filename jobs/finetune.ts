@@ -141,7 +141,8 @@ export async function evalJob(input: EvalInput): Promise<Record<string, number>>
   const dataDir = resolveDataDir(o.dataDir);
   const task = getTask(o.task);
   const tokenizer = resolveTokenizer(o.model, o.vocab, dataDir);
-  const { model } = loadModel(o.model, { head: 'classification', seed: 0 });
+  // A multitask model directory (task_heads.json) evaluates with the task's own head.
+  const { model } = loadModel(o.model, { head: 'classification', seed: 0, task: task.name });
   try {
     if (model.config.numLabels !== task.numLabels) throw new Error(`${o.model} has ${model.config.numLabels} outputs, task ${task.name} needs ${task.numLabels}`);
     const { encoded } = loadEncoded(task, dataDir, o.split, tokenizer, o.maxSeqLength);
