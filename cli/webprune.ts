@@ -16,7 +16,9 @@ const program = new Command();
 program
   .name('webprune')
   .description('Structured pruning of pretrained transformer encoders (CoFi, transfer pruning), trained on the GPU through WebGPU')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Options after a subcommand's name are the subcommand's (experiment multitask-vs-ensemble has its own).
+  .enablePositionalOptions();
 
 registerInfo(program);
 registerPrune(program);

@@ -21,12 +21,13 @@ import { isNamedConfig } from '../models/load.ts';
 import type { RunHooks } from '../training/run/run.ts';
 import { DATA_OPTIONS, DEFAULT_MODEL, DEFAULT_SEED, RUN_OPTIONS } from './common_options.ts';
 import { FINETUNE_OPTIONS } from './finetune.ts';
+import { MULTITASK_OPTIONS } from './multitask.ts';
 import { type AnyOption, type OptionInput, type OptionSpec, type OptionsSpec, OptionError, defineOptions, flagName, opt, resolveOptions, within } from './options.ts';
 import { PRUNE_OPTIONS } from './prune.ts';
 import { RESTRUCTURE_OPTIONS } from './restructure.ts';
 
 /** A job option without its default: the experiment passes it on only when given. */
-function passThrough<T>(o: OptionSpec<T, boolean>): OptionSpec<T, false> {
+export function passThrough<T>(o: OptionSpec<T, boolean>): OptionSpec<T, false> {
   return { ...o, default: undefined, required: false, trajectory: false } as OptionSpec<T, false>;
 }
 
@@ -108,7 +109,7 @@ function cellSettings(o: ExperimentOptions): CellSettings {
   };
 }
 
-const SPECS: Record<Step['kind'], OptionsSpec> = { prune: PRUNE_OPTIONS, finetune: FINETUNE_OPTIONS, restructure: RESTRUCTURE_OPTIONS };
+const SPECS: Record<Step['kind'], OptionsSpec> = { prune: PRUNE_OPTIONS, finetune: FINETUNE_OPTIONS, restructure: RESTRUCTURE_OPTIONS, multitask: MULTITASK_OPTIONS };
 
 /** A step as the command line that runs it. */
 export function commandLine(step: Step): string {

@@ -85,7 +85,7 @@ export async function finetuneJob(input: FinetuneInput, context: JobContext & { 
   };
   return runJob('finetune', o, fingerprint, MODEL_FILES, context, (run) =>
     run.stage('finetune', async () => {
-      const { model, initialised } = loadModel(o.model, { head: 'classification', numLabels: task.numLabels, labelNames: task.labelNames, seed: o.seed, freshClassifier: o.reinitHead });
+      const { model, initialised } = loadModel(o.model, { head: 'classification', numLabels: task.numLabels, labelNames: task.labelNames, seed: o.seed, freshClassifier: o.reinitHead, task: task.name });
       if (initialised.length) run.info(`initialised ${initialised[0] === '*' ? 'all parameters (random model)' : initialised.join(', ')}`);
       const data = { target: { task, train: inputs.train }, dev: inputs.dev, transfer: transferTask ? { task: transferTask, train: inputs.transfer! } : null };
       const phase = new FinetunePhase(model, data, {

@@ -94,7 +94,7 @@ type MultitaskOptions = OptionValues<typeof MULTITASK_OPTIONS>;
 
 /** --quick: steps, lengths and data for the tiny encoder on a CPU adapter. */
 export const MULTITASK_QUICK: Partial<MultitaskInput> = {
-  steps: 60, batchSize: 8, maxSeqLength: 32, maxTrain: 256, maxEval: 128, lr: 1e-3, maskLr: 0.1, lagrangianLr: 1, lagrangianWarmup: 20, initialLogAlpha: 1, checkpointEvery: 20,
+  steps: 60, batchSize: 8, maxSeqLength: 32, maxTrain: 256, maxEval: 128, lr: 1e-3, maskLr: 0.1, lagrangianLr: 0.5, lagrangianWarmup: 30, initialLogAlpha: 1, checkpointEvery: 20,
 };
 
 /** The default fraction of --low-resource. */
@@ -270,12 +270,36 @@ async function evaluateStage(o: MultitaskOptions, data: ReturnType<typeof traini
   return dev;
 }
 
+/**
+ * A task's score in averages and ensemble choices: its main (first) dev metric; a metric that is
+ * not finite (a correlation of constant predictions is undefined) counts as 0, no information.
+ */
+export function mainScore(metrics: Readonly<Record<string, number>> | undefined, metric: string): number {
+  const v = metrics?.[metric];
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+/** The separator of task and metric in an experiment cell's flattened metrics ('mrpc/accuracy'). */
+export const TASK_METRIC_SEPARATOR = '/';
+
+/**
+ * What an experiment cell records of a multitask run: every task's dev metrics flattened as
+ * 'task/metric' (plus 'average'), and the model's size as its budget counts it.
+ */
+export function multitaskCellResult(summary: unknown): { dev: Record<string, number>; size: { params: number; sparsity: number } } {
+  const s = summary as MultitaskSummary;
+  const dev: Record<string, number> = { average: s.average };
+  for (const [task, metrics] of Object.entries(s.dev)) for (const [k, v] of Object.entries(metrics)) dev[`${task}${TASK_METRIC_SEPARATOR}${k}`] = v;
+  return { dev, size: { params: s.budget.kept_params, sparsity: 1 - s.budget.achieved } };
+}
+
 function summarize(run: Run, o: MultitaskOptions, data: ReturnType<typeof trainingData>, pruned: PruneRecord, dev: Record<string, Record<string, number>>): MultitaskSummary {
   const gpu = E.getEngine().gpu.description;
   const names = data.map((d) => d.task.name);
   const main = Object.fromEntries(data.map((d) => [d.task.name, d.task.metricNames[0]!]));
   const probabilities = samplingProbabilities(data.map((d) => d.train.n), parseTaskSampling(o.taskSampling));
-  const notes = [...pruned.notes, "the budget counts the encoder's prunable parameters (attention and FFN weights and biases); embeddings, layer norms, pooler and task heads are not counted"];
+  const undefinedMetrics = names.filter((t) => !Number.isFinite(dev[t]![main[t]!]!));
+  const notes = [...pruned.notes, ...undefinedMetrics.map((t) => `${t} ${main[t]} is undefined (constant predictions): counted as 0 in the average`), "the budget counts the encoder's prunable parameters (attention and FFN weights and biases); embeddings, layer norms, pooler and task heads are not counted"];
   return {
     tasks: names,
     strategy: o.strategy,
@@ -285,7 +309,7 @@ function summarize(run: Run, o: MultitaskOptions, data: ReturnType<typeof traini
     budget: pruned.budget,
     dev,
     main_metric: main,
-    average: names.reduce((s, t) => s + dev[t]![main[t]!]!, 0) / names.length,
+    average: names.reduce((s, t) => s + mainScore(dev[t], main[t]!), 0) / names.length,
     task_sampling: { scheme: o.taskSampling, probabilities: Object.fromEntries(names.map((t, i) => [t, probabilities[i]!])) },
     loss_weights: Object.fromEntries(names.map((t, i) => [t, o.lossWeights?.[i] ?? 1])),
     train_examples: Object.fromEntries(data.map((d) => [d.task.name, d.train.n])),
