@@ -99,7 +99,7 @@ export class MultitaskPrunePhase implements TrainingPhase {
 
   record(_step: number, values: readonly number[]): Record<string, unknown> {
     const [loss, objective, regularizer, kept] = values;
-    return { task: this.data[this.lastTask]!.task.name, loss, task_loss: objective, lagrangian: regularizer, kept_fraction: kept, budget: this.strategy.budget };
+    return { task: this.data[this.lastTask]!.task.name, loss, task_loss: objective, lagrangian: regularizer, kept_fraction: kept };
   }
 
   /** Frees the optimizers (the strategy, its model and the heads stay the caller's). */
