@@ -29,7 +29,7 @@ import { evaluate } from '../training/evaluate.ts';
 import { trainPhase } from '../training/run/loop.ts';
 import type { Run } from '../training/run/run.ts';
 import { DATA_OPTIONS, DEFAULT_MODEL, RUN_OPTIONS } from './common_options.ts';
-import { loadEncoded, modelHash, resolveDataDir, resolveTokenizer, splitHash, subsample } from './inputs.ts';
+import { loadEncoded, modelHash, resolveDataDir, resolveSources, resolveTokenizer, splitHash, subsample } from './inputs.ts';
 import { type JobContext, type JobResult, runJob } from './job.ts';
 import { type OptionInput, type OptionValues, OptionError, defineOptions, opt, resolveOptions, trajectoryOptions } from './options.ts';
 
@@ -188,14 +188,16 @@ const OUTPUTS = ['model'];
  *   load, or the step where the loss diverged (the last checkpoint is kept)
  */
 export async function multitaskJob(input: MultitaskInput, context: JobContext & { inputs?: MultitaskInputs } = {}): Promise<JobResult<MultitaskSummary>> {
-  const o = resolveMultitaskOptions(input);
-  validateMultitaskOptions(o);
+  const options = resolveMultitaskOptions(input);
+  validateMultitaskOptions(options);
+  // Hub ids → the HF cache, mrpc/stsb from the hub when the data root lacks them; the fingerprint keeps the id as given.
+  const o = await resolveSources(options, options.tasks);
   // A model that does not load fails now, not after data preparation.
   loadModel(o.model, { head: 'base', seed: o.seed }).model.dispose();
   const inputs = context.inputs ?? readMultitaskInputs(o);
   const data = trainingData(o, inputs);
   const fingerprint = {
-    ...trajectoryOptions(MULTITASK_OPTIONS, o),
+    ...trajectoryOptions(MULTITASK_OPTIONS, options),
     '--model (content)': modelHash(o.model),
     vocabulary: inputs.tokenizer.fingerprint(),
     ...Object.fromEntries(data.flatMap((d) => [[`${d.task.name} train data`, splitHash(d.train)], [`${d.task.name} dev data`, splitHash(d.dev)]])),
@@ -203,7 +205,7 @@ export async function multitaskJob(input: MultitaskInput, context: JobContext & 
   return runJob('multitask', o, fingerprint, OUTPUTS, context, async (run) => {
     const pruned = await run.stage('prune', () => pruneStage(run, o, data, inputs.tokenizer));
     const dev = await run.stage('evaluate', () => evaluateStage(o, data));
-    return summarize(run, o, data, pruned, dev);
+    return summarize(run, { ...o, model: options.model }, data, pruned, dev);
   });
 }
 
