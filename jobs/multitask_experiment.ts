@@ -2,23 +2,27 @@
  * `webprune experiment multitask-vs-ensemble` (Xia & Shin 2021): the multitask model at each budget
  * B against the even and the best ensemble of single-task models that together fit B, for each
  * strategy (experiments/multitask_cells.ts, experiments/ensemble.ts). Every model is a multitask
- * job run as an experiment cell (experiments/runner.ts): rerunning the same command continues
- * where it stopped and skips finished cells. Writes DIR/results.{md,json,csv} and
- * DIR/average-vs-budget.svg.
+ * job run as an experiment cell by an executor (experiments/executors/: here, or on SLURM with
+ * --executor slurm, whose array tasks plan the cells again through MULTITASK_PLANNER): rerunning the
+ * same command continues where it stopped and skips finished cells; `experiment status DIR` works as
+ * for the other experiments. Writes DIR/results.{md,json,csv} and DIR/average-vs-budget.svg.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveModel } from '../bench/speedup.ts';
 import { getTask } from '../data/tasks.ts';
 import { comparisonCsv, comparisonMarkdown, comparisonTable, type ComparisonTable, averageVsBudgetSvg } from '../experiments/ensemble.ts';
-import { type MultitaskExperimentSettings, aloneBudgets, multitaskComparisonCells } from '../experiments/multitask_cells.ts';
-import { type CellResult, runCells } from '../experiments/runner.ts';
+import type { Executor, ExperimentCell } from '../experiments/executors/executor.ts';
+import { localExecutor } from '../experiments/executors/local.ts';
+import { SLURM_OPTIONS, slurmExecutor } from '../experiments/executors/slurm.ts';
+import { type ComparisonCell, type MultitaskExperimentSettings, aloneBudgets, multitaskComparisonCells } from '../experiments/multitask_cells.ts';
+import { type CellResult, type RunCellsOptions, recordedResults } from '../experiments/runner.ts';
 import { writeFileAtomic } from '../models/io/atomic.ts';
 import { isNamedConfig } from '../models/load.ts';
 import { STRATEGIES, type StrategyName } from '../pruning/strategy.ts';
 import type { RunHooks } from '../training/run/run.ts';
 import { DEFAULT_MODEL, DEFAULT_SEED, RUN_OPTIONS } from './common_options.ts';
-import { commandLine, passThrough } from './experiment.ts';
+import { commandLine, experimentFile, passThrough, slurmSettings, webpruneVersion } from './experiment.ts';
 import { LOW_RESOURCE_FRACTION, MULTITASK_OPTIONS, MULTITASK_QUICK } from './multitask.ts';
 import { type OptionInput, OptionError, defineOptions, opt, resolveOptions } from './options.ts';
 
@@ -62,6 +66,7 @@ export const MULTITASK_EXPERIMENT_OPTIONS = defineOptions({
   dataSeed: passThrough(M.dataSeed),
   checkpointEvery: passThrough(RUN_OPTIONS.checkpointEvery),
   logEvery: passThrough(RUN_OPTIONS.logEvery),
+  ...SLURM_OPTIONS,
 });
 
 export type MultitaskExperimentInput = OptionInput<typeof MULTITASK_EXPERIMENT_OPTIONS>;
@@ -77,6 +82,10 @@ export interface MultitaskExperimentSummary {
   table: ComparisonTable | null;
   /** With --dry-run: the jobs, as command lines. */
   jobs?: string[];
+  /** The results are written (false with --dry-run, --no-wait, or cells cancelled on SLURM). */
+  complete: boolean;
+  /** When not complete: what goes on and how to continue. */
+  note?: string;
 }
 
 const defined = <T extends Record<string, unknown>>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
@@ -99,30 +108,49 @@ function settingsOf(o: MultitaskExperimentOptions): MultitaskExperimentSettings 
   };
 }
 
+/** The comparison planned from its options: the same options always give the same cells. */
+export interface MultitaskExperimentPlan {
+  /** The options as given (what a SLURM task plans from again). */
+  given: Record<string, unknown>;
+  /** Resolved, with --quick applied and --out absolute. */
+  o: MultitaskExperimentOptions;
+  name: 'multitask-vs-ensemble';
+  settings: MultitaskExperimentSettings;
+  cells: ExperimentCell[];
+  /** What each cell is, in the order of `cells`. */
+  what: ComparisonCell[];
+}
+
+/** The name SLURM submissions and DIR/experiment.json record for this experiment's planner (jobs/experiment_task.ts). */
+export const MULTITASK_PLANNER = 'multitask-vs-ensemble';
+
 /**
- * Runs (or continues) the comparison and writes its results.
- * @throws OptionError for bad options; ResumeRefusedError naming the cell when its options changed
- *   since it ran; RunStopped when a signal stopped it (rerun to continue)
+ * The cells of the comparison from its options.
+ * @throws OptionError for bad options; Error naming an unknown task
  */
-export async function multitaskExperimentJob(input: MultitaskExperimentInput, context: { hooks?: RunHooks } = {}): Promise<MultitaskExperimentSummary> {
+export function planMultitaskExperiment(input: MultitaskExperimentInput | Record<string, unknown>): MultitaskExperimentPlan {
   const given = defined(input as Record<string, unknown>);
+  // --out absolute, as planExperiment: status and SLURM tasks find the same records from any directory.
+  if (typeof given['out'] === 'string') given['out'] = path.resolve(given['out']);
   const o = resolveOptions(MULTITASK_EXPERIMENT_OPTIONS, given['quick'] ? { ...MULTITASK_EXPERIMENT_QUICK, ...given } : given);
   const settings = settingsOf(o);
   const planned = multitaskComparisonCells(settings);
-  const cells = planned.map((p) => p.cell);
-  if (o.dryRun) return { experiment: 'multitask-vs-ensemble', cells: cells.length, failed: 0, table: null, jobs: cells.flatMap((c) => c.steps.map(commandLine)) };
-  const info = context.hooks?.info ?? ((m: string) => void process.stderr.write(`${m}\n`));
-  // The cells' jobs are quiet: the experiment prints one line per cell.
-  const hooks: RunHooks = { ...context.hooks, info: () => {}, quiet: true };
-  const { dense } = resolveModel(o.model);
-  const tasks = o.tasks.map((t) => getTask(t).name);
-  const mainMetric = Object.fromEntries(o.tasks.map((t) => [getTask(t).name, getTask(t).metricNames[0]!]));
-  fs.mkdirSync(o.out, { recursive: true });
-  info(`multitask-vs-ensemble: ${cells.length} models (${settings.strategies.join(', ')}; budgets ${o.budgets.join(', ')}; ${tasks.length} tasks; ${o.seeds} seed${o.seeds > 1 ? 's' : ''}) in ${o.out}`);
+  return { given, o, name: 'multitask-vs-ensemble', settings, cells: planned.map((p) => p.cell), what: planned.map((p) => p.what) };
+}
+
+/** How the runner runs the comparison's cells (the same for every executor). */
+export function multitaskCellRunOptions(plan: MultitaskExperimentPlan, hooks: RunHooks): RunCellsOptions {
+  return { dense: resolveModel(plan.o.model).dense, reportSplit: 'dev', target: plan.o.tasks[0]!, hooks, evalOptions: {} };
+}
+
+/** The executor the options choose: SLURM (one cell per array task), or here with a line per cell. */
+function executorFor(plan: MultitaskExperimentPlan, hooks: RunHooks, info: (m: string) => void): Executor {
+  const { o, cells } = plan;
+  if (o.executor === 'slurm') return slurmExecutor(slurmSettings(o), { experiment: plan.given, name: plan.name, webprune: webpruneVersion(), planner: MULTITASK_PLANNER }, info);
   const started = performance.now();
   let ran = 0;
-  const results = await runCells(o.out, cells, {
-    dense, reportSplit: 'dev', target: o.tasks[0]!, hooks, evalOptions: {},
+  return localExecutor({
+    ...multitaskCellRunOptions(plan, hooks),
     onCell: (r, i, seconds) => {
       ran++;
       const eta = (((performance.now() - started) / 1000 / ran) * (cells.length - i - 1)) / 60;
@@ -130,11 +158,50 @@ export async function multitaskExperimentJob(input: MultitaskExperimentInput, co
       info(`[${i + 1}/${cells.length}] ${r.id}: ${what} (${seconds.toFixed(0)} s; ETA ${Math.round(eta)} min)`);
     },
   });
-  const table = comparisonTable(planned.map((p, i) => ({ what: p.what, result: results[i]! })), { tasks, mainMetric, strategies: settings.strategies, budgets: o.budgets, grid: aloneBudgets({ ...settings, lowResource: undefined }, ''), lowResource: o.lowResource ? getTask(o.lowResource).name : undefined });
+}
+
+/**
+ * Runs (or continues) the comparison, here or on SLURM (--executor slurm), and writes its results;
+ * with --no-wait, or when cells were cancelled, it returns before the results exist (complete:
+ * false, and a note saying how to continue).
+ * @throws OptionError for bad options; ResumeRefusedError naming the cell when its options changed
+ *   since it ran; RunStopped when a signal stopped it (rerun to continue); SlurmError with a SLURM
+ *   tool's own message
+ */
+export async function multitaskExperimentJob(input: MultitaskExperimentInput, context: { hooks?: RunHooks } = {}): Promise<MultitaskExperimentSummary> {
+  const plan = planMultitaskExperiment(input);
+  const { o, cells } = plan;
+  if (o.dryRun) return { experiment: plan.name, cells: cells.length, failed: 0, table: null, complete: false, jobs: cells.flatMap((c) => c.steps.map(commandLine)) };
+  const info = context.hooks?.info ?? ((m: string) => void process.stderr.write(`${m}\n`));
+  fs.mkdirSync(o.out, { recursive: true });
+  writeFileAtomic(experimentFile(o.out), `${JSON.stringify({ webprune: webpruneVersion(), planner: MULTITASK_PLANNER, experiment: plan.given }, null, 1)}\n`);
+  info(`multitask-vs-ensemble: ${cells.length} models (${plan.settings.strategies.join(', ')}; budgets ${o.budgets.join(', ')}; ${o.tasks.length} tasks; ${o.seeds} seed${o.seeds > 1 ? 's' : ''}) in ${o.out}`);
+  // The cells' jobs are quiet: the experiment prints one line per cell.
+  const hooks: RunHooks = { ...context.hooks, info: () => {}, quiet: true };
+  const outcome = await executorFor(plan, hooks, info).run(o.out, cells);
+  if (!outcome.complete) {
+    if (outcome.note) info(outcome.note);
+    return { experiment: plan.name, cells: cells.length, failed: 0, table: null, complete: false, ...(outcome.note ? { note: outcome.note } : {}) };
+  }
+  return writeMultitaskResults(plan, info);
+}
+
+/**
+ * The writing step alone: every cell's recorded result → the table → DIR/results.{md,json,csv}
+ * and average-vs-budget.svg.
+ * @throws Error naming a cell without a result
+ */
+export async function writeMultitaskResults(plan: MultitaskExperimentPlan, info: (m: string) => void): Promise<MultitaskExperimentSummary> {
+  const { o, cells, settings } = plan;
+  const results = recordedResults(o.out, cells);
+  const tasks = o.tasks.map((t) => getTask(t).name);
+  const mainMetric = Object.fromEntries(o.tasks.map((t) => [getTask(t).name, getTask(t).metricNames[0]!]));
+  const grid = aloneBudgets({ ...settings, lowResource: undefined }, '');
+  const table = comparisonTable(plan.what.map((what, i) => ({ what, result: results[i]! })), { tasks, mainMetric, strategies: settings.strategies, budgets: o.budgets, grid, lowResource: o.lowResource ? getTask(o.lowResource).name : undefined });
   await writeResults(o, settings, table, results);
   const failed = results.filter((r) => r.status === 'failed').length;
   info(`wrote ${path.join(o.out, 'results.md')}, results.json, results.csv and average-vs-budget.svg${failed ? ` (${failed} cells failed: see results.md)` : ''}`);
-  return { experiment: 'multitask-vs-ensemble', cells: cells.length, failed, table };
+  return { experiment: plan.name, cells: cells.length, failed, table, complete: true };
 }
 
 /** results.md, results.json, results.csv and the plot. */

@@ -30,13 +30,13 @@ export function registerMultitask(program: Command): void {
 export function registerMultitaskExperiment(experiment: Command): void {
   const command = experiment
     .command('multitask-vs-ensemble')
-    .description('Xia & Shin: one encoder pruned for all tasks at budget B against the even and the best ensemble of single-task models within B; writes OUT/results.{md,json,csv} and average-vs-budget.svg (rerun to continue)');
+    .description('Xia & Shin: one encoder pruned for all tasks at budget B against the even and the best ensemble of single-task models within B, here or on SLURM; writes OUT/results.{md,json,csv} and average-vs-budget.svg (rerun to continue)');
   addOptions(command, MULTITASK_EXPERIMENT_OPTIONS).action(async () => {
     await initEngine({ seed: 0 });
     try {
       const summary = await multitaskExperimentJob(givenOptions(command) as never);
       if (summary.jobs) console.log(summary.jobs.join('\n'));
-      else console.log(JSON.stringify({ experiment: summary.experiment, cells: summary.cells, failed: summary.failed }));
+      else console.log(JSON.stringify({ experiment: summary.experiment, cells: summary.cells, failed: summary.failed, complete: summary.complete }));
       if (summary.failed) process.exitCode = 1;
     } catch (err) {
       if (!(err instanceof RunStopped)) throw err;

@@ -16,16 +16,20 @@ import { evalJob } from '../../jobs/finetune.ts';
 import { loadEncoded } from '../../jobs/inputs.ts';
 import type { JobResult } from '../../jobs/job.ts';
 import { type MultitaskInput, type MultitaskInputs, type MultitaskSummary, multitaskJob } from '../../jobs/multitask.ts';
-import { multitaskExperimentJob } from '../../jobs/multitask_experiment.ts';
-import { Bert } from '../../models/bert.ts';
-import { type BertConfig, namedConfig, withLabels } from '../../models/config.ts';
-import { loadModel, saveModel } from '../../models/load.ts';
+import { type MultitaskExperimentInput, multitaskExperimentJob } from '../../jobs/multitask_experiment.ts';
+import { experimentStatus } from '../../jobs/experiment_status.ts';
+import { loadModel } from '../../models/load.ts';
 import { evaluate } from '../../training/evaluate.ts';
+import { slurmReachable } from '../../experiments/executors/slurm_cli.ts';
+import { saveSmallEncoder } from '../experiments/small_encoder.ts';
 import { useTestEngine } from '../helpers.ts';
 
 const dataDir = defaultDataDir();
 const haveData = fs.existsSync(path.join(dataDir, 'glue', 'MRPC')) && fs.existsSync(path.join(dataDir, 'glue', 'STS-B'));
 const quiet = { info: () => {}, quiet: true };
+const ROOT = path.join(import.meta.dirname, '../..');
+/** How SLURM array tasks start webprune: this checkout's sources, as the tests run them. */
+const COMMAND = `${process.execPath} --import ${path.join(ROOT, 'scripts', 'ts-register.mjs')} ${path.join(ROOT, 'cli', 'webprune.ts')}`;
 
 function summaryOf(r: JobResult<MultitaskSummary>): MultitaskSummary {
   if (r.status !== 'done') throw new Error(`the run stopped: ${JSON.stringify(r)}`);
@@ -48,12 +52,8 @@ describe('webprune multitask (job) and experiment multitask-vs-ensemble', functi
     if (!haveData) this.skip();
     await useTestEngine();
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-multitask-job-'));
+    model = await saveSmallEncoder(root, dataDir);
     const tokenizer = loadTokenizer(path.join(dataDir, 'vocab', 'bert-base-uncased'));
-    const config: BertConfig = { ...namedConfig('tiny'), hiddenSize: 32, numHeads: 2, headSize: 16, intermediateSize: 64, numLayers: 2, layers: [0, 1].map(() => ({ numHeads: 2, intermediateSize: 64 })), maxPositionEmbeddings: 64 };
-    model = path.join(root, 'encoder');
-    const m = Bert.random(withLabels(config, 2), 'base', 5);
-    await saveModel(m, model, { tokenizer });
-    m.dispose();
     const split = (t: string, s: 'train' | 'dev') => loadEncoded(getTask(t), dataDir, s, tokenizer, 32, 24).encoded;
     inputs = { tokenizer, tasks: { mrpc: { train: split('mrpc', 'train'), dev: split('mrpc', 'dev') }, stsb: { train: split('stsb', 'train'), dev: split('stsb', 'dev') } } };
   });
@@ -142,12 +142,15 @@ describe('webprune multitask (job) and experiment multitask-vs-ensemble', functi
     expect(bestAllocation([a, b], 0.15)).to.equal(null);
   });
 
+  const experiment = (out: string, over: Partial<MultitaskExperimentInput> = {}): MultitaskExperimentInput => ({
+    model, tasks: ['mrpc', 'stsb'], strategy: ['rank'], budgets: [0.2, 0.4], lowResource: 'stsb', fraction: 0.5, seed: 3, out,
+    steps: 6, batchSize: 4, maxSeqLength: 32, maxTrain: 24, maxEval: 24, lr: 1e-3, maskLr: 0.1, lagrangianLr: 1, lagrangianWarmup: 3, initialLogAlpha: 1, checkpointEvery: 0, evalBatchSize: 8, ...over,
+  });
+  const normalised = (out: string) => fs.readFileSync(path.join(out, 'results.json'), 'utf8').replaceAll(out, 'DIR');
+
   it('experiment multitask-vs-ensemble: the table per budget (multitask, even and best ensembles), low-resource rows, a plot; reruns skip finished cells', async () => {
     const out = path.join(root, 'experiment');
-    const input = {
-      model, tasks: ['mrpc', 'stsb'], strategy: ['rank'], budgets: [0.2, 0.4], lowResource: 'stsb', fraction: 0.5, seed: 3, out,
-      steps: 6, batchSize: 4, maxSeqLength: 32, maxTrain: 24, maxEval: 24, lr: 1e-3, maskLr: 0.1, lagrangianLr: 1, lagrangianWarmup: 3, initialLogAlpha: 1, checkpointEvery: 0, evalBatchSize: 8,
-    };
+    const input = experiment(out);
     const summary = await multitaskExperimentJob(input, { hooks: quiet });
     // 2 multitask models; each task alone at 0.1 and 0.2, and stsb alone at 0.4 (low-resource).
     expect(summary.cells).to.equal(7);
@@ -181,5 +184,22 @@ describe('webprune multitask (job) and experiment multitask-vs-ensemble', functi
     await multitaskExperimentJob(input, { hooks: quiet });
     expect(fs.readFileSync(path.join(out, 'results.json'), 'utf8')).to.equal(before);
     expect(fs.statSync(path.join(out, 'cells', 'rank', 'multitask', 'budget-0.4', 'seed-3', 'summary.json')).mtimeMs).to.equal(stamp);
+  });
+
+  it('on SLURM (--executor slurm, a real cluster): the array tasks plan the same cells and write the same results.json; status reads it', async function () {
+    if (!(await slurmReachable())) {
+      if (process.env.CI) throw new Error('CI: no SLURM cluster answers here (sinfo): .ci/run starts one with scripts/slurm-local.sh start');
+      console.log('      skipped: no SLURM cluster answers here (sinfo). Start a local one with: sudo bash scripts/slurm-local.sh start');
+      this.skip();
+    }
+    const local = path.join(root, 'experiment');
+    if (!fs.existsSync(path.join(local, 'results.json'))) this.skip();
+    const out = path.join(root, 'experiment-slurm');
+    const summary = await multitaskExperimentJob(experiment(out, { executor: 'slurm', maxRunning: 2, webpruneCommand: COMMAND, pollEvery: 1 }), { hooks: quiet });
+    expect(summary.complete).to.equal(true);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'slurm', 'submission-1.json'), 'utf8')).planner).to.equal('multitask-vs-ensemble');
+    expect(normalised(out)).to.equal(normalised(local));
+    const status = await experimentStatus(out);
+    expect([status.experiment, status.done.length, status.results]).to.deep.equal(['multitask-vs-ensemble', 7, true]);
   });
 });
