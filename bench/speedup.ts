@@ -25,6 +25,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from '../engine/index.ts';
 import { loadModel } from '../models/load.ts';
+import { readTaskHeads } from '../models/io/task_heads.ts';
 import { Bert } from '../models/bert.ts';
 import type { Checkpoint } from '../models/io/checkpoint.ts';
 import { type HostInputs, timeOnnxRuntime } from './onnxruntime.ts';
@@ -193,7 +194,8 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   let measured;
   try {
     // Drawn structures get random weights (enough for timing); a pruned checkpoint is timed with its own.
-    for (const e of entries) models.push(hasWeights(e.dir) ? loadModel(e.dir!, { head: 'classification', seed }).model : Bert.random(e.config, 'classification', seed));
+    // A multitask model (webprune multitask) is timed with its first task's head: the heads differ only in the classifier's width.
+    for (const e of entries) models.push(hasWeights(e.dir) ? loadModel(e.dir!, { head: 'classification', seed, task: readTaskHeads(e.dir!)?.[0]?.name }).model : Bert.random(e.config, 'classification', seed));
     let done = 0;
     const total = models.length * (warmup + repeats);
     const recorders = models.map((m) => (i: number) => {
