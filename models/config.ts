@@ -24,6 +24,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from './io/atomic.ts';
+import { jsonErrorMessage, readUtf8File, showInput } from './io/text_file.ts';
 
 /** The six Linears of an encoder layer, by the names config.json `ranks` uses. */
 export const LINEAR_KINDS = ['query', 'key', 'value', 'attention_output', 'intermediate', 'output'] as const;
@@ -114,7 +115,8 @@ export class ConfigError extends Error {
 }
 
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
-const show = (x: unknown): string => (x === undefined ? 'nothing' : JSON.stringify(x));
+/** An input value for an error message (JSON, cut to 200 characters). */
+const show = (x: unknown): string => showInput(x);
 
 /**
  * Parses and validates a transformers BERT `config.json` object (plus webprune's extension keys).
@@ -404,11 +406,12 @@ export function readConfig(dir: string): BertConfig {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: model directory does not exist`);
   const file = path.join(dir, 'config.json');
   if (!fs.existsSync(file)) throw new Error(`${file}: not found (a model directory needs a transformers config.json)`);
+  const text = readUtf8File(file);
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
+    throw new ConfigError(`${file}: not valid JSON (${jsonErrorMessage(err)})`);
   }
   return parseConfig(json, file);
 }
