@@ -19,6 +19,7 @@ import * as readline from 'node:readline';
 import * as zlib from 'node:zlib';
 import { HostRandom } from '../engine/random.ts';
 import { writeAll, writeFileAtomic, writeFileAtomicWithAsync } from '../models/io/atomic.ts';
+import { describeFsError, makeDirectory } from '../models/io/fs_errors.ts';
 
 /** Token id marking the end of a document in a token shard (never a vocabulary id). */
 export const DOC_SEPARATOR = 0xffff;
@@ -66,7 +67,7 @@ export async function* readDocuments(file: string): AsyncGenerator<string[]> {
     }
     if (doc.length > 0) yield doc;
   } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message}`);
+    throw new Error(`${file}: cannot read the corpus file: ${describeFsError(err)}`, { cause: err });
   } finally {
     lines.close();
     raw.destroy();
@@ -152,7 +153,7 @@ export async function pretokenize(
   options: { onProgress?: (p: PretokenizeProgress) => void } = {},
 ): Promise<TokenShard[]> {
   if (tokenizer.vocabSize > DOC_SEPARATOR) throw new Error(`vocabulary of ${tokenizer.vocabSize} ids does not fit the u16 token cache (at most ${DOC_SEPARATOR})`);
-  fs.mkdirSync(cacheDir, { recursive: true });
+  makeDirectory(cacheDir);
   const fingerprint = tokenizer.fingerprint();
   const shards: TokenShard[] = [];
   for (const f of files) {

@@ -10,6 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { writeFileAtomic } from '../models/io/atomic.ts';
+import { makeDirectory } from '../models/io/fs_errors.ts';
+import { jsonErrorMessage, quoteInput, readUtf8File } from '../models/io/text_file.ts';
 
 /** The BERT special tokens, in the order of bert-base-uncased's ids 0, 100, 101, 102, 103. */
 export const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
@@ -126,7 +128,7 @@ export function parseVocab(text: string, file: string): string[] {
     const token = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (token === '') throw new Error(`${file}:${i + 1}: empty token`);
     const prev = seen.get(token);
-    if (prev !== undefined) throw new Error(`${file}:${i + 1}: duplicate token ${JSON.stringify(token)} (first on line ${prev + 1})`);
+    if (prev !== undefined) throw new Error(`${file}:${i + 1}: duplicate token ${quoteInput(token)} (first on line ${prev + 1})`);
     seen.set(token, i);
     return token;
   });
@@ -330,7 +332,7 @@ export class BertTokenizer implements SpecialIds {
    * {@link loadTokenizer} load it.
    */
   save(dir: string): void {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
     writeFileAtomic(path.join(dir, 'vocab.txt'), `${this.vocab.join('\n')}\n`);
     writeFileAtomic(path.join(dir, 'tokenizer.json'), JSON.stringify(this.tokenizerJson));
     writeFileAtomic(path.join(dir, 'tokenizer_config.json'), `${JSON.stringify(this.tokenizerConfig, null, 2)}\n`);
@@ -347,20 +349,23 @@ export class BertTokenizer implements SpecialIds {
  */
 export function loadTokenizer(dir: string): BertTokenizer {
   const readJson = (file: string): Record<string, unknown> => {
+    const text = readUtf8File(file);
+    let v: unknown;
     try {
-      const v: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
-      return v as Record<string, unknown>;
+      v = JSON.parse(text);
     } catch (err) {
-      throw new Error(`${file}: ${(err as Error).message}`);
+      throw new Error(`${file}: not valid JSON (${jsonErrorMessage(err)})`);
     }
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${file}: not a JSON object`);
+    return v as Record<string, unknown>;
   };
   const configFile = path.join(dir, 'tokenizer_config.json');
   const config = fs.existsSync(configFile) ? readJson(configFile) : undefined;
   const jsonFile = path.join(dir, 'tokenizer.json');
   if (fs.existsSync(jsonFile)) {
+    const json = readJson(jsonFile);
     try {
-      return new BertTokenizer(readJson(jsonFile), config ?? {});
+      return new BertTokenizer(json, config ?? {});
     } catch (err) {
       throw new Error(`${jsonFile}: ${(err as Error).message}`);
     }
@@ -369,7 +374,7 @@ export function loadTokenizer(dir: string): BertTokenizer {
   if (!fs.existsSync(vocabFile)) throw new Error(`${dir}: no tokenizer.json or vocab.txt`);
   const lowercase = config?.['do_lower_case'] !== false;
   const maxLen = config?.['model_max_length'];
-  return BertTokenizer.fromVocab(parseVocab(fs.readFileSync(vocabFile, 'utf8'), vocabFile), {
+  return BertTokenizer.fromVocab(parseVocab(readUtf8File(vocabFile), vocabFile), {
     lowercase,
     modelMaxLength: typeof maxLen === 'number' && maxLen > 0 && maxLen < 1e9 ? maxLen : 512,
   });
