@@ -4,10 +4,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as E from '../../engine/index.ts';
 import { SafetensorsError, writeSafetensors } from '../../models/io/safetensors.ts';
-import { hasRunState, loadRunState, saveRunState } from '../../training/run_state.ts';
+import { NonFiniteStateError, findCheckpoints, restoreTensors, writeCheckpoint } from '../../training/run/checkpoint.ts';
 import { useTestEngine } from '../helpers.ts';
 
-describe('run state: non-finite values @gpu', () => {
+describe('run-state checkpoints: non-finite and wrongly typed values @gpu', () => {
   before(useTestEngine);
   let root: string;
   before(() => {
@@ -15,31 +15,40 @@ describe('run state: non-finite values @gpu', () => {
   });
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  it('is never saved from non-finite tensors: the error names the tensor and element', async () => {
+  it('are never written from non-finite tensors; the previous checkpoint stays', async () => {
     const dir = path.join(root, 'save');
-    const w = E.tensor([1, 2, NaN, 4], [2, 2], 'f32', 'w');
-    const ok = E.tensor([1, 2], [2], 'f32', 'b');
+    const w = E.tensor([1, 2, 3, 4], [2, 2], 'f32', 'w');
+    await writeCheckpoint(dir, 1, new Map([['w', w]]), { ok: true });
+    const bad = E.tensor([1, 2, NaN, 4], [2, 2], 'f32', 'w');
     let error: unknown;
-    try {
-      await saveRunState(dir, new Map([['b', ok], ['w', w]]), { step: 3 });
-    } catch (err) {
-      error = err;
-    }
-    expect(error).to.be.instanceOf(SafetensorsError);
-    expect((error as Error).message).to.match(/tensors\.safetensors: tensor "w": element 2 \(index \[1, 0\] of shape \[2, 2\]\) is NaN/);
-    expect(hasRunState(dir)).to.equal(false);
+    await writeCheckpoint(dir, 2, new Map([['w', bad]]), { ok: false }).catch((e: unknown) => (error = e));
+    expect(error).to.be.instanceOf(NonFiniteStateError);
+    expect((error as Error).message).to.equal('w[2] is NaN');
+    expect(findCheckpoints<{ ok: boolean }>(dir).latest).to.deep.include({ step: 1, state: { ok: true } });
     w.dispose();
-    ok.dispose();
+    bad.dispose();
   });
 
-  it('refuses to resume from a checkpoint holding NaN or Infinity, naming file, tensor and element', () => {
+  it('refuse to restore NaN/Infinity or an integer tensor, naming file, tensor and element, before overwriting anything', async () => {
     const dir = path.join(root, 'load');
     fs.mkdirSync(dir);
     const file = path.join(dir, 'tensors.safetensors');
-    writeSafetensors(file, [{ name: 'w.exp_avg_sq', shape: [3], data: Float32Array.from([0, Infinity, 1]) }], { allowNonFinite: true });
-    fs.writeFileSync(path.join(dir, 'state.json'), '{"step": 3}');
+    const a = E.tensor([7, 7], [2], 'f32', 'a');
     const t = E.zeros([3], 'f32', 'w.exp_avg_sq');
-    expect(() => loadRunState(dir, new Map([['w.exp_avg_sq', t]]))).to.throw(SafetensorsError, `${file}: tensor "w.exp_avg_sq": element 1 is +Infinity`);
+    writeSafetensors(file, [{ name: 'a', shape: [2], data: Float32Array.from([1, 2]) }, { name: 'w.exp_avg_sq', shape: [3], data: Float32Array.from([0, Infinity, 1]) }], { allowNonFinite: true });
+    expect(() => restoreTensors(dir, new Map([['a', a], ['w.exp_avg_sq', t]]))).to.throw(SafetensorsError, `${file}: tensor "w.exp_avg_sq": element 1 is +Infinity`);
+    expect(Array.from(await a.read()), 'nothing overwritten').to.deep.equal([7, 7]);
+    // An I64 tensor of the right shape was uploaded as raw bytes into the float buffer.
+    const header = JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, 'w.exp_avg_sq': { dtype: 'I64', shape: [3], data_offsets: [8, 32] } });
+    const padded = Math.ceil(header.length / 8) * 8;
+    const bytes = Buffer.alloc(8 + padded + 32, 0x20);
+    bytes.writeBigUInt64LE(BigInt(padded), 0);
+    bytes.write(header, 8);
+    bytes.fill(0, 8 + padded);
+    fs.writeFileSync(file, bytes);
+    expect(() => restoreTensors(dir, new Map([['a', a], ['w.exp_avg_sq', t]]))).to.throw(`${file}: tensor w.exp_avg_sq is I64`);
+    expect(Array.from(await a.read()), 'nothing overwritten').to.deep.equal([7, 7]);
+    a.dispose();
     t.dispose();
   });
 });
