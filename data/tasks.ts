@@ -154,7 +154,7 @@ export function getTask(spec: string): Task {
     const max = Math.max(...labels.map(Number));
     labelNames = Array.from({ length: max + 1 }, (_, i) => String(i));
   } else labelNames = [...labels].sort();
-  if (labelNames.length < 2) throw new Error(`task ${spec}: train has a single class ${quoteInput(labels[0]!)}; classification needs at least 2`);
+  if (labelNames.length < 2) throw new Error(`task ${spec}: ${path.join(dir, `train.${kind}`)} has a single class ${quoteInput(labels[0]!)}; classification needs at least 2`);
   const integer = labels.every(isIndex);
   const metricNames = integer && labelNames.length === 2 ? ['accuracy', 'f1', 'macro_f1'] : ['accuracy', 'macro_f1'];
   return { name: spec, numLabels: labelNames.length, isRegression: false, metricNames, labelNames, source: { kind, dir } };

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { writeFileAtomic } from '../models/io/atomic.ts';
 import { makeDirectory } from '../models/io/fs_errors.ts';
-import { jsonErrorMessage, quoteInput, readUtf8File } from '../models/io/text_file.ts';
+import { jsonErrorMessage, quoteInput, readUtf8File, showInput } from '../models/io/text_file.ts';
 
 /** The BERT special tokens, in the order of bert-base-uncased's ids 0, 100, 101, 102, 103. */
 export const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
@@ -143,6 +143,37 @@ export function parseVocab(text: string, file: string): string[] {
 const ASTRAL_CJK = /[\u{20000}-\u{2A6DF}\u{2A700}-\u{2B73F}\u{2B740}-\u{2B81F}\u{2B820}-\u{2CEAF}\u{2F800}-\u{2FA1F}]/gu;
 const HAS_SURROGATE = /[\uD800-\uDBFF]/;
 
+/**
+ * Checks what the tokenizers library takes on trust: a WordPiece model whose vocab maps tokens to
+ * distinct non-negative integer ids, and added tokens with such ids that agree with the vocab.
+ * @throws Error naming the offending entry
+ */
+function validateWordPieceIds(json: Record<string, unknown>): void {
+  const model = json['model'] as { type?: unknown; vocab?: unknown } | null | undefined;
+  if (model === null || typeof model !== 'object' || model.type !== 'WordPiece' || model.vocab === null || typeof model.vocab !== 'object' || Array.isArray(model.vocab)) {
+    throw new Error(`model must be a WordPiece model with a vocab object (got type ${showInput(model?.type)})`);
+  }
+  const vocab = model.vocab as Record<string, unknown>;
+  const owner = new Map<number, string>();
+  for (const [token, id] of Object.entries(vocab)) {
+    if (!(typeof id === 'number' && Number.isSafeInteger(id) && id >= 0)) throw new Error(`model.vocab[${quoteInput(token)}] must be a non-negative integer id (got ${showInput(id)})`);
+    const prev = owner.get(id);
+    if (prev !== undefined) throw new Error(`model.vocab: tokens ${quoteInput(prev)} and ${quoteInput(token)} share id ${id}`);
+    owner.set(id, token);
+  }
+  const added = json['added_tokens'];
+  if (added === undefined || added === null) return;
+  if (!Array.isArray(added)) throw new Error(`added_tokens must be an array (got ${showInput(added)})`);
+  added.forEach((a: unknown, i) => {
+    const t = a as { id?: unknown; content?: unknown } | null;
+    if (t === null || typeof t !== 'object' || typeof t.content !== 'string' || !(typeof t.id === 'number' && Number.isSafeInteger(t.id) && t.id >= 0)) {
+      throw new Error(`added_tokens[${i}] must be {id: a non-negative integer, content: a string} (got ${showInput(a)})`);
+    }
+    const inVocab = vocab[t.content];
+    if (inVocab !== undefined && inVocab !== t.id) throw new Error(`added_tokens[${i}] gives ${quoteInput(t.content)} id ${t.id}, model.vocab gives ${inVocab}`);
+  });
+}
+
 /** Name of a special token in tokenizer_config.json: a string or an AddedToken object {content}. */
 function tokenName(config: Record<string, unknown>, key: string, fallback: string): string {
   const v = config[key];
@@ -178,10 +209,7 @@ export class BertTokenizer implements SpecialIds {
     readonly tokenizerJson: Record<string, unknown>,
     readonly tokenizerConfig: Record<string, unknown> = {},
   ) {
-    const model = tokenizerJson['model'] as { type?: unknown; vocab?: unknown } | undefined;
-    if (model === undefined || model.type !== 'WordPiece' || model.vocab === null || typeof model.vocab !== 'object') {
-      throw new Error(`model must be a WordPiece model with a vocab (got type ${JSON.stringify(model?.type)})`);
-    }
+    validateWordPieceIds(tokenizerJson);
     this.tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
     const normalizer = tokenizerJson['normalizer'] as { type?: unknown; handle_chinese_chars?: unknown } | null | undefined;
     this.isolateAstralCjk = normalizer?.type === 'BertNormalizer' && normalizer.handle_chinese_chars !== false;
@@ -189,6 +217,8 @@ export class BertTokenizer implements SpecialIds {
     this.vocab = [];
     for (const [t, i] of vocab) this.vocab[i] = t;
     this.vocabSize = this.vocab.length;
+    // Ids index the embedding table: they must be exactly 0..vocabSize-1.
+    for (let i = 0; i < this.vocabSize; i++) if (this.vocab[i] === undefined) throw new Error(`token ids are not contiguous: no token has id ${i} (${this.vocabSize} ids)`);
     const need = (key: string, fallback: string): number => {
       const name = tokenName(tokenizerConfig, key, fallback);
       const id = this.tokenizer.token_to_id(name);
@@ -201,6 +231,16 @@ export class BertTokenizer implements SpecialIds {
     this.sepId = need('sep_token', '[SEP]');
     this.maskId = need('mask_token', '[MASK]');
     this.specialIds = [this.padId, this.unkId, this.clsId, this.sepId, this.maskId];
+    // The library builds its pipeline lazily and takes malformed parts (a normalizer flag of the
+    // wrong type, a post-processor entry that is a number) on trust until the first encode: run
+    // every stage once now, so a broken tokenizer.json fails at load, not mid-run.
+    try {
+      const ids = [...this.encode('Smoke TEST: a-b, c.d 42 café 中文 \u00e9\u0301 x\u200b y'), ...this.tokenizer.encode('a', { text_pair: 'b' }).ids];
+      for (const id of ids) if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) throw new Error(`gives token id ${id} outside [0, ${this.vocabSize})`);
+      this.decode(ids);
+    } catch (err) {
+      throw new Error(`the tokenizer does not work: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** An uncased (by default) BERT tokenizer for this vocabulary, built as {@link bertTokenizerJson}. */
@@ -374,8 +414,10 @@ export function loadTokenizer(dir: string): BertTokenizer {
   if (!fs.existsSync(vocabFile)) throw new Error(`${dir}: no tokenizer.json or vocab.txt`);
   const lowercase = config?.['do_lower_case'] !== false;
   const maxLen = config?.['model_max_length'];
-  return BertTokenizer.fromVocab(parseVocab(readUtf8File(vocabFile), vocabFile), {
-    lowercase,
-    modelMaxLength: typeof maxLen === 'number' && maxLen > 0 && maxLen < 1e9 ? maxLen : 512,
-  });
+  const vocab = parseVocab(readUtf8File(vocabFile), vocabFile);
+  try {
+    return BertTokenizer.fromVocab(vocab, { lowercase, modelMaxLength: typeof maxLen === 'number' && maxLen > 0 && maxLen < 1e9 ? maxLen : 512 });
+  } catch (err) {
+    throw new Error(`${vocabFile}: ${(err as Error).message}`, { cause: err });
+  }
 }

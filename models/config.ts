@@ -115,6 +115,8 @@ export class ConfigError extends Error {
 }
 
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
+/** Most encoder layers a config may declare (real BERTs have at most a few dozen). */
+export const MAX_LAYERS = 1024;
 /** An input value for an error message (JSON, cut to 200 characters). */
 const show = (x: unknown): string => showInput(x);
 
@@ -167,6 +169,8 @@ export function parseConfig(json: unknown, file: string): BertConfig {
   const vocabSize = posInt('vocab_size');
   const hiddenSize = posInt('hidden_size');
   const numLayers = posInt('num_hidden_layers');
+  // The structure below has one entry per layer: a corrupt count (2^31) would exhaust memory.
+  if (numLayers > MAX_LAYERS) fail(`num_hidden_layers must be at most ${MAX_LAYERS} (got ${numLayers})`);
   const numHeads = posInt('num_attention_heads');
   const intermediateSize = posInt('intermediate_size');
   const hiddenAct = has('hidden_act') ? o['hidden_act'] : 'gelu';
