@@ -117,6 +117,8 @@ export class ConfigError extends Error {
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
 /** Most encoder layers a config may declare (real BERTs have at most a few dozen). */
 export const MAX_LAYERS = 1024;
+/** Largest tensor dimension a config may imply. */
+export const MAX_DIMENSION = 2 ** 31 - 1;
 /** An input value for an error message (JSON, cut to 200 characters). */
 const show = (x: unknown): string => showInput(x);
 
@@ -146,6 +148,7 @@ export function parseConfig(json: unknown, file: string): BertConfig {
   const posInt = (key: string, def?: number): number => {
     if (!has(key)) return def ?? fail(`${key} is required (a positive integer)`);
     const v = o[key];
+    if (isInt(v) && v > MAX_DIMENSION) fail(`${key} = ${v} is beyond ${MAX_DIMENSION} (2^31 - 1)`);
     return isInt(v) && v > 0 ? v : fail(`${key} must be a positive integer (got ${show(v)})`);
   };
   const nonNegInt = (key: string, def: number): number => {
@@ -225,6 +228,12 @@ export function parseConfig(json: unknown, file: string): BertConfig {
       });
     } else layers = layers.map((l, i) => ({ ...l, numHeads: fromPruned[i]! }));
   }
+
+  // Every dimension must fit the u32 indexing of the kernels (a corrupt 2^53 − 1 would otherwise
+  // make shapes that are not even safe integers).
+  const dims: Array<[string, number]> = [];
+  layers.forEach((l, i) => dims.push([`layer ${i}: heads × attention_head_size`, l.numHeads * headSize], [`layer ${i}: intermediate_size`, l.intermediateSize]));
+  for (const [what, v] of dims) if (v > MAX_DIMENSION) fail(`${what} = ${v} is beyond ${MAX_DIMENSION} (2^31 - 1)`);
 
   // Task head.
   let id2label: Record<number, string> | undefined;

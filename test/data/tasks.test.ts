@@ -9,7 +9,7 @@ import type { Split } from '../../data/tasks.ts';
 const dataDir = defaultDataDir();
 const haveData = fs.existsSync(path.join(dataDir, 'glue/MRPC/train.tsv'));
 
-describe('tasks: real data', function () {
+describe('tasks: real data @data', function () {
   before(function () {
     if (!haveData) {
       console.warn(`    skipped: no task data under ${dataDir} (set WEBPRUNE_DATA)`);

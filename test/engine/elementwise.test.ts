@@ -45,7 +45,7 @@ const BROADCASTS: Array<[number[], number[]]> = [
   [[2, 3, 4, 5], [3, 1, 5]],
 ];
 
-describe('elementwise ops (float64 reference, finite-difference gradients)', () => {
+describe('elementwise ops (float64 reference, finite-difference gradients) @gpu', () => {
   before(useTestEngine);
 
   for (const [name, gpu, ref, range] of UNARY) {

@@ -5,7 +5,7 @@ import { matmulRef } from '../reference/ndarray.ts';
 
 // Every check is judged against Σ|a||b| (absScale): a dot product of terms of both signs can cancel
 // to near zero, and float32 GEMM error is a few ulps of Σ|a||b|, not of the result.
-describe('matmul', () => {
+describe('matmul @gpu', () => {
   before(useTestEngine);
 
   it('2-D at awkward sizes, all transpose combinations (forward)', async () => {

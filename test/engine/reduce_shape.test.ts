@@ -46,7 +46,7 @@ function concatRef(xs: NDArray[], axis: number): NDArray {
   return out;
 }
 
-describe('reductions', () => {
+describe('reductions @gpu', () => {
   before(useTestEngine);
 
   const SUMS: Array<[number[], number[] | undefined, boolean]> = [
@@ -80,7 +80,7 @@ describe('reductions', () => {
   });
 });
 
-describe('shape ops', () => {
+describe('shape ops @gpu', () => {
   before(useTestEngine);
 
   it('reshape shares storage and infers -1', async () => {

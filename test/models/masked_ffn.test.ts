@@ -86,7 +86,7 @@ async function compare(rows: number[], H: number, I: number, z: 'mixed' | 'none'
   }
 }
 
-describe('masked FFN', () => {
+describe('masked FFN @gpu', () => {
   before(useTestEngine);
   after(() => console.log(`      max relative error: forward ${maxErrors.forward.toExponential(2)}, gradients ${maxErrors.grad.toExponential(2)}`));
 
