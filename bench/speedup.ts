@@ -35,6 +35,7 @@ import { type DeviceInfo, bertInputs, deviceInfo } from './kernels.ts';
 import { cofiLikeStructure, denseOf, isDense, prunableSparsity, rankLikeStructure } from './structures.ts';
 import { type TorchOp, type TorchReport, type TorchRunOptions, runTorchBench } from './torch.ts';
 import { GpuTimer, type TimingMethod, type TimingStats, initBenchEngine } from './timer.ts';
+import { makeDirectory } from '../models/io/fs_errors.ts';
 
 /** CoFi's latency setting: batch 128, sequences padded to 128. */
 export const COFI_BATCH = 128;
@@ -417,7 +418,7 @@ export async function speedupSvg(report: SpeedupReport): Promise<string> {
  * @returns the paths written
  */
 export async function writeSpeedupOutputs(report: SpeedupReport, outDir: string): Promise<string[]> {
-  fs.mkdirSync(outDir, { recursive: true });
+  makeDirectory(outDir);
   const files = { json: path.join(outDir, 'speedup.json'), md: path.join(outDir, 'speedup.md'), svg: path.join(outDir, 'speedup.svg') };
   fs.writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
   fs.writeFileSync(files.md, speedupTable(report));

@@ -19,7 +19,7 @@ import * as readline from 'node:readline';
 import * as zlib from 'node:zlib';
 import { HostRandom } from '../engine/random.ts';
 import { writeAll, writeFileAtomic, writeFileAtomicWithAsync } from '../models/io/atomic.ts';
-import { describeFsError, makeDirectory } from '../models/io/fs_errors.ts';
+import { describeFsError, makeDirectory, withFileErrors } from '../models/io/fs_errors.ts';
 
 /** Token id marking the end of a document in a token shard (never a vocabulary id). */
 export const DOC_SEPARATOR = 0xffff;
@@ -202,7 +202,7 @@ export async function pretokenize(
 
 /** The ids of a `.u16` token shard (documents separated by DOC_SEPARATOR). @throws Error on an odd file size. */
 export function readTokenShard(file: string): Uint16Array {
-  const bytes = fs.readFileSync(file);
+  const bytes = withFileErrors(file, 'read the token cache', () => fs.readFileSync(file));
   if (bytes.length % 2 !== 0) throw new Error(`${file}: ${bytes.length} bytes is not a whole number of u16 tokens`);
   const out = new Uint16Array(bytes.length / 2);
   new Uint8Array(out.buffer).set(bytes);
