@@ -9,12 +9,14 @@
  * the host reads the flag when it reads the step's loss anyway, or before writing a checkpoint.
  *
  *   const watch = new FiniteWatch();
- *   for (let step = 0; step < steps; step++) {
- *     ...backward(loss); opt.step();
- *     watch.checkTraining(step, model.params);   // gradients, then parameters; before zeroGrad()
- *     opt.zeroGrad();
- *     if (logNow) { await loss.item(); const bad = await watch.read(); if (bad) throw new Error(describeNonFinite(bad)); }
+ *   for (let step = 1; step <= steps; step++) {
+ *     ...backward(loss); opt.step(); opt.zeroGrad();
+ *     // Parameters and AdamW moments: a non-finite gradient makes NAME.exp_avg non-finite at this very step.
+ *     watch.check(step, named);
+ *     if (logNow) { await loss.item(); const bad = await watch.read(); if (bad) throw new Error(describeNonFiniteValue(bad)); }
  *   }
+ *
+ * (checkTraining() checks gradients themselves, for a loop that can call it before zeroGrad().)
  *
  * Cost: one elementwise pass (a read of every checked element) per tensor per step.
  */
@@ -127,7 +129,7 @@ export class FiniteWatch {
 }
 
 /**
- * "step 37: bert.encoder.layer.0.attention.self.query.weight.grad [64, 64]: element 130 is the
+ * "step 37: encoder.0.query.weight.grad [64, 64]: element 130 is the
  * first of 4096 non-finite values (NaN, +Infinity)".
  */
 export function describeNonFiniteValue(v: NonFiniteValue): string {

@@ -91,3 +91,31 @@ describe('FiniteWatch: non-finite values found on the GPU @gpu', () => {
     watch.dispose();
   });
 });
+
+describe('FiniteWatch in AdamW: the step and the gradient where a NaN appeared @gpu', () => {
+  before(useTestEngine);
+
+  it('names the first non-finite gradient (checked before clipping spreads it) at the optimizer step it occurred', async () => {
+    const watch = new E.FiniteWatch();
+    const a = E.parameter([1, 2, 3], [3], 'a');
+    const b = E.parameter([0.5, -0.5, 2, 4], [2, 2], 'b');
+    const opt = new E.AdamW([{ params: [a, b], lr: 0.01 }], { maxGradNorm: 1, finiteWatch: watch });
+    for (let step = 1; step <= 5; step++) {
+      E.tidy(() => {
+        // From step 3, √(b − 1) is NaN where b < 1 (b[0], b[1]), and so is its gradient 0.5/√(b − 1);
+        // a's gradient stays finite, and global-norm clipping then makes every update NaN.
+        const shift = step >= 3 ? 1 : -10;
+        E.backward(E.add(E.sum(E.square(a)), E.sum(E.sqrt(E.sub(b, E.full([2, 2], shift))))));
+        opt.step();
+        opt.zeroGrad();
+      });
+    }
+    const found = await watch.read();
+    expect(found).to.deep.include({ step: 3, label: 'b.grad', shape: [2, 2], index: 0 });
+    expect(found!.kinds).to.include('NaN');
+    expect(E.describeNonFiniteValue(found!)).to.match(/^step 3: b\.grad \[2, 2\]: element 0 is the first of \d non-finite values \(NaN/);
+    opt.dispose();
+    for (const x of [a, b]) x.dispose();
+    watch.dispose();
+  });
+});

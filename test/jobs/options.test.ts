@@ -27,7 +27,7 @@ function line(text: string, flag: string): string {
   return found.replace(/\s+/g, ' ');
 }
 
-describe('job options (declared once)', function () {
+describe('job options (declared once) @slow', function () {
   this.timeout(60_000);
 
   it('prune, finetune, pretrain and multitask take the run loop\'s flags with the same help and defaults', () => {
