@@ -71,7 +71,7 @@ async function killAndResume(args: string[], out: string, points: number, seed: 
 
 const same = (a: string, b: string) => fs.readFileSync(a).equals(fs.readFileSync(b));
 
-describe(`kill harness: SIGKILL at ${KILL_POINTS} seeded random points, then --resume`, function () {
+describe(`kill harness: SIGKILL at ${KILL_POINTS} seeded random points, then --resume @gpu @slow`, function () {
   this.timeout(900_000);
   let root = '';
   let model = '';
