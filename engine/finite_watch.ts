@@ -16,7 +16,8 @@
  *     if (logNow) { await loss.item(); const bad = await watch.read(); if (bad) throw new Error(describeNonFiniteValue(bad)); }
  *   }
  *
- * (checkTraining() checks gradients themselves, for a loop that can call it before zeroGrad().)
+ * Or pass the watch to the optimizer (AdamWOptions.finiteWatch), which checks every gradient before
+ * clipping (so the culprit is named) and every parameter after the update.
  *
  * Cost: one elementwise pass (a read of every checked element) per tensor per step.
  */
@@ -91,17 +92,6 @@ export class FiniteWatch {
         workgroups: grid1d(t.size),
       });
     }
-  }
-
-  /**
-   * Checks the gradient of every parameter (label `NAME.grad`) and then every parameter (label
-   * `NAME`). Call it after the optimizer step and before zeroGrad(): a non-finite gradient is then
-   * reported ahead of the parameters it corrupted.
-   */
-  checkTraining(step: number, params: Iterable<readonly [string, Tensor]>): void {
-    const list = [...params];
-    this.check(step, list.map(([name, p]) => [`${name}.grad`, p.grad] as const));
-    this.check(step, list);
   }
 
   /** The first non-finite value recorded so far, or null (flushes pending work and waits for it). */

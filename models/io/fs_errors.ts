@@ -68,11 +68,6 @@ export function withFileErrors<T>(file: string, doing: string, fn: () => T): T {
   }
 }
 
-/** Reads a whole file as UTF-8 text. @throws FileSystemError naming the file and the reason */
-export function readTextFile(file: string, what = 'read the file'): string {
-  return withFileErrors(file, what, () => fs.readFileSync(file, 'utf8'));
-}
-
 /**
  * Creates `dir` and its missing ancestors, one level at a time (Node's recursive mkdir never
  * returns for a path under /proc, and reports ENOENT instead of EROFS on a read-only mount).

@@ -75,13 +75,14 @@ describe('FiniteWatch: non-finite values found on the GPU @gpu', () => {
     watch.dispose();
   });
 
-  it('checks gradients before parameters, and writes nothing to the tensors it checks', async () => {
+  it('checks gradients in the order given, and writes nothing to the tensors it checks', async () => {
     const w = E.parameter([1, 2, 3, 4], [2, 2], 'w');
     const v = E.parameter([1, 2], [2], 'v');
     E.tidy(() => E.backward(E.sum(E.mul(E.log(E.sub(w, E.full([2, 2], 2))), E.ones([2, 2])))));
     E.tidy(() => E.backward(E.sum(v)));
     const watch = new E.FiniteWatch();
-    watch.checkTraining(7, [['v', v], ['w', w]]);
+    watch.check(7, [['v.grad', v.grad], ['w.grad', w.grad]]);
+    watch.check(7, [['v', v], ['w', w]]);
     // log(w − 2) is NaN at w = 1 and -Infinity at w = 2; its gradient 1/(w − 2) is -1 and 1/(+0) = +Infinity there.
     expect(await watch.read()).to.deep.equal({ step: 7, label: 'w.grad', shape: [2, 2], index: 1, count: 1, kinds: ['+Infinity'] });
     expect(Array.from(await w.read())).to.deep.equal([1, 2, 3, 4]);
