@@ -161,8 +161,7 @@ function validateWordPieceIds(json: Record<string, unknown>): void {
     if (prev !== undefined) throw new Error(`model.vocab: tokens ${quoteInput(prev)} and ${quoteInput(token)} share id ${id}`);
     owner.set(id, token);
   }
-  const added = json['added_tokens'];
-  if (added === undefined || added === null) return;
+  const added = json['added_tokens'] ?? [];
   if (!Array.isArray(added)) throw new Error(`added_tokens must be an array (got ${showInput(added)})`);
   added.forEach((a: unknown, i) => {
     const t = a as { id?: unknown; content?: unknown } | null;
@@ -171,7 +170,17 @@ function validateWordPieceIds(json: Record<string, unknown>): void {
     }
     const inVocab = vocab[t.content];
     if (inVocab !== undefined && inVocab !== t.id) throw new Error(`added_tokens[${i}] gives ${quoteInput(t.content)} id ${t.id}, model.vocab gives ${inVocab}`);
+    if (inVocab === undefined) owner.set(t.id, t.content);
   });
+  // Ids index the embedding table: distinct ids are exactly 0..N-1 when the largest is N - 1.
+  // (Checked here, before an id such as 2^31 makes a sparse array of that length.)
+  let largest = -1;
+  for (const id of owner.keys()) largest = Math.max(largest, id);
+  if (largest >= owner.size) {
+    let missing = 0;
+    while (owner.has(missing)) missing++;
+    throw new Error(`token ids are not contiguous: ${owner.size} tokens, but ids go up to ${largest} (no token has id ${missing})`);
+  }
 }
 
 /** Name of a special token in tokenizer_config.json: a string or an AddedToken object {content}. */
@@ -217,8 +226,6 @@ export class BertTokenizer implements SpecialIds {
     this.vocab = [];
     for (const [t, i] of vocab) this.vocab[i] = t;
     this.vocabSize = this.vocab.length;
-    // Ids index the embedding table: they must be exactly 0..vocabSize-1.
-    for (let i = 0; i < this.vocabSize; i++) if (this.vocab[i] === undefined) throw new Error(`token ids are not contiguous: no token has id ${i} (${this.vocabSize} ids)`);
     const need = (key: string, fallback: string): number => {
       const name = tokenName(tokenizerConfig, key, fallback);
       const id = this.tokenizer.token_to_id(name);

@@ -82,9 +82,19 @@ function expectNamed(err: unknown, where: string): void {
 /** Runs a property with the suite's seed; fast-check's report names the seed and shrunk case. */
 function check<T>(what: string, arb: fc.Arbitrary<T>, numRuns: number, predicate: (v: T) => void): void {
   outcomes.loaded = outcomes.refused = 0;
-  fc.assert(fc.property(arb, predicate), { seed: freshSeed(), numRuns });
+  const timed = (v: T) => {
+    const t0 = performance.now();
+    predicate(v);
+    const ms = performance.now() - t0;
+    // A loader that takes seconds on a file of a few kilobytes is a hang in the making.
+    if (ms > CASE_LIMIT_MS) throw new Error(`one case took ${(ms / 1000).toFixed(1)} s (limit ${CASE_LIMIT_MS / 1000} s)`);
+  };
+  fc.assert(fc.property(arb, timed), { seed: freshSeed(), numRuns });
   expectBothOutcomes(what);
 }
+
+/** Longest time one case may take (files are a few kilobytes; a case normally takes under a millisecond). */
+const CASE_LIMIT_MS = 3000;
 
 const expectFinite = (data: ArrayLike<number>, what: string) => {
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) throw new Error(`${what}: element ${i} is ${data[i]} but the loader returned it`);
