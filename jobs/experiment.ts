@@ -25,6 +25,7 @@ import { MULTITASK_OPTIONS } from './multitask.ts';
 import { type AnyOption, type OptionInput, type OptionSpec, type OptionValues, type OptionsSpec, OptionError, defineOptions, flagName, opt, resolveOptions, within } from './options.ts';
 import { PRUNE_OPTIONS } from './prune.ts';
 import { RESTRUCTURE_OPTIONS } from './restructure.ts';
+import { validateOutputDir } from '../training/output_dir.ts';
 
 /** A job option without its default: the experiment passes it on only when given. */
 export function passThrough<T>(o: OptionSpec<T, boolean>): OptionSpec<T, false> {
@@ -223,7 +224,7 @@ export async function experimentJob(input: ExperimentInput, context: { hooks?: R
     const jobs = [...new Set(cells.flatMap((c) => c.steps.map(commandLine)))];
     return { experiment: name, cells: cells.length, failed: 0, table: [], jobs, complete: false };
   }
-  fs.mkdirSync(o.out, { recursive: true });
+  validateOutputDir(o.out, '--out'); // refuses /proc, files, read-only or full places (mkdir under /proc never returns)
   writeFileAtomic(experimentFile(o.out), `${JSON.stringify({ webprune: webpruneVersion(), experiment: plan.given }, null, 1)}\n`);
   info(`${name}: ${cells.length} cells (${new Set(cells.map((c) => c.column)).size} columns × ${o.seeds} seeds${o.experiment === 'grid' ? ' × grid' : ''}) in ${o.out}`);
   // The cells' jobs are quiet: the experiment prints one line per cell and the table so far.
