@@ -36,7 +36,7 @@ function summaryOf(r: JobResult<MultitaskSummary>): MultitaskSummary {
   return r.summary;
 }
 
-describe('webprune multitask (job) and experiment multitask-vs-ensemble', function () {
+describe('webprune multitask (job) and experiment multitask-vs-ensemble @gpu @data @slow', function () {
   this.timeout(600_000);
   let root = '';
   let model = '';
