@@ -11,10 +11,12 @@
  *   output projection 2·T·A·H
  *   FFN (two GEMMs)   2·T·H·I·2
  *
- * A layer with h = 0 has no attention terms, one with I = 0 no FFN term. The ideal speedup of a
- * pruned model is the dense encoder's FLOPs over the pruned encoder's FLOPs at the same B and S.
+ * A layer with h = 0 has no attention terms, one with I = 0 no FFN term. A rank-pruned Linear
+ * (in → out, rank r: two GEMMs through r) costs 2·T·r·(in + out) instead of 2·T·in·out. The ideal
+ * speedup of a pruned model is the dense encoder's FLOPs over the pruned encoder's FLOPs at the same
+ * B and S.
  */
-import type { BertConfig } from '../models/config.ts';
+import { type BertConfig, type LayerStructure, type LinearKind, linearShape } from '../models/config.ts';
 
 /** Encoder FLOPs of one layer by term. */
 export interface LayerFlops {
@@ -43,15 +45,21 @@ function checkDims(batch: number, seq: number): void {
  * @param hidden H; heads h; headSize d; intermediate I
  * @throws Error when batch or seq is not a positive integer
  */
-export function layerFlops(hidden: number, heads: number, headSize: number, intermediate: number, batch: number, seq: number): LayerFlops {
+export function layerFlops(hidden: number, heads: number, headSize: number, intermediate: number, batch: number, seq: number, ranks?: LayerStructure['ranks']): LayerFlops {
   checkDims(batch, seq);
   const T = batch * seq;
-  const A = heads * headSize;
-  const qkv = 2 * T * hidden * 3 * A;
+  const layer = { numHeads: heads, intermediateSize: intermediate };
+  // 2·T·in·out per Linear, or 2·T·r·(in + out) when factorised.
+  const linear = (kind: LinearKind) => {
+    const [o, i] = linearShape(hidden, headSize, layer, kind);
+    const r = ranks?.[kind];
+    return r === undefined ? 2 * T * i * o : 2 * T * r * (i + o);
+  };
+  const qkv = heads > 0 ? linear('query') + linear('key') + linear('value') : 0;
   const scores = 2 * batch * heads * seq * seq * headSize;
   const context = 2 * batch * heads * seq * seq * headSize;
-  const output = 2 * T * A * hidden;
-  const ffn = 2 * T * hidden * intermediate * 2;
+  const output = heads > 0 ? linear('attention_output') : 0;
+  const ffn = intermediate > 0 ? linear('intermediate') + linear('output') : 0;
   return { qkv, scores, context, output, ffn, total: qkv + scores + context + output + ffn };
 }
 
@@ -60,7 +68,7 @@ export function layerFlops(hidden: number, heads: number, headSize: number, inte
  * @throws Error when batch or seq is not a positive integer
  */
 export function encoderFlops(config: BertConfig, batch: number, seq: number): EncoderFlops {
-  const perLayer = config.layers.map((l) => layerFlops(config.hiddenSize, l.numHeads, config.headSize, l.intermediateSize, batch, seq));
+  const perLayer = config.layers.map((l) => layerFlops(config.hiddenSize, l.numHeads, config.headSize, l.intermediateSize, batch, seq, l.ranks));
   return { perLayer, total: perLayer.reduce((s, l) => s + l.total, 0) };
 }
 

@@ -27,7 +27,7 @@
  * embeddings, layer norms, pooler and classifier excluded.
  */
 import { HostRandom } from '../engine/random.ts';
-import { type BertConfig, type LayerStructure, isPruned, parameterCount, validateConfig } from '../models/config.ts';
+import { type BertConfig, LINEAR_KINDS, type LayerStructure, hasLinear, isPruned, linearShape, parameterCount, validateConfig } from '../models/config.ts';
 
 /** The proportions of the draw (see the module comment). */
 export const COFI_LIKE = {
@@ -146,5 +146,53 @@ export function cofiLikeStructure(dense: BertConfig, sparsity: number, seed = 0)
   }
   const config = make(layers);
   validateConfig(config, 'cofiLikeStructure');
+  return config;
+}
+
+/**
+ * A rank-pruned configuration at a target sparsity, for timing rank pruning beside CoFi's
+ * structures at equal parameter counts: every Linear of the dense model factorised (FLOP:
+ * W = Q·P, (in + out)·r weights) with the same share c of its dense weights, r = ⌊c·in·out/(in + out)⌋
+ * capped at min(in, out), c the largest that fits (1 − s)·dense; what flooring leaves is given
+ * back one rank at a time, largest Linears first, while it fits. Biases are kept. The result is
+ * within one rank step ((in + out) parameters) under the target.
+ * @throws Error when `dense` is not dense, sparsity is outside [0, 1), or the target is below the biases
+ */
+export function rankLikeStructure(dense: BertConfig, sparsity: number): BertConfig {
+  if (!isDense(dense)) throw new Error('rankLikeStructure: the starting configuration must be dense');
+  if (!(sparsity >= 0 && sparsity < 1)) throw new Error(`rankLikeStructure: sparsity must be in [0, 1) (got ${sparsity})`);
+  const linears = dense.layers.flatMap((layer, l) => LINEAR_KINDS.filter((k) => hasLinear(layer, k)).map((kind) => {
+    const [o, i] = linearShape(dense.hiddenSize, dense.headSize, layer, kind);
+    return { l, kind, o, i, r: 0 };
+  }));
+  const total = parameterCount(dense).total;
+  const biases = linears.reduce((s, m) => s + m.o, 0);
+  const budget = Math.floor((1 - sparsity) * total) - biases;
+  if (budget < 0) throw new Error(`rankLikeStructure: sparsity ${sparsity} leaves fewer parameters than the biases`);
+  const rankAt = (c: number, m: { o: number; i: number }) => Math.min(Math.min(m.o, m.i), Math.floor((c * m.o * m.i) / (m.o + m.i)));
+  const sizeAt = (c: number) => linears.reduce((s, m) => s + (m.o + m.i) * rankAt(c, m), 0);
+  let lo = 0;
+  let hi = 4;
+  for (let k = 0; k < 60; k++) {
+    const mid = (lo + hi) / 2;
+    if (sizeAt(mid) <= budget) lo = mid;
+    else hi = mid;
+  }
+  for (const m of linears) m.r = rankAt(lo, m);
+  let left = budget - sizeAt(lo);
+  const bySize = [...linears].sort((a, b) => b.o * b.i - a.o * a.i);
+  for (let gave = true; gave; ) {
+    gave = false;
+    for (const m of bySize) {
+      if (m.r < Math.min(m.o, m.i) && m.o + m.i <= left) {
+        m.r++;
+        left -= m.o + m.i;
+        gave = true;
+      }
+    }
+  }
+  const layers: LayerStructure[] = dense.layers.map((layer, l) => ({ ...layer, ranks: Object.fromEntries(linears.filter((m) => m.l === l).map((m) => [m.kind, m.r])) }));
+  const config: BertConfig = { ...dense, layers };
+  validateConfig(config, 'rankLikeStructure');
   return config;
 }

@@ -53,6 +53,8 @@ export interface TorchRunOptions {
   repeats: number;
   /** Kill the subprocess after this many ms (default: none). */
   timeoutMs?: number;
+  /** Time bert_forward cases in turn rather than one after another (torch_bench.py's round_robin). */
+  roundRobin?: boolean;
 }
 
 /** Path of torch_bench.py next to this file (bench/ in the source tree; next to the bundle in dist/). */
@@ -80,7 +82,7 @@ export async function runTorchBench(cases: ReadonlyArray<{ name: string; torch: 
   const spec = path.join(dir, 'spec.json');
   const out = path.join(dir, 'out.json');
   try {
-    fs.writeFileSync(spec, JSON.stringify({ warmup: options.warmup, repeats: options.repeats, cases: cases.map((c) => ({ name: c.name, torch: c.torch })) }));
+    fs.writeFileSync(spec, JSON.stringify({ warmup: options.warmup, repeats: options.repeats, round_robin: options.roundRobin ?? false, cases: cases.map((c) => ({ name: c.name, torch: c.torch })) }));
     const args = [torchScriptPath(), '--spec', spec, '--out', out, '--device', options.device ?? 'auto'];
     await new Promise<void>((resolve, reject) => {
       execFile(python, args, { timeout: options.timeoutMs ?? 0, maxBuffer: 64 * 2 ** 20 }, (err, _stdout, stderr) => {

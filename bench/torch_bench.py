@@ -27,6 +27,11 @@ removed), "attention_head_size", "webprune_pooler_size". The model is built here
 (same computation as transformers' eager BertForSequenceClassification), so transformers is not
 needed and compacted structures need no custom code.
 
+Round-robin: with "round_robin": true in the spec (bench speedup sets it) and only bert_forward
+cases, every model is built first and the models are then run in turn, warm-up runs and timed runs
+alike, as the TypeScript bench times its models: load that drifts on a shared machine then affects
+every model alike instead of whichever one was running.
+
 Precision: fp32 with TF32 disabled (torch.backends.cuda.matmul.allow_tf32 = False and the cuDNN
 flag likewise); on CUDA also fp16 (half tensors for the ops and for bert_forward, autocast for
 bert_train_step). On CUDA bert_train_step also reports torch.cuda.max_memory_allocated of the fp32
@@ -300,6 +305,29 @@ def time_case(op, timer, device, dtype):
     raise ValueError(f"unknown op {kind!r}")
 
 
+def time_forwards_round_robin(cases, timer, device, dtype):
+    """bert_forward cases timed in turn (see the module docstring); returns their stats in order."""
+    runs = []
+    for case in cases:
+        op = case["torch"]
+        model = Bert(op["config"]).to(device).eval()
+        if dtype == torch.float16:
+            model = model.half()
+        runs.append((model, bert_inputs(op["config"], op["batch"], op["seq"], device, 4)))
+    samples = [[] for _ in runs]
+    for i in range(timer.warmup + timer.repeats):
+        for k, (model, sets) in enumerate(runs):
+            ids, types, mask, _ = sets[i % len(sets)]
+            timer.sync()
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                model(ids, types, mask)
+            timer.sync()
+            if i >= timer.warmup:
+                samples[k].append((time.perf_counter() - t0) * 1e3)
+    return [summarize(x) for x in samples]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--spec", required=True, help="cases JSON (or a webprune bench --json report)")
@@ -332,6 +360,12 @@ def main(argv=None):
     precisions = [("fp32", torch.float32)] + ([("fp16", torch.float16)] if device.type == "cuda" else [])
 
     results = {}
+    if spec.get("round_robin") and all(c["torch"]["op"] == "bert_forward" for c in cases):
+        by_precision = {label: time_forwards_round_robin(cases, timer, device, dtype) for label, dtype in precisions}
+        for k, case in enumerate(cases):
+            results[case["name"]] = {"fp32": by_precision["fp32"][k], "fp16": by_precision["fp16"][k] if "fp16" in by_precision else None, "peak_memory_bytes": None}
+            print(f"torch: {case['name']}: {results[case['name']]['fp32']['median']:.3f} ms (fp32, round-robin)", file=sys.stderr)
+        cases = []
     for case in cases:
         entry = {"fp32": None, "fp16": None, "peak_memory_bytes": None}
         for label, dtype in precisions:

@@ -4,7 +4,8 @@
  * tanh pooler over [CLS], and heads for sequence classification/regression and masked-LM.
  *
  * Layers follow the config's per-layer structure: each layer has its own head count and FFN
- * width, and may have no attention or no FFN at all (pruned away). Parameters are kept in a map
+ * width, and may have no attention or no FFN at all (pruned away); a rank-pruned Linear is stored
+ * as its two factors (config ranks) and computed as two smaller GEMMs. Parameters are kept in a map
  * keyed by transformers' tensor names, so checkpoints map one to one.
  */
 import * as E from '../engine/index.ts';
@@ -175,8 +176,23 @@ export class Bert {
     return t;
   }
 
-  private linear(x: Tensor, name: string): Tensor {
-    return E.matmul(x, this.p(`${name}.weight`), { transB: true, bias: this.p(`${name}.bias`) });
+  /** Whether the Linear `name` is stored factorised (rank-pruned: weight_q, weight_p, or rank 0). */
+  private isFactorised(name: string): boolean {
+    return !this.params.has(`${name}.weight`);
+  }
+
+  /**
+   * x·Wᵀ + b for the Linear `name`: the masks' override when it gives one, else the model's own
+   * weight, or its factors (x·Pᵀ)·Qᵀ + b when factorised (two smaller GEMMs; only b at rank 0).
+   */
+  private linear(x: Tensor, name: string, masks?: StructureMasks): Tensor {
+    const overridden = masks?.linear?.(name, x);
+    if (overridden) return overridden;
+    const bias = this.p(`${name}.bias`);
+    if (!this.isFactorised(name)) return E.matmul(x, this.p(`${name}.weight`), { transB: true, bias });
+    const q = this.params.get(`${name}.weight_q`);
+    if (!q) return E.expand(bias, [...x.shape.slice(0, -1), bias.shape[0]!]);
+    return E.matmul(E.matmul(x, this.p(`${name}.weight_p`), { transB: true }), q, { transB: true, bias });
   }
 
   private norm(x: Tensor, name: string, keep?: Tensor): Tensor {
@@ -214,15 +230,20 @@ export class Bert {
     config.layers.forEach((layer, l) => {
       const n = layerNames(l);
       if (layer.numHeads > 0) {
-        const attn = this.attention(x, additive, layer.numHeads, n, masks.headZ?.[l] ?? null, options.training);
+        const attn = this.attention(x, additive, layer.numHeads, n, masks, masks.headZ?.[l] ?? null, options.training);
         const headLayerZ = masks.headLayerZ?.[l] ?? null;
         const out = headLayerZ ? E.mul(attn, headLayerZ) : attn;
         x = this.residual(out, x, n.attnNorm, hz, !!(headLayerZ || masks.headZ?.[l]), options.training);
       }
       if (layer.intermediateSize > 0) {
-        // (gelu(x·w1ᵀ + b1) ⊙ intermediate_z)·w2ᵀ + b2, units with z = 0 skipped on the GPU.
+        // (gelu(x·w1ᵀ + b1) ⊙ intermediate_z)·w2ᵀ + b2, units with z = 0 skipped on the GPU; a
+        // factorised FFN or one whose Linears are overridden runs as two Linears.
         const iz = masks.intermediateZ?.[l] ?? null;
-        let out = maskedFfn(x, this.p(`${n.intermediate}.weight`), this.p(`${n.intermediate}.bias`), this.p(`${n.output}.weight`), this.p(`${n.output}.bias`), iz);
+        let out: Tensor;
+        if (masks.linear || this.isFactorised(n.intermediate) || this.isFactorised(n.output)) {
+          const h = E.gelu(this.linear(x, n.intermediate, masks));
+          out = this.linear(iz ? E.mul(h, iz) : h, n.output, masks);
+        } else out = maskedFfn(x, this.p(`${n.intermediate}.weight`), this.p(`${n.intermediate}.bias`), this.p(`${n.output}.weight`), this.p(`${n.output}.bias`), iz);
         const mlpZ = masks.mlpZ?.[l] ?? null;
         if (mlpZ) out = E.mul(out, mlpZ);
         x = this.residual(out, x, n.outNorm, hz, !!(mlpZ || iz), options.training);
@@ -237,15 +258,15 @@ export class Bert {
    * fused kernels of maskedAttention (models/ops/masked_attention.ts) (Q/K/V stay in their [B, S, heads·d] layout; heads with
    * z = 0 are skipped).
    */
-  private attention(x: Tensor, additive: Tensor | undefined, heads: number, n: ReturnType<typeof layerNames>, headZ: Tensor | null, training: boolean): Tensor {
-    const context = maskedAttention(this.linear(x, n.query), this.linear(x, n.key), this.linear(x, n.value), {
+  private attention(x: Tensor, additive: Tensor | undefined, heads: number, n: ReturnType<typeof layerNames>, masks: StructureMasks, headZ: Tensor | null, training: boolean): Tensor {
+    const context = maskedAttention(this.linear(x, n.query, masks), this.linear(x, n.key, masks), this.linear(x, n.value, masks), {
       heads,
       mask: additive,
       headZ: headZ ?? undefined,
       dropout: this.config.attentionDropout,
       training,
     });
-    return this.linear(context, n.attnOut);
+    return this.linear(context, n.attnOut, masks);
   }
 
   /**

@@ -7,6 +7,10 @@
  *   written only when some layer differs from the dense defaults (`num_attention_heads`,
  *   `intermediate_size`). h = 0: the layer has no multi-head attention; m = 0: no feed-forward network.
  * - `"attention_head_size"`: written only when it differs from hidden_size / num_attention_heads.
+ * - `"webprune_layers"[i].ranks`: `{"query": r, "key": r, "value": r, "attention_output": r,
+ *   "intermediate": r, "output": r}` (any subset) for rank-pruned (factorised) Linears: W (out × in)
+ *   is stored as Q (out × r) · P (r × in), tensors `….weight_q` and `….weight_p` (models/io/checkpoint.ts).
+ *   0 ≤ r ≤ min(in, out); r = 0 leaves only the bias. Linears not listed are dense.
  *
  * For interoperability webprune also writes transformers' own `"pruned_heads"` (layer → pruned head
  * indices) when some layers have fewer heads than `num_attention_heads` but none has 0: transformers
@@ -20,11 +24,47 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from './io/atomic.ts';
+import { jsonErrorMessage, readUtf8File, showInput } from './io/text_file.ts';
+
+/** The six Linears of an encoder layer, by the names config.json `ranks` uses. */
+export const LINEAR_KINDS = ['query', 'key', 'value', 'attention_output', 'intermediate', 'output'] as const;
+export type LinearKind = (typeof LINEAR_KINDS)[number];
+
+/** The Linears of the attention sub-layer (absent when it has 0 heads); the others are the FFN's. */
+export const ATTENTION_LINEARS: readonly LinearKind[] = ['query', 'key', 'value', 'attention_output'];
 
 /** Structure of one encoder layer. 0 heads = no MHA sublayer; intermediateSize 0 = no FFN sublayer. */
 export interface LayerStructure {
   numHeads: number;
   intermediateSize: number;
+  /** Ranks of factorised (rank-pruned) Linears, W = Q·P with P [r, in], Q [out, r]; absent: dense. */
+  ranks?: Partial<Record<LinearKind, number>>;
+}
+
+/**
+ * [out, in] of a Linear of a layer with this structure: Q/K/V [h·d, H], attention output [H, h·d],
+ * intermediate [m, H], output [H, m].
+ */
+export function linearShape(hiddenSize: number, headSize: number, layer: Pick<LayerStructure, 'numHeads' | 'intermediateSize'>, kind: LinearKind): [number, number] {
+  const d = layer.numHeads * headSize;
+  const m = layer.intermediateSize;
+  switch (kind) {
+    case 'query':
+    case 'key':
+    case 'value':
+      return [d, hiddenSize];
+    case 'attention_output':
+      return [hiddenSize, d];
+    case 'intermediate':
+      return [m, hiddenSize];
+    case 'output':
+      return [hiddenSize, m];
+  }
+}
+
+/** Whether the layer has this Linear at all (no attention Linears with 0 heads, no FFN ones with width 0). */
+export function hasLinear(layer: Pick<LayerStructure, 'numHeads' | 'intermediateSize'>, kind: LinearKind): boolean {
+  return ATTENTION_LINEARS.includes(kind) ? layer.numHeads > 0 : layer.intermediateSize > 0;
 }
 
 /** Classification (softmax over numLabels ≥ 2 classes, cross-entropy) or regression (numLabels = 1, MSE). */
@@ -75,7 +115,12 @@ export class ConfigError extends Error {
 }
 
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
-const show = (x: unknown): string => (x === undefined ? 'nothing' : JSON.stringify(x));
+/** Most encoder layers a config may declare (real BERTs have at most a few dozen). */
+export const MAX_LAYERS = 1024;
+/** Largest tensor dimension a config may imply. */
+export const MAX_DIMENSION = 2 ** 31 - 1;
+/** An input value for an error message (JSON, cut to 200 characters). */
+const show = (x: unknown): string => showInput(x);
 
 /**
  * Parses and validates a transformers BERT `config.json` object (plus webprune's extension keys).
@@ -85,7 +130,7 @@ const show = (x: unknown): string => (x === undefined ? 'nothing' : JSON.stringi
  * @param file name used in error messages (e.g. the path of config.json).
  * @throws ConfigError `FILE: KEY must be ... (got VALUE)` for: a required key (vocab_size, hidden_size,
  *   num_hidden_layers, num_attention_heads, intermediate_size) missing or not a positive integer;
- *   a value of the wrong type or range; model_type other than "bert"; hidden_act other than "gelu";
+ *   a value of the wrong type or range; model_type other than "bert" (or "webprune_bert"); hidden_act other than "gelu";
  *   position_embedding_type other than "absolute"; is_decoder true; hidden_size not divisible by
  *   num_attention_heads without an explicit attention_head_size; webprune_layers of the wrong length
  *   or with bad entries; pruned_heads malformed or disagreeing with webprune_layers; num_labels,
@@ -103,6 +148,7 @@ export function parseConfig(json: unknown, file: string): BertConfig {
   const posInt = (key: string, def?: number): number => {
     if (!has(key)) return def ?? fail(`${key} is required (a positive integer)`);
     const v = o[key];
+    if (isInt(v) && v > MAX_DIMENSION) fail(`${key} = ${v} is beyond ${MAX_DIMENSION} (2^31 - 1)`);
     return isInt(v) && v > 0 ? v : fail(`${key} must be a positive integer (got ${show(v)})`);
   };
   const nonNegInt = (key: string, def: number): number => {
@@ -121,10 +167,13 @@ export function parseConfig(json: unknown, file: string): BertConfig {
     return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(`${key} must be a positive number (got ${show(v)})`);
   };
 
-  if (has('model_type') && o['model_type'] !== 'bert') fail(`model_type must be "bert" (got ${show(o['model_type'])})`);
+  // "webprune_bert": a pruned model exported for transformers with remote code (export/transformers.ts).
+  if (has('model_type') && o['model_type'] !== 'bert' && o['model_type'] !== 'webprune_bert') fail(`model_type must be "bert" (got ${show(o['model_type'])})`);
   const vocabSize = posInt('vocab_size');
   const hiddenSize = posInt('hidden_size');
   const numLayers = posInt('num_hidden_layers');
+  // The structure below has one entry per layer: a corrupt count (2^31) would exhaust memory.
+  if (numLayers > MAX_LAYERS) fail(`num_hidden_layers must be at most ${MAX_LAYERS} (got ${numLayers})`);
   const numHeads = posInt('num_attention_heads');
   const intermediateSize = posInt('intermediate_size');
   const hiddenAct = has('hidden_act') ? o['hidden_act'] : 'gelu';
@@ -154,7 +203,9 @@ export function parseConfig(json: unknown, file: string): BertConfig {
       const m = e['intermediate_size'];
       if (!isInt(h) || h < 0) fail(`${key}.num_attention_heads must be a non-negative integer (got ${show(h)})`);
       if (!isInt(m) || m < 0) fail(`${key}.intermediate_size must be a non-negative integer (got ${show(m)})`);
-      return { numHeads: h as number, intermediateSize: m as number };
+      const structure: LayerStructure = { numHeads: h as number, intermediateSize: m as number };
+      if (e['ranks'] !== undefined && e['ranks'] !== null) structure.ranks = parseRanks(e['ranks'], structure, `${key}.ranks`, hiddenSize, headSize, fail);
+      return structure;
     });
   }
   if (has('pruned_heads')) {
@@ -177,6 +228,12 @@ export function parseConfig(json: unknown, file: string): BertConfig {
       });
     } else layers = layers.map((l, i) => ({ ...l, numHeads: fromPruned[i]! }));
   }
+
+  // Every dimension must fit the u32 indexing of the kernels (a corrupt 2^53 − 1 would otherwise
+  // make shapes that are not even safe integers).
+  const dims: Array<[string, number]> = [];
+  layers.forEach((l, i) => dims.push([`layer ${i}: heads × attention_head_size`, l.numHeads * headSize], [`layer ${i}: intermediate_size`, l.intermediateSize]));
+  for (const [what, v] of dims) if (v > MAX_DIMENSION) fail(`${what} = ${v} is beyond ${MAX_DIMENSION} (2^31 - 1)`);
 
   // Task head.
   let id2label: Record<number, string> | undefined;
@@ -249,9 +306,32 @@ export function parseConfig(json: unknown, file: string): BertConfig {
   return config;
 }
 
-/** Whether some layer differs from the dense defaults (numHeads, intermediateSize). */
+/**
+ * The `ranks` object of a webprune_layers entry: known Linear names only, each an integer in
+ * [0, min(in, out)] of a Linear the layer has.
+ */
+function parseRanks(raw: unknown, layer: LayerStructure, key: string, hiddenSize: number, headSize: number, fail: (msg: string) => never): Partial<Record<LinearKind, number>> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail(`${key} must be an object {${LINEAR_KINDS.join(', ')}: rank} (got ${show(raw)})`);
+  const out: Partial<Record<LinearKind, number>> = {};
+  for (const [name, r] of Object.entries(raw as Record<string, unknown>)) {
+    if (!(LINEAR_KINDS as readonly string[]).includes(name)) fail(`${key}: unknown Linear "${name}" (known: ${LINEAR_KINDS.join(', ')})`);
+    const kind = name as LinearKind;
+    if (!hasLinear(layer, kind)) fail(`${key}.${name}: the layer has no ${name} Linear (${ATTENTION_LINEARS.includes(kind) ? '0 heads' : 'no FFN'})`);
+    const [o, i] = linearShape(hiddenSize, headSize, layer, kind);
+    if (!isInt(r) || r < 0 || r > Math.min(o, i)) fail(`${key}.${name} must be an integer rank in [0, ${Math.min(o, i)}] (got ${show(r)})`);
+    out[kind] = r as number;
+  }
+  return out;
+}
+
+/** Whether some layer has factorised (rank-pruned) Linears. */
+export function isFactorised(config: BertConfig): boolean {
+  return config.layers.some((l) => l.ranks !== undefined && Object.keys(l.ranks).length > 0);
+}
+
+/** Whether some layer differs from the dense defaults (numHeads, intermediateSize) or is factorised. */
 export function isPruned(config: BertConfig): boolean {
-  return config.layers.some((l) => l.numHeads !== config.numHeads || l.intermediateSize !== config.intermediateSize);
+  return isFactorised(config) || config.layers.some((l) => l.numHeads !== config.numHeads || l.intermediateSize !== config.intermediateSize);
 }
 
 /**
@@ -294,7 +374,11 @@ export function configToJson(config: BertConfig): Record<string, unknown> {
     out['attention_head_size'] = config.headSize;
   }
   if (isPruned(config)) {
-    out['webprune_layers'] = config.layers.map((l) => ({ num_attention_heads: l.numHeads, intermediate_size: l.intermediateSize }));
+    out['webprune_layers'] = config.layers.map((l) => ({
+      num_attention_heads: l.numHeads,
+      intermediate_size: l.intermediateSize,
+      ...(l.ranks && Object.keys(l.ranks).length > 0 ? { ranks: Object.fromEntries(LINEAR_KINDS.filter((k) => l.ranks![k] !== undefined).map((k) => [k, l.ranks![k]])) } : {}),
+    }));
     // transformers (v4; v5 dropped head pruning) cannot run a layer with 0 heads, so pruned_heads is
     // only written when every layer keeps at least one.
     if (config.layers.every((l) => l.numHeads >= 1 && l.numHeads <= config.numHeads) && config.layers.some((l) => l.numHeads < config.numHeads)) {
@@ -335,11 +419,12 @@ export function readConfig(dir: string): BertConfig {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: model directory does not exist`);
   const file = path.join(dir, 'config.json');
   if (!fs.existsSync(file)) throw new Error(`${file}: not found (a model directory needs a transformers config.json)`);
+  const text = readUtf8File(file);
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
+    throw new ConfigError(`${file}: not valid JSON (${jsonErrorMessage(err)})`);
   }
   return parseConfig(json, file);
 }
@@ -402,9 +487,16 @@ export function withLabels(config: BertConfig, numLabels: number, labelNames?: r
   if (labelNames !== undefined && labelNames.length !== numLabels) {
     throw new ConfigError(`withLabels: ${labelNames.length} label names for ${numLabels} labels`);
   }
-  const out: BertConfig = { ...config, layers: config.layers.map((l) => ({ ...l })), numLabels, problemType: numLabels === 1 ? 'regression' : 'single_label_classification' };
+  const out: BertConfig = { ...config, layers: config.layers.map(copyLayer), numLabels, problemType: numLabels === 1 ? 'regression' : 'single_label_classification' };
   delete out.id2label;
   if (labelNames !== undefined) out.id2label = Object.fromEntries(labelNames.map((n, i) => [i, n]));
+  return out;
+}
+
+/** A deep copy of a layer's structure (ranks included when present). */
+export function copyLayer(l: LayerStructure): LayerStructure {
+  const out: LayerStructure = { numHeads: l.numHeads, intermediateSize: l.intermediateSize };
+  if (l.ranks !== undefined) out.ranks = { ...l.ranks };
   return out;
 }
 
@@ -413,7 +505,7 @@ export function withLabels(config: BertConfig, numLabels: number, labelNames?: r
  * @throws ConfigError when `layers` does not have numLayers entries of non-negative integers.
  */
 export function withLayers(config: BertConfig, layers: readonly LayerStructure[]): BertConfig {
-  const out: BertConfig = { ...config, layers: layers.map((l) => ({ numHeads: l.numHeads, intermediateSize: l.intermediateSize })) };
+  const out: BertConfig = { ...config, layers: layers.map(copyLayer) };
   validateConfig(out, 'withLayers');
   return out;
 }
@@ -452,13 +544,24 @@ export interface ParameterCount {
  * and biases, see {@link mhaParameters}) and FFN (both dense layers with biases, see
  * {@link ffnParameters}). Embeddings, LayerNorms, pooler and task heads are not counted. These are
  * the quantities that CoFi's sparsity is measured against (sparsity = 1 − pruned total / dense total).
+ * A factorised Linear of rank r (LayerStructure.ranks) counts (in + out)·r weights, as FLOP counts it.
  * Example: base (L12 H768 A12 I3072) has 12 × (2,362,368 + 4,722,432) = 85,017,600.
  */
 export function parameterCount(config: BertConfig): ParameterCount {
-  const perLayer = config.layers.map((l) => ({
-    mha: mhaParameters(config.hiddenSize, l.numHeads, config.headSize),
-    ffn: ffnParameters(config.hiddenSize, l.intermediateSize),
-  }));
+  const perLayer = config.layers.map((l) => {
+    // A factorised Linear holds (in + out)·r weights instead of in·out.
+    const saved = (kinds: readonly LinearKind[]) =>
+      kinds.reduce((s, k) => {
+        const r = l.ranks?.[k];
+        if (r === undefined) return s;
+        const [o, i] = linearShape(config.hiddenSize, config.headSize, l, k);
+        return s + o * i - (o + i) * r;
+      }, 0);
+    return {
+      mha: mhaParameters(config.hiddenSize, l.numHeads, config.headSize) - saved(ATTENTION_LINEARS),
+      ffn: ffnParameters(config.hiddenSize, l.intermediateSize) - saved(['intermediate', 'output']),
+    };
+  });
   const mha = perLayer.reduce((s, l) => s + l.mha, 0);
   const ffn = perLayer.reduce((s, l) => s + l.ffn, 0);
   return { perLayer, mha, ffn, total: mha + ffn };

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { Bert, type HeadKind, initialValues } from './bert.ts';
 import { type BertConfig, NAMED_SIZES, namedConfig, withLabels } from './config.ts';
 import { type HostTensor, loadCheckpoint, saveCheckpoint, type SaveCheckpointOptions } from './io/checkpoint.ts';
+import { type TaskHead, readTaskHeads } from './io/task_heads.ts';
 
 export interface LoadOptions {
   /** The head the model must have. */
@@ -19,6 +20,13 @@ export interface LoadOptions {
   labelNames?: readonly string[];
   /** Seeds the initialisation of parameters the checkpoint lacks. */
   seed: number;
+  /** Initialise the classifier afresh even when the checkpoint's has the right shape. */
+  freshClassifier?: boolean;
+  /**
+   * For a multitask model directory (task_heads.json, models/io/task_heads.ts): the task whose head
+   * becomes the classifier. Ignored for directories without task heads.
+   */
+  task?: string;
 }
 
 export interface LoadedModel {
@@ -50,15 +58,21 @@ export function loadModel(spec: string, options: LoadOptions): LoadedModel {
   }
   const ckpt = loadCheckpoint(spec, { head: undefined });
   let config: BertConfig = ckpt.config;
-  if (options.head === 'classification') {
+  const taskHead = options.head === 'classification' ? pickTaskHead(spec, options) : null;
+  if (taskHead) {
+    config = withLabels(config, taskHead.numLabels, taskHead.labelNames);
+    ckpt.tensors.set('classifier.weight', taskHead.weight);
+    ckpt.tensors.set('classifier.bias', taskHead.bias);
+  } else if (options.head === 'classification') {
     const numLabels = options.numLabels ?? config.numLabels;
-    config = withLabels(config, numLabels, options.labelNames);
+    // Keep the checkpoint's label names (id2label) unless the head changes or new names are given.
+    if (numLabels !== config.numLabels || options.labelNames !== undefined) config = withLabels(config, numLabels, options.labelNames);
   }
   const fresh = initialValues(config, options.head, options.seed);
   const values = new Map<string, HostTensor>();
   const initialised: string[] = [];
   for (const [name, init] of fresh) {
-    const t = ckpt.tensors.get(name);
+    const t = options.freshClassifier && name.startsWith('classifier.') ? undefined : ckpt.tensors.get(name);
     if (t && t.shape.length === init.shape.length && t.shape.every((d, i) => d === init.shape[i])) values.set(name, t);
     else {
       values.set(name, init);
@@ -66,6 +80,22 @@ export function loadModel(spec: string, options: LoadOptions): LoadedModel {
     }
   }
   return { model: new Bert(config, options.head, values), initialised, source: spec };
+}
+
+/**
+ * The head of `options.task` when `dir` is a multitask model, else null.
+ * @throws Error when the directory has task heads but no task is named, the task has no head
+ *   there, or its label count differs from options.numLabels
+ */
+function pickTaskHead(dir: string, options: LoadOptions): TaskHead | null {
+  const heads = readTaskHeads(dir);
+  if (!heads) return null;
+  const names = heads.map((h) => h.name).join(', ');
+  if (options.task === undefined) throw new Error(`model ${dir} is a multitask model with heads for ${names}: name the task`);
+  const head = heads.find((h) => h.name === options.task);
+  if (!head) throw new Error(`model ${dir} has no head for task ${options.task} (it has ${names})`);
+  if (options.numLabels !== undefined && options.numLabels !== head.numLabels) throw new Error(`model ${dir}: the head of ${head.name} has ${head.numLabels} outputs, ${options.numLabels} were asked for`);
+  return head;
 }
 
 /** Writes the model as a transformers checkpoint directory (see saveCheckpoint for the options). */

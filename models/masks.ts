@@ -16,10 +16,20 @@
  */
 import type { Tensor } from '../engine/index.ts';
 
+/**
+ * Computes an encoder Linear in place of the model's own weights, for pruning methods that act on
+ * the weights themselves (rank pruning's gated factors, element-wise masks): y [..., out] for
+ * x [..., in], or null to use the model's weights. `name` is the Linear's transformers name
+ * (models/bert.ts layerNames, e.g. `bert.encoder.layer.0.attention.self.query`).
+ */
+export type LinearOverride = (name: string, x: Tensor) => Tensor | null;
+
 export interface StructureMasks {
   hiddenZ?: Tensor;
   headZ?: ReadonlyArray<Tensor | null>;
   headLayerZ?: ReadonlyArray<Tensor | null>;
   intermediateZ?: ReadonlyArray<Tensor | null>;
   mlpZ?: ReadonlyArray<Tensor | null>;
+  /** Rank and element-wise pruning: the encoder's Linears computed by the pruning method (FFNs then run unfused). */
+  linear?: LinearOverride;
 }

@@ -264,23 +264,46 @@ export class L0Module {
  * and t the target, ramped linearly from 0 over the warmup steps. λ1 and λ2 start at 0 and are
  * trained by gradient ascent (an optimizer group with a negative learning rate), which makes the
  * constraint bind (Wang, Wohlwend, Lei 2020, §3.2).
+ *
+ * Several targets t_1 < t_2 < ... (one pruning run for several sparsities) take `segmentSteps`
+ * steps each: in segment k the target ramps from t_{k−1} (0 for the first) to t_k over the warmup
+ * steps, then holds.
  */
 export class Lagrangian {
   readonly lambda1: Tensor;
   readonly lambda2: Tensor;
+  readonly targets: readonly number[];
 
+  /**
+   * @param targets the target sparsity, or the targets in increasing order
+   * @param segmentSteps steps per target (only used with several)
+   * @throws Error when several targets are not increasing or segmentSteps is not positive
+   */
   constructor(
-    readonly targetSparsity: number,
+    targets: number | readonly number[],
     readonly warmupSteps: number,
     prefix = 'l0',
+    readonly segmentSteps = Number.POSITIVE_INFINITY,
   ) {
+    this.targets = typeof targets === 'number' ? [targets] : [...targets];
+    if (this.targets.length > 1 && !(segmentSteps > 0 && Number.isFinite(segmentSteps))) throw new Error(`Lagrangian: ${this.targets.length} targets need a finite positive segmentSteps`);
+    if (this.targets.some((t, i) => i > 0 && !(t > this.targets[i - 1]!))) throw new Error(`Lagrangian: targets ${this.targets.join(', ')} are not increasing`);
     this.lambda1 = E.parameter([0], [1], `${prefix}.lambda_1`);
     this.lambda2 = E.parameter([0], [1], `${prefix}.lambda_2`);
   }
 
-  /** The target at a step: targetSparsity · min(1, step / warmupSteps). */
+  /** The segment (target index) of a step. */
+  segment(step: number): number {
+    return Math.min(this.targets.length - 1, Math.floor(step / this.segmentSteps));
+  }
+
+  /** The target at a step: from the previous target (0 at first) to this segment's over the warmup. */
   target(step: number): number {
-    return this.warmupSteps > 0 ? this.targetSparsity * Math.min(1, step / this.warmupSteps) : this.targetSparsity;
+    const k = this.segment(step);
+    const from = k === 0 ? 0 : this.targets[k - 1]!;
+    const to = this.targets[k]!;
+    const local = k === 0 ? step : step - k * this.segmentSteps;
+    return this.warmupSteps > 0 ? from + (to - from) * Math.min(1, local / this.warmupSteps) : to;
   }
 
   /** λ1 (ŝ − t) + λ2 (ŝ − t)² as a scalar. */

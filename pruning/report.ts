@@ -26,6 +26,8 @@ export interface PruneSummary {
   seconds: number;
   /** Units removed / restored beyond CoFi's deterministic masks to meet the budget. */
   budget_fit: { removed: number; restored: number };
+  /** With several target sparsities: every sparsity's summary (the fields above are the last's). */
+  by_sparsity?: PruneSummary[];
 }
 
 /**

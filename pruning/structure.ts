@@ -13,7 +13,9 @@
  * mlp_z = 0 (otherwise the masked layer would still add its output bias, which compaction drops;
  * CoFi's code has this inconsistency). At least one hidden dim is always kept.
  */
+import { HostRandom } from '../engine/index.ts';
 import { type BertConfig, ffnParameters, mhaParameters } from '../models/config.ts';
+import { readSafetensors, writeSafetensors } from '../models/io/safetensors.ts';
 import { keepProbabilityHost, softMask } from './hard_concrete.ts';
 import type { HostMasks, MaskType } from './l0_module.ts';
 
@@ -169,4 +171,48 @@ export function fitToBudget(config: BertConfig, deterministic: HostMasks, logAlp
     }
   }
   return { masks: m, structure: summarize(config, m), deterministicSparsity, removed, restored };
+}
+
+/** The masks as 0/1 (the structure alone: which units are kept, without CoFi's soft values). */
+export function binarize(m: FullMasks): FullMasks {
+  const b = (a: Float64Array) => a.map((v) => (v !== 0 ? 1 : 0));
+  return { hidden: b(m.hidden), head: b(m.head), head_layer: b(m.head_layer), intermediate: b(m.intermediate), mlp: b(m.mlp) };
+}
+
+/**
+ * A random structure at a sparsity: heads and FFN units removed in a seeded random order until the
+ * prunable parameters fit (1 − sparsity) of the dense model (hidden dims kept), as 0/1 masks. The
+ * "random mask" of Dery et al.'s what-to-transfer study (weights without structure).
+ */
+export function randomStructure(config: BertConfig, sparsity: number, seed: number): FitResult {
+  const rng = new HostRandom(seed);
+  const scores = (n: number) => Float64Array.from({ length: n }, () => 10 * rng.uniform() - 5);
+  const denseSize = summarize(config, fullMasks(config, {})).params;
+  const fit = fitToBudget(config, {}, { head: scores(config.numLayers * config.numHeads), intermediate: scores(config.numLayers * config.intermediateSize) }, sparsity, denseSize);
+  const masks = binarize(fit.masks);
+  return { ...fit, masks, structure: summarize(config, masks) };
+}
+
+const MASK_KEYS = ['hidden', 'head', 'head_layer', 'intermediate', 'mlp'] as const;
+
+/** Writes masks as a safetensors file (one F32 tensor per mask type). */
+export function saveMasks(file: string, m: FullMasks): void {
+  writeSafetensors(file, MASK_KEYS.map((k) => ({ name: k, shape: [m[k].length], data: Float32Array.from(m[k]) })), { dtype: 'F32' });
+}
+
+/**
+ * Reads masks written by saveMasks for a dense config.
+ * @throws Error naming the file and mask when one is missing or has the wrong length for the config
+ */
+export function loadMasks(file: string, config: BertConfig): FullMasks {
+  const tensors = readSafetensors(file).tensors;
+  const want = fullMasks(config, {});
+  const out = {} as FullMasks;
+  for (const k of MASK_KEYS) {
+    const t = tensors.get(k);
+    if (!t) throw new Error(`${file}: no mask "${k}"`);
+    if (t.data.length !== want[k].length) throw new Error(`${file}: mask "${k}" has ${t.data.length} entries, the model needs ${want[k].length}`);
+    out[k] = Float64Array.from(t.data as Float32Array);
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 // Bundles the CLI into dist/webprune.mjs with esbuild; WGSL kernels are inlined as text.
-// Dawn's native bindings (webgpu) stay external: they load a platform .node file at run time.
+// Native bindings (webgpu: Dawn; onnxruntime-node; koffi) stay external: they load a platform .node file at run time.
 import { chmodSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -12,7 +12,7 @@ await build({
   target: 'node20',
   sourcemap: true,
   loader: { '.wgsl': 'text' },
-  external: ['webgpu'],
+  external: ['webgpu', 'onnxruntime-node', 'koffi'],
   // CommonJS dependencies inside an ESM bundle need require().
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);" },
   logLevel: 'warning',

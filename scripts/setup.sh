@@ -47,5 +47,7 @@ else
 fi
 
 if [ "$run_npm" -eq 1 ]; then
-  npm ci --no-audit --no-fund
+  # onnxruntime-node ships its CPU and WebGPU binaries in the npm package; its install script would
+  # fetch CUDA libraries from NuGet (npm 11 skips dependency install scripts anyway: package.json allowScripts).
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi

@@ -9,7 +9,8 @@ import type { DeviceClass } from '../../engine/index.ts';
 import { runGemmSweep, sweepTable } from '../../bench/gemm_sweep.ts';
 import { KERNEL_BENCH_SIZES, type KernelBenchSize, kernelCases, kernelTable, runKernelBench } from '../../bench/kernels.ts';
 import { inferenceCase, profileCase, writeProfile } from '../../bench/profile.ts';
-import { COFI_BATCH, COFI_SEQ, resolveModel, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
+import { COFI_BATCH, COFI_SEQ, SPEEDUP_RUNTIMES, SPEEDUP_STRATEGIES, type SpeedupRuntime, type SpeedupStrategy, resolveModel, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
+import { resolveModelSource } from '../../hub/model.ts';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -39,6 +40,20 @@ function sparsityList(v: string): number[] {
 function variantsArg(v: string): 'auto' | 'both' | DeviceClass {
   if (!['auto', 'both', 'cpu', 'gpu'].includes(v)) throw new InvalidArgumentError(`--variants must be auto, both, cpu or gpu (got "${v}")`);
   return v as 'auto' | 'both' | DeviceClass;
+}
+
+function runtimeList(v: string): SpeedupRuntime[] {
+  return v.split(',').map((s) => {
+    const r = s.trim();
+    if (!(SPEEDUP_RUNTIMES as readonly string[]).includes(r)) throw new InvalidArgumentError(`each runtime must be one of ${SPEEDUP_RUNTIMES.join(', ')} (got "${r}" in "${v}")`);
+    return r as SpeedupRuntime;
+  });
+}
+
+function strategyList(v: string): SpeedupStrategy[] {
+  const xs = v.split(',').map((s) => s.trim());
+  for (const s of xs) if (!(SPEEDUP_STRATEGIES as readonly string[]).includes(s)) throw new InvalidArgumentError(`each strategy must be one of ${SPEEDUP_STRATEGIES.join(', ')} (got "${s}" in "${v}")`);
+  return [...new Set(xs)] as SpeedupStrategy[];
 }
 
 function sizeName(v: string): KernelBenchSize {
@@ -91,7 +106,7 @@ function addCommon(cmd: Command, defaults: { repeats: number; warmup: number }):
     .option('--warmup <n>', 'untimed runs first', nonNegativeInt('--warmup'), defaults.warmup)
     .option('--seed <n>', 'seed of inputs, weights and structures', nonNegativeInt('--seed'), 0)
     .option('--wall-clock', 'time with the wall clock even when GPU timestamps are available')
-    .option('--torch', 'also time the same rows with PyTorch (bench/torch_bench.py) and print ours over theirs')
+    .option('--torch', 'also time the same rows with PyTorch (bench/torch_bench.py) and print ours over theirs (for speedup: same as --runtime torch)')
     .option('--python <path>', 'interpreter for --torch (default $WEBPRUNE_PYTHON, else python3)')
     .option('--torch-device <device>', 'auto, cpu or cuda, for --torch', 'auto');
 }
@@ -143,16 +158,23 @@ export function registerBench(program: Command): void {
     bench
       .command('speedup')
       .description('inference latency of compacted models (CoFi-like structures) against the dense one, with the ideal FLOP speedup')
-      .requiredOption('--model <dir|size>', 'a named size (tiny, mini, small, base) or a model directory with config.json')
+      .requiredOption('--model <dir|size|hub-id>', 'a named size (tiny, mini, small, base), a model directory with config.json, or a hub id')
+      .option('--runtime <list>', `runtimes to time, comma-separated: ${SPEEDUP_RUNTIMES.join(', ')} (webprune is always timed; onnxruntime = its CPU execution provider)`, runtimeList, ['webprune'] as SpeedupRuntime[])
+      .option('--runtime-repeats <n>', 'timed runs per model in ONNX Runtime (CPU) and PyTorch (default: --repeats)', positiveInt('--runtime-repeats'))
       .option('--sparsities <list>', 'comma-separated target sparsities in [0, 1)', sparsityList, [0, 0.4, 0.7, 0.9, 0.95, 0.98])
+      .option('--strategies <list>', 'structures drawn per sparsity at equal parameter counts: structured (CoFi-like), rank (every Linear factorised)', strategyList, ['structured'] as SpeedupStrategy[])
       .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), COFI_BATCH)
       .option('--seq-len <n>', 'sequence length (padded)', positiveInt('--seq-len'), COFI_SEQ)
       .option('--out <dir>', 'write speedup.json, speedup.md and speedup.svg to DIR'),
     { repeats: 5, warmup: 1 },
-  ).action(async (o: CommonOptions & { model: string; sparsities: number[]; batchSize: number; seqLen: number; out?: string }) => {
+  ).action(async (o: CommonOptions & { model: string; strategies: SpeedupStrategy[]; sparsities: number[]; batchSize: number; seqLen: number; out?: string; runtime: SpeedupRuntime[]; runtimeRepeats?: number }) => {
+    const model = await resolveModelSource(o.model); // hub ids → the HF cache (hub/model.ts)
     const bar = progressBar('bench speedup');
     const report = await runSpeedupBench({
-      model: o.model,
+      model,
+      strategies: o.strategies,
+      runtimes: o.runtime,
+      runtimeRepeats: o.runtimeRepeats,
       sparsities: o.sparsities,
       batchSize: o.batchSize,
       seqLen: o.seqLen,
@@ -160,14 +182,14 @@ export function registerBench(program: Command): void {
       warmup: o.warmup,
       seed: o.seed,
       wallClock: o.wallClock,
-      torch: torchOptions(o),
+      torch: torchOptions({ ...o, torch: o.torch || o.runtime.includes('torch') }),
       onProgress: (d, t) => bar.update(d, t),
     }).finally(() => bar.stop());
     if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
     if (o.out) await writeSpeedupOutputs(report, o.out);
     process.stdout.write(speedupTable(report));
     if (o.profile) {
-      const forward = inferenceCase(resolveModel(o.model).dense, o.batchSize, o.seqLen);
+      const forward = inferenceCase(resolveModel(model).dense, o.batchSize, o.seqLen);
       writeProfile(await profileCase(forward, { seed: o.seed }), o.profile, `profile of the dense model's ${forward.name}`);
     }
   });

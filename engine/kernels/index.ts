@@ -22,6 +22,7 @@ import binarySource from './binary.wgsl';
 import binaryCpuSource from './binary_cpu.wgsl';
 import copyStridedSource from './copy_strided.wgsl';
 import fillSource from './fill.wgsl';
+import finiteWatchSource from './finite_watch.wgsl';
 import matmulSource from './matmul.wgsl';
 import matmulCpuSource from './matmul_cpu.wgsl';
 import reduceMaxSource from './reduce_max.wgsl';
@@ -78,6 +79,7 @@ export const K = {
   binaryCpu: defineKernel('binary_cpu', binaryCpuSource),
   copyStrided: defineKernel('copy_strided', copyStridedSource),
   fill: defineKernel('fill', fillSource),
+  finiteWatch: defineKernel('finite_watch', finiteWatchSource),
   matmul: defineKernel('matmul', matmulSource),
   matmulCpu: defineKernel('matmul_cpu', matmulCpuSource),
   reduceMax: defineKernel('reduce_max', reduceMaxSource),

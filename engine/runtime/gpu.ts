@@ -6,6 +6,7 @@
  * (`scripts/setup.sh` installs it).
  */
 import { create, globals } from 'webgpu';
+import { DAWN_LIMIT_NOTICES, withNativeStderrFiltered } from './native_stderr.ts';
 
 // Dawn's bindings export the WebGPU constants (GPUBufferUsage, GPUMapMode, ...) instead of
 // defining them globally as a browser does; the rest of the engine uses them as globals.
@@ -88,7 +89,8 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<Gpu> {
   } catch (err) {
     throw new NoAdapterError(`Dawn could not start: ${(err as Error).message}`);
   }
-  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  // Dawn prints two limit-clamping notices while it enumerates adapters: dropped at the source (native_stderr.ts).
+  const adapter = await withNativeStderrFiltered(DAWN_LIMIT_NOTICES, () => gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' }));
   if (!adapter) throw new NoAdapterError('requestAdapter() returned null');
 
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));

@@ -7,7 +7,7 @@ import { profileCase } from '../../bench/profile.ts';
 import { CPU_GEMM_TILES, cpuGemmTile } from '../../engine/kernels/cpu_tiles.ts';
 import { useBenchTestEngine } from './helpers.ts';
 
-describe('bench: kernels', function () {
+describe('bench: kernels @gpu', function () {
   this.timeout(300000);
   before(useBenchTestEngine);
   let report: KernelReport;

@@ -5,14 +5,14 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import { encoderFlops } from '../../bench/flops.ts';
 import { type SpeedupReport, resolveModel, runSpeedupBench, speedupChartSpec, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
-import { cofiLikeStructure } from '../../bench/structures.ts';
+import { cofiLikeStructure, rankLikeStructure } from '../../bench/structures.ts';
 import { runTorchBench } from '../../bench/torch.ts';
 import { configToJson, namedConfig, parameterCount, writeConfig } from '../../models/config.ts';
 import { useBenchTestEngine } from './helpers.ts';
 
 const ROW_FIELDS = ['sparsity', 'params', 'flops', 'latency_ms', 'speedup', 'ideal_speedup'];
 
-describe('bench: speedup', function () {
+describe('bench: speedup @gpu @slow', function () {
   this.timeout(300000);
   before(useBenchTestEngine);
   let report: SpeedupReport;
@@ -76,20 +76,63 @@ describe('bench: speedup', function () {
   });
 
   it('times a pruned checkpoint with its own weights', async () => {
-    const { Bert } = await import('../../models/bert.ts');
-    const { saveModel } = await import('../../models/load.ts');
-    const dir = path.join(tmp, 'weights');
-    const pruned = Bert.random({ ...cofiLikeStructure(namedConfig('tiny'), 0.6, 4), numLabels: 2 }, 'classification', 1);
-    await saveModel(pruned, dir);
-    pruned.dispose();
+    const dir = await savePrunedTiny(path.join(tmp, 'weights'), 0.6);
     const r = await runSpeedupBench({ model: dir, sparsities: [], batchSize: 1, seqLen: 8, repeats: 1 });
     expect(r.rows.map((x) => x.source)).to.deep.equal(['drawn', 'checkpoint']);
     expect(r.notes.join('\n')).to.include('with its own weights');
   });
 
+  it('times rank-pruned structures beside CoFi-like ones at equal parameter counts, and a rank-pruned checkpoint', async () => {
+    const r = await runSpeedupBench({ model: 'tiny', sparsities: [0.7], strategies: ['structured', 'rank'], batchSize: 1, seqLen: 8, repeats: 1, warmup: 0 });
+    expect(r.rows.map((x) => `${x.strategy} ${x.sparsity}`)).to.deep.equal(['dense 0', 'structured 0.7', 'rank 0.7']);
+    const [, structured, rank] = r.rows;
+    expect(Math.abs(rank!.params - structured!.params) / parameterCount(namedConfig('tiny')).total).to.be.below(0.005);
+    expect(rank!.flops).to.equal(encoderFlops(rankLikeStructure(namedConfig('tiny'), 0.7), 1, 8).total);
+    expect(rank!.structure.ranks).to.have.length(2);
+    expect(speedupTable(r)).to.include('| strategy |').and.include('| rank |');
+    expect(JSON.stringify(speedupChartSpec(r))).to.include('measured (rank)');
+    expect(r.notes.join('\n')).to.include('element-wise pruning has no row');
+    const { Bert } = await import('../../models/bert.ts');
+    const { saveModel } = await import('../../models/load.ts');
+    const dir = path.join(tmp, 'rank-ckpt');
+    const pruned = Bert.random(rankLikeStructure(namedConfig('tiny'), 0.5), 'classification', 1);
+    await saveModel(pruned, dir);
+    pruned.dispose();
+    const c = await runSpeedupBench({ model: dir, sparsities: [], batchSize: 1, seqLen: 8, repeats: 1 });
+    expect(c.rows.map((x) => x.strategy)).to.deep.equal(['dense', 'checkpoint']);
+    expect(c.rows[1]!.sparsity).to.be.closeTo(0.5, 0.005);
+    expect(c.notes.join('\n')).to.include('with its own weights');
+    expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [0.5], strategies: ['rank'], torch: {} })))?.message).to.match(/--torch does not time rank-pruned rows/);
+  });
+
+  it('times the same models in ONNX Runtime beside ours, each against its own dense model', async () => {
+    // ORT's WebGPU provider takes long to start on a CPU Vulkan driver: WEBPRUNE_TEST_ORT_WEBGPU=1 adds it.
+    const RUNTIMES: Array<'onnxruntime' | 'onnxruntime-webgpu'> = process.env.WEBPRUNE_TEST_ORT_WEBGPU ? ['onnxruntime', 'onnxruntime-webgpu'] : ['onnxruntime'];
+    const dir = await savePrunedTiny(path.join(tmp, 'ort-weights'), 0.7);
+    const r = await runSpeedupBench({ model: dir, sparsities: [], batchSize: 2, seqLen: 16, repeats: 2, runtimes: RUNTIMES });
+    expect(r.rows.map((x) => x.source)).to.deep.equal(['drawn', 'checkpoint']);
+    expect(r.runtimes.onnxruntime).to.match(/^onnxruntime-node \d+\.\d+\.\d+, CPU execution provider, \d+ threads/);
+    for (const row of r.rows) {
+      const ort = row.runtimes.onnxruntime!;
+      expect(ort.latency_ms.median).to.be.greaterThan(0);
+      expect(ort.speedup).to.be.closeTo(r.rows[0]!.runtimes.onnxruntime!.latency_ms.median / ort.latency_ms.median, 1e-9);
+      expect(ort.efficiency).to.be.closeTo(ort.speedup / row.ideal_speedup, 1e-9);
+      expect(ort.speedup_of_min).to.be.closeTo(r.rows[0]!.runtimes.onnxruntime!.latency_ms.min / ort.latency_ms.min, 1e-9);
+      expect(row.runtimes.webprune!.speedup).to.equal(row.speedup);
+    }
+    // The WebGPU provider either ran or is reported as not measured.
+    if (r.runtimes['onnxruntime-webgpu']) expect(r.rows.every((x) => x.runtimes['onnxruntime-webgpu']!.latency_ms.median > 0)).to.equal(true);
+    else if (RUNTIMES.includes('onnxruntime-webgpu')) expect(r.notes.join('\n')).to.match(/onnxruntime-webgpu: not measured/);
+    const md = speedupTable(r);
+    expect(md).to.include('Speedup over the dense model in each runtime').and.include('| sparsity | ideal | webprune | ONNX Runtime CPU');
+    const series = new Set((speedupChartSpec(r).data as { values: Array<{ series: string }> }).values.map((v) => v.series));
+    expect(series.has('ONNX Runtime CPU')).to.equal(true);
+  });
+
   it('refuses bad sparsities and too long sequences', async () => {
     expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [1], batchSize: 1, seqLen: 8 })))?.message).to.match(/not in \[0, 1\)/);
     expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [0.5], batchSize: 1, seqLen: 513 })))?.message).to.match(/exceeds max_position_embeddings/);
+    expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [0.5], batchSize: 1, seqLen: 8, runtimes: ['tvm' as 'torch'] })))?.message).to.match(/unknown runtime "tvm"/);
   });
 
   it('the CLI writes the same report as JSON and prints the table', async () => {
@@ -111,6 +154,16 @@ describe('bench: speedup', function () {
     expect(fs.existsSync(path.join(out, 'speedup.svg'))).to.equal(true);
   });
 });
+
+/** Saves a random classifier with the CoFi-like tiny structure at `sparsity` to `dir`; returns dir. */
+async function savePrunedTiny(dir: string, sparsity: number): Promise<string> {
+  const { Bert } = await import('../../models/bert.ts');
+  const { saveModel } = await import('../../models/load.ts');
+  const pruned = Bert.random({ ...cofiLikeStructure(namedConfig('tiny'), sparsity, 4), numLabels: 2 }, 'classification', 1);
+  await saveModel(pruned, dir);
+  pruned.dispose();
+  return dir;
+}
 
 /** The error a promise rejects with (undefined when it resolves). */
 async function rejection(p: Promise<unknown>): Promise<Error | undefined> {
@@ -135,7 +188,7 @@ function torchPython(): string | null {
   return null;
 }
 
-describe('bench: torch_bench.py', function () {
+describe('bench: torch_bench.py @slow', function () {
   this.timeout(120000);
 
   it('times the same ops and a compacted BERT in PyTorch (when an interpreter with torch exists)', async function () {
@@ -177,6 +230,12 @@ describe('bench: torch_bench.py', function () {
       execFileSync(python, [path.resolve(import.meta.dirname, '../../bench/torch_bench.py'), '--spec', spec, '--out', out, '--device', 'cpu', '--repeats', '1'], { stdio: 'pipe' });
       const results = JSON.parse(fs.readFileSync(out, 'utf8')).results;
       expect(Object.keys(results)).to.deep.equal(['sparsity 0', 'sparsity 0.9']);
+      // Round-robin (bench speedup's way): the same results, models run in turn.
+      fs.writeFileSync(spec, JSON.stringify({ command: 'bench speedup', rows, warmup: 0, round_robin: true }));
+      execFileSync(python, [path.resolve(import.meta.dirname, '../../bench/torch_bench.py'), '--spec', spec, '--out', out, '--device', 'cpu', '--repeats', '2'], { stdio: 'pipe' });
+      const rr = JSON.parse(fs.readFileSync(out, 'utf8')).results;
+      expect(Object.keys(rr)).to.deep.equal(['sparsity 0', 'sparsity 0.9']);
+      for (const k of Object.keys(rr)) expect(rr[k].fp32.min).to.be.greaterThan(0).and.at.most(rr[k].fp32.median);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { cofiLikeStructure, denseOf, isDense, prunableSparsity } from '../../bench/structures.ts';
+import { cofiLikeStructure, denseOf, isDense, prunableSparsity, rankLikeStructure } from '../../bench/structures.ts';
+import { encoderFlops, layerFlops } from '../../bench/flops.ts';
 import { type BertConfig, namedConfig, parameterCount, validateConfig } from '../../models/config.ts';
 
 describe('bench: CoFi-like structures', () => {
@@ -69,5 +70,32 @@ describe('bench: CoFi-like structures', () => {
     expect(isDense(dense)).to.equal(true);
     expect(isDense(pruned)).to.equal(false);
     expect(denseOf(pruned)).to.deep.equal(dense);
+  });
+
+  it('rank-like structures: every Linear factorised at the same share, within one rank step under the target', () => {
+    for (const name of ['tiny', 'mini', 'base']) {
+      const dense = namedConfig(name);
+      const total = parameterCount(dense).total;
+      for (const s of [0.3, 0.7, 0.95]) {
+        const c = rankLikeStructure(dense, s);
+        validateConfig(c);
+        const kept = parameterCount(c).total;
+        expect(kept, `${name} ${s}`).to.be.at.most(Math.floor((1 - s) * total));
+        expect(Math.floor((1 - s) * total) - kept, `${name} ${s}`).to.be.below(2 * (dense.hiddenSize + dense.intermediateSize));
+        expect(c.layers.every((l) => Object.keys(l.ranks!).length === 6)).to.equal(true);
+        expect(prunableSparsity(dense, c)).to.be.closeTo(s, 0.005);
+        expect(denseOf(c).layers).to.deep.equal(dense.layers);
+      }
+    }
+    expect(() => rankLikeStructure(namedConfig('tiny'), 0.9999)).to.throw(/fewer parameters than the biases/);
+  });
+
+  it('FLOPs of a factorised Linear are 2·T·r·(in + out)', () => {
+    const dense = namedConfig('tiny');
+    const c = { ...dense, layers: dense.layers.map((l, i) => (i === 0 ? { ...l, ranks: { query: 10, intermediate: 3 } } : l)) };
+    const d = encoderFlops(dense, 2, 5).total;
+    const T = 10;
+    expect(encoderFlops(c, 2, 5).total).to.equal(d - 2 * T * 128 * 128 + 2 * T * 10 * 256 - 2 * T * 512 * 128 + 2 * T * 3 * 640);
+    expect(layerFlops(128, 2, 64, 512, 2, 5).total).to.equal(encoderFlops(dense, 2, 5).perLayer[0]!.total);
   });
 });

@@ -33,7 +33,7 @@ function batch(seed: number, B: number, S: number, vocab: number) {
   return { inputIds: ids, tokenTypeIds: types, attentionMask: mask };
 }
 
-describe('BERT model', () => {
+describe('BERT model @gpu', () => {
   before(useTestEngine);
 
   it('builds per-layer structure (heads, FFN widths, missing sub-layers) from the config', () => {
@@ -120,7 +120,7 @@ describe('BERT model', () => {
   });
 });
 
-describe('model checkpoints', () => {
+describe('model checkpoints @gpu', () => {
   before(useTestEngine);
 
   it('saves and loads a pruned-structure model with identical outputs, and starts a classifier from an MLM checkpoint', async () => {
@@ -155,11 +155,11 @@ describe('model checkpoints', () => {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const { loadModel, saveModel } = await import('../../models/load.ts');
-    const { convertCheckpoint } = await import('../../cli/commands/convert.ts');
+    const { convertJob } = await import('../../jobs/convert.ts');
     const dir = mkdtempSync(join(tmpdir(), 'webprune-convert-'));
     const model = Bert.random({ ...namedConfig('tiny'), vocabSize: 3000 }, 'mlm', 13);
     await saveModel(model, join(dir, 'f32'));
-    const written = convertCheckpoint(join(dir, 'f32'), join(dir, 'f16'), { dtype: 'f16', maxShardMb: 0.25 });
+    const written = convertJob({ model: join(dir, 'f32'), out: join(dir, 'f16'), dtype: 'f16', maxShardMb: 0.25 });
     expect(written).to.include('model.safetensors.index.json');
     const shards = readdirSync(join(dir, 'f16')).filter((f) => f.endsWith('.safetensors'));
     expect(shards.length).to.be.greaterThan(1);
@@ -170,7 +170,7 @@ describe('model checkpoints', () => {
     const a = await model.p('bert.encoder.layer.1.intermediate.dense.weight').read();
     const b = await back.p('bert.encoder.layer.1.intermediate.dense.weight').read();
     for (let i = 0; i < a.length; i += 97) expect(Math.abs(a[i]! - b[i]!)).to.be.at.most(Math.abs(a[i]!) * 2 ** -11 + 1e-7);
-    expect(() => convertCheckpoint(join(dir, 'f32'), join(dir, 'x'), { dtype: 'f8' })).to.throw(/--dtype must be one of f32, f16, bf16/);
+    expect(() => convertJob({ model: join(dir, 'f32'), out: join(dir, 'x'), dtype: 'f8' as 'f16' })).to.throw(/--dtype must be one of f32, f16, bf16/);
     model.dispose();
     back.dispose();
   });

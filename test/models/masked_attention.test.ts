@@ -103,7 +103,7 @@ async function compare(c: Case): Promise<void> {
   upstream.dispose();
 }
 
-describeEachDeviceClass('fused masked attention', () => {
+describeEachDeviceClass('fused masked attention @gpu', () => {
   after(() => console.log(`      max relative error: forward ${maxErrors.forward.toExponential(2)}, gradients ${maxErrors.grad.toExponential(2)}`));
 
   const variants: Array<Pick<Case, 'mask' | 'z' | 'p' | 'training'>> = [

@@ -3,6 +3,7 @@ import * as E from '../../engine/index.ts';
 import { namedConfig, type BertConfig, parameterCount } from '../../models/config.ts';
 import { HARD_CONCRETE, KEEP_SHIFT, deterministicZ, keepProbabilityHost, sampleHardConcrete, softMask } from '../../pruning/hard_concrete.ts';
 import { DeltaMaskParameters, L0Module, Lagrangian, MASK_TYPES, MaskParameters } from '../../pruning/l0_module.ts';
+import { randomStructure } from '../../pruning/structure.ts';
 import { expectClose, freshSeed, useTestEngine } from '../helpers.ts';
 
 const { l, r, beta, eps } = HARD_CONCRETE;
@@ -19,7 +20,7 @@ function tinyConfig(): BertConfig {
   return { ...namedConfig('tiny'), hiddenSize: 4, numHeads: 2, headSize: 2, intermediateSize: 3, numLayers: 2, layers: [{ numHeads: 2, intermediateSize: 3 }, { numHeads: 2, intermediateSize: 3 }] };
 }
 
-describe('hard-concrete masks', () => {
+describe('hard-concrete masks @gpu', () => {
   before(useTestEngine);
 
   it('samples z = clamp(sigmoid((logit u + log_alpha)/β)(r − l) + l, 0, 1) from the Philox stream, with its gradient', async () => {
@@ -71,7 +72,7 @@ describe('hard-concrete masks', () => {
   });
 });
 
-describe('L0 module: expected size and Lagrangian', () => {
+describe('L0 module: expected size and Lagrangian @gpu', () => {
   before(useTestEngine);
 
   it('expected size equals the exact parameter count when every P(z ≠ 0) is 0 or 1', async () => {
@@ -124,7 +125,7 @@ describe('L0 module: expected size and Lagrangian', () => {
     params.dispose();
   });
 
-  it('the Lagrangian pushes expected sparsity to the target while λ ascends', async () => {
+  it('the Lagrangian pushes expected sparsity to the target while λ ascends @slow', async () => {
     const config = namedConfig('tiny');
     const params = new MaskParameters(config, MASK_TYPES, 3);
     const l0 = new L0Module(config, params, MASK_TYPES);
@@ -221,5 +222,38 @@ describe('L0 module: expected size and Lagrangian', () => {
     base.dispose();
     deltaT.dispose();
     deltaA.dispose();
+  });
+});
+
+describe('Lagrangian target schedule with several sparsities (one pruning run for several)', () => {
+  before(useTestEngine);
+
+  it('ramps from the previous target to each next one over the warmup of its segment', () => {
+    const l = new Lagrangian([0.5, 0.8, 0.9], 4, 'l0', 10);
+    const t = (s: number) => l.target(s);
+    expect([t(0), t(2), t(4), t(9)]).to.deep.equal([0, 0.25, 0.5, 0.5]);
+    expect(t(10)).to.equal(0.5);
+    expect(t(12)).to.be.closeTo(0.65, 1e-12);
+    expect([t(14), t(19)]).to.deep.equal([0.8, 0.8]);
+    expect(t(22)).to.be.closeTo(0.85, 1e-12);
+    expect([t(24), t(40)]).to.deep.equal([0.9, 0.9]);
+    expect(new Lagrangian(0.7, 4).target(2)).to.equal(0.7 * 0.5);
+    expect(() => new Lagrangian([0.5, 0.4], 4, 'l0', 10)).to.throw(/not increasing/);
+    expect(() => new Lagrangian([0.5, 0.6], 4)).to.throw(/segmentSteps/);
+    l.dispose();
+  });
+});
+
+describe('random structure at a sparsity (weights-only transfer)', () => {
+  it('removes heads and FFN units in a seeded random order to the budget, keeping hidden dims', () => {
+    const config = namedConfig('tiny');
+    const dense = parameterCount(config).total;
+    const a = randomStructure(config, 0.7, 1);
+    const sparsity = 1 - a.structure.params / dense;
+    expect(sparsity).to.be.within(0.7, 0.7 + 0.003);
+    expect(a.structure.hidden).to.equal(config.hiddenSize);
+    expect([...a.masks.head, ...a.masks.intermediate].every((v) => v === 0 || v === 1)).to.equal(true);
+    expect(randomStructure(config, 0.7, 1).masks.intermediate).to.deep.equal(a.masks.intermediate);
+    expect(randomStructure(config, 0.7, 2).masks.intermediate).to.not.deep.equal(a.masks.intermediate);
   });
 });

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Runs only the given test files (the suite's .mocharc.json would add every spec): scripts/mocha-one.sh test/x.test.ts ...
+exec npx mocha --no-config --extension ts --node-option import=./scripts/ts-register.mjs --node-option enable-source-maps --timeout 120000 --exit --reporter ./scripts/mocha-reporter.cjs "$@"
