@@ -3,7 +3,6 @@
  * (engine/runtime/profiler.ts), each run one profiled step: per kernel GPU time, dispatches,
  * host time and readbacks per step.
  */
-import * as fs from 'node:fs';
 import * as E from '../engine/index.ts';
 import { Bert } from '../models/bert.ts';
 import type { BertConfig } from '../models/config.ts';
@@ -72,10 +71,4 @@ export function inferenceCase(config: BertConfig, batch: number, seq: number): K
       };
     },
   };
-}
-
-/** Prints the profile table to stderr and writes its JSON to `file`. */
-export function writeProfile(report: E.ProfileReport, file: string, title: string): void {
-  fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  process.stderr.write(`\n${title}\n${E.formatProfile(report)}profile written to ${file}\n`);
 }

@@ -27,4 +27,4 @@ export { AdamW, type ParamGroup, type AdamWOptions, linearWarmupDecay } from './
 export { HostRandom, philox4x32, uniformStream } from './random.ts';
 export { NoAdapterError } from './runtime/gpu.ts';
 export { type DeviceClass, DEVICE_CLASSES, DEVICE_CLASS_ENV } from './runtime/device_class.ts';
-export { Profiler, startProfiling, profileStep, activeProfiler, formatProfile, type ProfileReport, type ProfileOptions, type KernelProfile, type StepProfile } from './runtime/profiler.ts';
+export { Profiler, startProfiling, profileStep, profileStepStart, activeProfiler, formatProfile, type ProfileReport, type ProfileOptions, type KernelProfile, type StepProfile } from './runtime/profiler.ts';

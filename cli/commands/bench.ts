@@ -8,9 +8,10 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { DeviceClass } from '../../engine/index.ts';
 import { runGemmSweep, sweepTable } from '../../bench/gemm_sweep.ts';
 import { KERNEL_BENCH_SIZES, type KernelBenchSize, kernelCases, kernelTable, runKernelBench } from '../../bench/kernels.ts';
-import { inferenceCase, profileCase, writeProfile } from '../../bench/profile.ts';
+import { inferenceCase, profileCase } from '../../bench/profile.ts';
 import { COFI_BATCH, COFI_SEQ, SPEEDUP_RUNTIMES, SPEEDUP_STRATEGIES, type SpeedupRuntime, type SpeedupStrategy, resolveModel, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
 import { resolveModelSource } from '../../hub/model.ts';
+import { writeProfile } from '../../training/run/profile.ts';
 
 function positiveInt(name: string) {
   return (v: string): number => {

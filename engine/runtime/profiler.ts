@@ -4,7 +4,7 @@
  * wall time not spent waiting for the GPU) and readbacks; as a table sorted by GPU time and as JSON.
  *
  *   const profiler = startProfiling();          // hooks the engine's command queue
- *   for (...) { step(); profileStep(); }         // one call per training step (a no-op when off)
+ *   for (...) { profileStepStart(); step(); profileStep(); }  // a no-op when off; the start is optional
  *   const report = await profiler.stop();        // reads the timestamps back
  *   console.log(formatProfile(report));
  *
@@ -88,6 +88,8 @@ export class Profiler implements QueueObserver {
   /** Dispatches per kernel over completed steps, and in the open step. */
   private readonly counts = new Map<string, number>();
   private readonly openCounts = new Map<string, number>();
+  /** The timestamp pairs (chunk, index) of the open step. */
+  private openPairs: Array<[Chunk, number]> = [];
 
   constructor(
     private readonly engine: Engine,
@@ -105,7 +107,7 @@ export class Profiler implements QueueObserver {
     if (!this.current || this.pairs === QUERY_CAPACITY / 2) this.newChunk();
     const i = this.pairs++;
     this.current!.kernels.push(kernel);
-    this.current!.steps.push(this.stepList.length);
+    this.openPairs.push([this.current!, this.current!.steps.push(this.stepList.length) - 1]);
     return { querySet: this.querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
   }
 
@@ -121,6 +123,18 @@ export class Profiler implements QueueObserver {
     }
   }
 
+  /**
+   * Starts a step now: what was recorded since the last step ended (evaluation, checkpoints, data
+   * preparation between steps) is left out of the profile.
+   */
+  startStep(): void {
+    for (const [chunk, i] of this.openPairs) chunk.steps[i] = -1;
+    this.openPairs = [];
+    this.openCounts.clear();
+    this.open = this.emptyStep();
+    this.stepStart = performance.now();
+  }
+
   /** Ends the current step (call once per training step). */
   step(): void {
     const now = performance.now();
@@ -128,6 +142,7 @@ export class Profiler implements QueueObserver {
     this.stepList.push({ ...this.open, wall_ms: wall, host_ms: Math.max(0, wall - this.open.wait_ms) });
     for (const [kernel, n] of this.openCounts) this.counts.set(kernel, (this.counts.get(kernel) ?? 0) + n);
     this.openCounts.clear();
+    this.openPairs = [];
     this.stepStart = now;
     this.open = this.emptyStep();
   }
@@ -151,7 +166,7 @@ export class Profiler implements QueueObserver {
       const ticks = chunk.kernels.length ? new BigUint64Array(await this.queue.read(chunk.buffer, chunk.kernels.length * 16)) : null;
       chunk.kernels.forEach((kernel, i) => {
         const s = chunk.steps[i]!;
-        if (s >= steps) return;
+        if (s < 0 || s >= steps) return; // left out by startStep(), or after the last step
         const e = byKernel.get(kernel)!;
         if (ticks) {
           const ms = Number(ticks[2 * i + 1]! - ticks[2 * i]!) / 1e6;
@@ -227,6 +242,11 @@ export function startProfiling(engine: Engine, options: ProfileOptions = {}): Pr
   engine.queue.observer = p;
   active = p;
   return p;
+}
+
+/** Marks the start of a training step for the running profile (see Profiler.startStep); does nothing when none runs. */
+export function profileStepStart(): void {
+  active?.startStep();
 }
 
 /** Marks the end of a training step for the running profile; does nothing when none runs. */

@@ -5,12 +5,14 @@ import { useTestEngine } from '../helpers.ts';
 describe('profiler', () => {
   before(useTestEngine);
 
-  it('counts dispatches, submits and readbacks per step and times each kernel with GPU timestamps', async () => {
+  it('counts dispatches, submits and readbacks per step and times each kernel with GPU timestamps; work between steps is left out', async () => {
     const engine = E.getEngine();
     const x = E.keep(E.ones([64, 64]));
     const profiler = E.startProfiling(engine);
     expect(() => E.startProfiling(engine), 'one profile at a time').to.throw(/already running/);
     for (let step = 0; step < 3; step++) {
+      E.tidy(() => void E.exp(x)); // between steps (as an evaluation would be): left out by profileStepStart
+      E.profileStepStart();
       const y = E.tidy(() => E.keep(E.sum(E.matmul(x, x))));
       expect(await y.item()).to.equal(64 * 64 * 64);
       y.dispose();
