@@ -37,7 +37,7 @@ export interface StepProfile {
   wall_ms: number;
   /** Wall time not spent awaiting the GPU (recording, host work). */
   host_ms: number;
-  /** Time awaiting GPU results (read(), sync()). */
+  /** Time awaiting GPU results (read(), sync()) within the step (overlapping waits counted once). */
   wait_ms: number;
   dispatches: number;
   submits: number;
@@ -83,6 +83,8 @@ export class Profiler implements QueueObserver {
   private current: Chunk | null = null;
   private readonly stepList: Array<Omit<StepProfile, 'gpu_ms'>> = [];
   private stepStart = performance.now();
+  /** End of the last wait counted (waits overlapping it count only after it). */
+  private waitedUntil = 0;
   private open = this.emptyStep();
   private stopped = false;
   /** Dispatches per kernel over completed steps, and in the open step. */
@@ -116,7 +118,11 @@ export class Profiler implements QueueObserver {
   }
 
   onWait(ms: number, readBytes: number | null): void {
-    this.open.wait_ms += ms;
+    // Count the union of the waits within this step: the run loop awaits the previous step's sync
+    // in this step, and a read can overlap a pending sync (waits end in the order reported here).
+    const now = performance.now();
+    this.open.wait_ms += Math.max(0, now - Math.max(now - ms, this.stepStart, this.waitedUntil));
+    this.waitedUntil = now;
     if (readBytes !== null) {
       this.open.readbacks++;
       this.open.readback_bytes += readBytes;
