@@ -6,7 +6,7 @@
 // s2 = d, ld = heads·d): models/ops/masked_attention_cpu.ts runs attention on CPU adapters as
 // these products. alpha(z) = alpha_scale · alpha[z mod alpha_period] (alpha_scale alone when
 // alpha_period is 0; with alpha_gate, alpha[·] only gates: alpha_scale where it is ≠ 0, else 0);
-// a batch entry whose alpha is 0 writes zeros without computing (CoFi heads with head_z = 0 cost
+// a batch entry whose alpha is 0 writes zeros without computing (masked-out heads of a pruned model cost
 // nothing). Grid (⌈N / (4·TQ·SG)⌉, ⌈M / TM⌉, batch), one subgroup per
 // workgroup. Tiling and why: lib/gemm_cpu.wgsl.
 //

@@ -36,7 +36,7 @@ export interface CpuGemm {
   strideC?: BatchStrides;
   /** [N] added to every row. */
   bias?: Tensor | null;
-  /** c = scale · alpha[z mod alpha.size] · op(a)·op(b): per-batch factors (e.g. head_z), optional. */
+  /** c = scale · alpha[z mod alpha.size] · op(a)·op(b): per-batch factors (e.g. a mask per attention head), optional. */
   alpha?: Tensor | null;
   /** Use alpha only as a gate: batch entries where it is 0 give 0, the others scale · op(a)·op(b). */
   alphaGate?: boolean;
