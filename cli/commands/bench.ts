@@ -8,6 +8,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { KERNEL_BENCH_SIZES, type KernelBenchSize, kernelTable, runKernelBench } from '../../bench/kernels.ts';
 import { COFI_BATCH, COFI_SEQ, SPEEDUP_RUNTIMES, type SpeedupRuntime, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
 import { resolveModelSource } from '../../hub/model.ts';
+import { registerBenchPeers } from './bench_peers.ts';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -157,4 +158,6 @@ export function registerBench(program: Command): void {
     if (o.out) await writeSpeedupOutputs(report, o.out);
     process.stdout.write(speedupTable(report));
   });
+
+  registerBenchPeers(bench);
 }

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Prepares, on a CPU machine with network, what the GPU program (scripts/gpu-run.sh) needs on a GPU
+# machine that has no network and may lack Node and the Vulkan loader. Everything goes into one
+# git-ignored folder, .gpu-pack/, that travels with the working tree (the device tool's `carry`):
+#
+#   node.xz               the Node binary that runs here (stripped, xz): the machine may have none
+#   node_modules.tar.xz   node_modules without what the run never loads: TypeScript and @types (tsc
+#                         runs here, not there), other platforms' Dawn binaries (win32, darwin,
+#                         linux-arm64: 70 MiB), source maps, .d.ts and .md files. Kept: Dawn's
+#                         linux-x64 dawn.node, esbuild (the tests and the CLI run from the TypeScript
+#                         sources through scripts/ts-register.mjs), mocha and chai, the runtime
+#                         dependencies, and the optional benchmark peers when installed
+#   gl/*.deb              the Vulkan loader and the GL vendor-neutral libraries NVIDIA's Vulkan driver
+#                         needs (libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+#   data/                 a slice of the data root: the bert-base-uncased vocabulary, GLUE MRPC (the
+#                         compaction test's real batches), the corpus shard(s) for pretraining and
+#                         the held-out valid.txt.gz
+#   pack.json             what is in the pack: versions, sizes, sha256, and the sha256 of
+#                         package-lock.json (gpu-run.sh warns when the tree's lock no longer matches)
+#
+# No dist/: gpu-run.sh runs the CLI from the tree's TypeScript sources, so a pack made at an older
+# commit can never run an older bundle. What travels is the working tree plus this folder, 64 MiB in
+# all: the script fails when the total would exceed --max-mib (default 60, a margin for the tree to
+# grow). Sizes measured on 2026-11 (Node v20.20.2, webgpu 0.6.2): node.xz 21 MiB, node_modules
+# 10-11 MiB, debs 0.4 MiB, data 17 MiB (one 15 MB corpus shard), the tree 2 MiB.
+#
+# Usage: bash scripts/gpu-pack.sh [--node PATH] [--data DIR] [--corpus-shards "A B"] [--max-mib N]
+#                                 [--no-debs] [--check]
+#   --node PATH        Node binary to pack (default: the node on PATH; v20.6 or later, x86-64)
+#   --data DIR         data root (default $WEBPRUNE_DATA, else ../shared/data)
+#   --corpus-shards    corpus files to carry for pretraining (default "train-wiki-00.txt.gz")
+#   --no-debs          skip downloading the Vulkan loader .debs (keeps gl/ if present)
+#   --check            then rehearse: copy the tracked tree and the pack to a temporary folder, as the
+#                      device tool does, and run `gpu-run.sh --dry-run` there on lavapipe, from the
+#                      pack's Node and node_modules (about 2 minutes)
+# Run it as root or with apt-get download rights for the .debs (no root needed for apt-get download).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+node_bin=$(command -v node || true)
+data=${WEBPRUNE_DATA:-$ROOT/../shared/data}
+shards="train-wiki-00.txt.gz"
+max_mib=60
+debs=1
+check=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --node) node_bin=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --corpus-shards) shards=$2; shift 2 ;;
+    --max-mib) max_mib=$2; shift 2 ;;
+    --no-debs) debs=0; shift ;;
+    --check) check=1; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu-pack.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+die() { echo "gpu-pack.sh: $*" >&2; exit 1; }
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+size_of() { du -sb "$1" | cut -f1; }
+
+PACK=$ROOT/.gpu-pack
+git check-ignore -q "$PACK" || die ".gpu-pack/ is not git-ignored (add /.gpu-pack/ to .gitignore): it must travel as a carried path, not as part of the tree"
+[ -n "$node_bin" ] && [ -x "$node_bin" ] || die "no Node binary (give --node PATH)"
+[ "$(uname -m)" = x86_64 ] || die "the GPU machine is x86-64; pack on an x86-64 machine (this is $(uname -m))"
+node_version=$("$node_bin" -p 'process.versions.node')
+"$node_bin" -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 6) ? 0 : 1)' ||
+  die "$node_bin is Node $node_version; webprune needs 20.6 or later"
+[ -d node_modules/webgpu ] && [ -f node_modules/esbuild/package.json ] && [ -f node_modules/mocha/package.json ] ||
+  die "node_modules is incomplete: run npm ci first"
+[ -f node_modules/webgpu/dist/linux-x64/dawn.node ] || die "node_modules/webgpu has no linux-x64 dawn.node"
+[ -d node_modules/@esbuild/linux-x64 ] || die "node_modules has no @esbuild/linux-x64 (npm ci on an x86-64 Linux machine)"
+[ -f "$data/vocab/bert-base-uncased/vocab.txt" ] || die "no vocabulary at $data/vocab/bert-base-uncased (give --data DIR)"
+
+mkdir -p "$PACK"
+staging=$(mktemp -d "${TMPDIR:-/tmp}/webprune-pack.XXXXXX")
+trap 'rm -rf "$staging"' EXIT
+
+# Node: stripped (debug info is half the binary) and xz-compressed. Reused when the binary is unchanged.
+node_sha=$(sha256sum "$node_bin" | cut -d' ' -f1)
+if [ -f "$PACK/node.xz" ] && [ -f "$PACK/node.source" ] && [ "$(cat "$PACK/node.source")" = "$node_sha" ]; then
+  echo "node.xz: up to date (Node $node_version)"
+else
+  echo "node.xz: Node $node_version from $node_bin (xz -9, about a minute)"
+  cp "$node_bin" "$staging/node"
+  strip "$staging/node" 2>/dev/null || echo "  (strip not found: packing the unstripped binary)"
+  xz -9 -T0 -c "$staging/node" > "$PACK/node.xz.tmp"
+  mv "$PACK/node.xz.tmp" "$PACK/node.xz"
+  echo "$node_sha" > "$PACK/node.source"
+  rm -f "$staging/node"
+fi
+
+# node_modules without what the GPU run never loads.
+echo "node_modules.tar.xz: pruning and compressing"
+tar -C "$ROOT" -cf - \
+  --exclude='node_modules/typescript' --exclude='node_modules/@typescript' \
+  --exclude='node_modules/@types' --exclude='node_modules/@webgpu/types' \
+  --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu/dist/linux-arm64' \
+  --exclude='node_modules/webgpu/dist/win32-*' \
+  --exclude='node_modules/onnxruntime-node/bin/napi-v*/darwin' --exclude='node_modules/onnxruntime-node/bin/napi-v*/win32' \
+  --exclude='node_modules/onnxruntime-node/bin/napi-v*/linux/arm64' \
+  --exclude='node_modules/.cache' --exclude='node_modules/.package-lock.json' \
+  --exclude='*.map' --exclude='*.d.ts' --exclude='*.d.mts' --exclude='*.d.cts' --exclude='*.md' \
+  node_modules | xz -6 -T0 > "$PACK/node_modules.tar.xz.tmp"
+mv "$PACK/node_modules.tar.xz.tmp" "$PACK/node_modules.tar.xz"
+
+# The Vulkan loader and the GL vendor-neutral libraries, as the device README's recipe downloads them.
+if [ "$debs" -eq 1 ]; then
+  echo "gl/: downloading the Vulkan loader .debs (amd64)"
+  lists=$(mktemp -d "${TMPDIR:-/tmp}/webprune-apt.XXXXXX")
+  mkdir -p "$lists/partial"
+  o="-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=$lists"
+  apt-get $o update -qq >/dev/null || die "apt-get update failed (network to the Debian archive?)"
+  rm -rf "$staging/gl" && mkdir -p "$staging/gl"
+  (cd "$staging/gl" && apt-get $o download -qq libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 2>&1 | grep -v 'unsandboxed' || true)
+  ls "$staging"/gl/libvulkan1_*.deb >/dev/null 2>&1 || die "apt-get download did not fetch libvulkan1"
+  rm -rf "$PACK/gl" && mv "$staging/gl" "$PACK/gl"
+  rm -rf "$lists"
+elif [ ! -d "$PACK/gl" ]; then
+  echo "gl/: skipped (--no-debs); the GPU machine must have libvulkan.so.1"
+fi
+
+# The data slice, laid out like the data root (WEBPRUNE_DATA points at it on the GPU machine).
+echo "data/: vocabulary, MRPC, corpus ($shards) and valid.txt.gz from $data"
+rm -rf "$PACK/data"
+mkdir -p "$PACK/data/vocab" "$PACK/data/glue/MRPC" "$PACK/data/corpus"
+cp -r "$data/vocab/bert-base-uncased" "$PACK/data/vocab/"
+for f in train.tsv dev.tsv LICENSE.htm; do [ -f "$data/glue/MRPC/$f" ] && cp "$data/glue/MRPC/$f" "$PACK/data/glue/MRPC/"; done
+for s in $shards valid.txt.gz SOURCES.md; do
+  [ -f "$data/corpus/$s" ] || die "no corpus file $data/corpus/$s"
+  cp "$data/corpus/$s" "$PACK/data/corpus/"
+done
+chmod -R u+w "$PACK/data"
+
+# The manifest.
+peers=$(for p in @tensorflow/tfjs-backend-webgpu @jax-js/jax onnxruntime-node; do [ -f "node_modules/$p/package.json" ] && printf '%s@%s ' "$p" "$("$node_bin" -p "require('./node_modules/$p/package.json').version")"; done; true)
+"$node_bin" - "$PACK" "$node_version" "$(git rev-parse HEAD)" "$peers" <<'EOF'
+const fs = require('node:fs'), path = require('node:path'), crypto = require('node:crypto');
+const [pack, nodeVersion, commit, peers] = process.argv.slice(2);
+const sha = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+const files = [];
+const walk = (d) => { for (const e of fs.readdirSync(d, { withFileTypes: true })) { const p = path.join(d, e.name); if (e.isDirectory()) walk(p); else if (e.name !== 'pack.json') files.push(p); } };
+walk(pack);
+const manifest = {
+  created: new Date().toISOString(),
+  commit,
+  node: nodeVersion,
+  webgpu: require(path.resolve('node_modules/webgpu/package.json')).version,
+  peers: peers.trim() ? peers.trim().split(' ') : [],
+  package_lock_sha256: sha('package-lock.json'),
+  files: files.sort().map((f) => ({ path: path.relative(pack, f), bytes: fs.statSync(f).size, sha256: sha(f) })),
+};
+fs.writeFileSync(path.join(pack, 'pack.json'), JSON.stringify(manifest, null, 1) + '\n');
+EOF
+
+# What travels: the tree (tracked and untracked files git does not ignore) plus the pack.
+tree_bytes=$(git ls-files -co --exclude-standard -z | xargs -0 -r stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+pack_bytes=$(size_of "$PACK")
+total=$((tree_bytes + pack_bytes))
+echo
+echo "pack: $PACK"
+for f in node.xz node_modules.tar.xz gl data; do [ -e "$PACK/$f" ] && printf '  %-22s %6s MiB\n' "$f" "$(mib "$(size_of "$PACK/$f")")"; done
+printf '  %-22s %6s MiB\n' "working tree" "$(mib "$tree_bytes")" "total" "$(mib "$total")"
+[ -n "$peers" ] && echo "  benchmark peers packed: $peers"
+limit=$((max_mib * 1048576))
+[ "$total" -le "$limit" ] || die "tree + pack is $(mib "$total") MiB, over --max-mib $max_mib (the device tool carries at most 64 MiB): carry fewer corpus shards"
+echo "fits: $(mib "$total") of 64 MiB (margin to --max-mib $max_mib: $(mib $((limit - total))) MiB)"
+echo "on the GPU machine: bash scripts/gpu-run.sh --out \"\$OUT\"   (device tool: carry [\".gpu-pack\"], timeout_s 600)"
+
+if [ "$check" -eq 1 ]; then
+  echo
+  echo "--check: rehearsing the GPU program on lavapipe from a copy of the tree and the pack"
+  rehearsal=$(mktemp -d "${TMPDIR:-/tmp}/webprune-rehearsal.XXXXXX")
+  git ls-files -co --exclude-standard -z | tar -C "$ROOT" --null -T - -cf - | tar -C "$rehearsal" -xf -
+  cp -r "$PACK" "$rehearsal/.gpu-pack"
+  # Only the pack's Node may run: the rehearsal fails if gpu-run.sh falls back to the system's.
+  if (cd "$rehearsal" && WEBPRUNE_GPU_RUN_REQUIRE_PACK=1 bash scripts/gpu-run.sh --dry-run --out "$rehearsal/out"); then
+    echo "--check: the rehearsal passed ($rehearsal/out)"
+  else
+    die "--check: the rehearsal failed; see $rehearsal/out/run.log"
+  fi
+fi

@@ -1,0 +1,73 @@
+/**
+ * The GPU program (scripts/gpu-run.sh) run as on a GPU machine, but with --dry-run on lavapipe at
+ * tiny sizes: every stage, the output folder's limits, and RESULTS.md filled from it, so the script
+ * cannot rot between GPU sessions.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { defaultDataDir, repoRoot } from '../../data/paths.ts';
+import { readGpuRun } from '../../gpu/report.ts';
+import { loadCheckpoint } from '../../models/io/checkpoint.ts';
+
+const MiB = 2 ** 20;
+
+describe('scripts/gpu-run.sh --dry-run', function () {
+  this.timeout(400_000);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-gpu-run-'));
+  const out = path.join(tmp, 'out');
+  let run: { code: number; stdout: string; stderr: string };
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  before(async function () {
+    const data = defaultDataDir();
+    if (!fs.existsSync(path.join(data, 'vocab', 'bert-base-uncased')) || !fs.existsSync(path.join(data, 'corpus', 'valid.txt.gz'))) this.skip();
+    run = await new Promise((resolve) => {
+      execFile('bash', ['scripts/gpu-run.sh', '--dry-run', '--no-pack', '--out', out], { cwd: repoRoot, maxBuffer: 64 * MiB, env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  });
+
+  it('runs every stage to ok and prints the summary table last', () => {
+    expect(run.code, `exit code; run.log tail:\n${run.stderr.split('\n').slice(-30).join('\n')}`).to.equal(0);
+    const summary = fs.readFileSync(path.join(out, 'summary.md'), 'utf8');
+    expect(run.stdout.trimEnd().endsWith(summary.trimEnd())).to.equal(true);
+    for (const stage of ['setup', 'check', 'bench', 'pretrain']) expect(summary).to.match(new RegExp(`\\| ${stage} \\| ok \\| \\d+ \\|`));
+    expect(summary).to.match(/dry run on lavapipe/);
+  });
+
+  it('leaves at most 8 files of at most 16 MiB: summary, log, results.tar and the f16 model', () => {
+    const files = fs.readdirSync(out);
+    expect(files.length).to.be.at.most(8);
+    for (const f of files) expect(fs.statSync(path.join(out, f)).size, f).to.be.at.most(16 * MiB);
+    expect(files).to.include.members(['summary.md', 'run.log', 'results.tar']);
+    expect(files.filter((f) => f.endsWith('.safetensors')).length).to.be.at.least(1);
+    const listed = execFileSync('tar', ['-tf', path.join(out, 'results.tar')], { encoding: 'utf8' }).split('\n');
+    for (const f of ['env.txt', 'stages.tsv', 'commands.txt', 'info.json', 'tests.log', 'kernels.json', 'speedup.json', 'pretrain/metrics.jsonl', 'pretrain/budget.json', 'pretrain/loss.svg', 'mini-f16/config.json']) {
+      expect(listed, f).to.include(`results/${f}`);
+    }
+  });
+
+  it('fills RESULTS.md from the folder and puts the f16 model together (scripts/gpu-results.sh)', () => {
+    const unpack = path.join(tmp, 'unpacked');
+    const md = path.join(tmp, 'RESULTS.md');
+    execFileSync('bash', ['scripts/gpu-results.sh', out, '--unpack', unpack, '--write', md], { cwd: repoRoot, env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } });
+    const text = fs.readFileSync(md, 'utf8');
+    for (const section of ['## Kernels', '## Speedup of compacted models', '## Pretraining', 'Commands, as run:', 'At 95% sparsity']) expect(text, section).to.include(section);
+    const record = readGpuRun(path.join(unpack, 'results'));
+    expect(record.tests?.failed).to.equal(0);
+    expect(record.tests?.passed).to.be.greaterThan(0);
+    // The plan's steps, unless load on a shared machine slowed the run into its time limit.
+    const plan = record.pretrain!.plan!;
+    const last = record.pretrain!.metrics.at(-1)!.step;
+    expect(last).to.be.within(1, plan.steps);
+    if (record.pretrain!.summary) expect(record.pretrain!.summary.steps).to.equal(plan.steps);
+    expect(record.pretrain!.metrics.some((m) => typeof m.valid_loss === 'number')).to.equal(true);
+    const model = loadCheckpoint(path.join(unpack, 'results', 'mini-f16'), { head: 'mlm' });
+    expect(model.config.hiddenSize).to.equal(128);
+    expect(model.tensors.get('bert.embeddings.word_embeddings.weight')!.shape).to.deep.equal([30522, 128]);
+  });
+});
