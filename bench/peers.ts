@@ -174,14 +174,14 @@ const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x
 /** The report as a markdown table (ours over each peer per row) with notes. */
 export function peersTable(report: PeersReport): string {
   const names = report.peers.map((p) => p.name);
-  const head = ['row', 'shape', 'ours ms', ...names.flatMap((n) => [`${n} ms`, `ours/${n}`])];
+  const head = ['row', 'shape', 'ours ms', ...names.flatMap((n) => [`${n} ms`, `ours/${n} (median; min)`])];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of report.rows) {
     const cells = names.flatMap((n) => {
       const res = r.peers[n];
       if (!res) return ['—', '—'];
       if (res.status !== 'ok') return [res.status, '—'];
-      return [fmt(res.ms!.median), `${res.ours_over_peer!.toFixed(2)}×`];
+      return [fmt(res.ms!.median), `${res.ours_over_peer!.toFixed(2)}×; ${(r.ours_ms.min / res.ms!.min).toFixed(2)}×`];
     });
     lines.push(`| ${r.name} | ${r.shape} | ${fmt(r.ours_ms.median)} | ${cells.join(' | ')} |`);
   }

@@ -12,7 +12,8 @@
  *   steps       = ⌊(fill · left − (evaluations + 1) · tailSeconds) / stepSeconds⌋
  *   time limit  = left − tailSeconds         (no step starts later: the last evaluation and save fit)
  * Checkpoints are written only if the time limit stops the run (with the model saved beside): a run
- * that fits its plan spends no time on them.
+ * that fits its plan spends no time on them. The calibration run writes into the output folder too;
+ * when the time left fits no step (a heavily loaded machine), it stays there as the result.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -29,8 +30,6 @@ export interface BudgetOptions {
   evaluations?: number;
   /** Fraction of the remaining time planned for steps; the rest absorbs checkpoints and drift (default 0.85). */
   fill?: number;
-  /** Directory of the calibration run (default: `out` + '.calibration'); replaced. */
-  calibrationOut?: string;
 }
 
 /** What the budget planner measured and chose (written as budget.json beside the run's outputs). */
@@ -44,19 +43,22 @@ export interface BudgetPlan {
   checkpointEvery: number;
   /** The main run's --time-limit. */
   timeLimit: number;
+  /** No step fitted the time left: the calibration run is the result (its `steps`). */
+  keptCalibration: boolean;
 }
+
+type MainPlan = Pick<BudgetPlan, 'steps' | 'evalEvery' | 'checkpointEvery' | 'timeLimit'>;
 
 /**
  * Steps, evaluation and checkpoint intervals and time limit of a main run that has `secondsLeft`.
- * @throws Error when not even one step fits
+ * @returns null when not even one step fits
+ * @throws Error when the step time is not positive
  */
-export function planSteps(secondsLeft: number, stepSeconds: number, tailSeconds: number, evaluations: number, fill: number): Omit<BudgetPlan, 'budgetSeconds' | 'calibration' | 'secondsLeft'> {
+export function planSteps(secondsLeft: number, stepSeconds: number, tailSeconds: number, evaluations: number, fill: number): MainPlan | null {
   if (!(stepSeconds > 0)) throw new Error(`pretrain budget: measured step time ${stepSeconds} s is not positive`);
   const forSteps = fill * secondsLeft - (evaluations + 1) * tailSeconds;
   const steps = Math.floor(forSteps / stepSeconds);
-  if (steps < 1) {
-    throw new Error(`pretrain budget: ${secondsLeft.toFixed(0)} s left do not fit one step (${stepSeconds.toFixed(3)} s per step, ${tailSeconds.toFixed(1)} s per evaluation)`);
-  }
+  if (steps < 1) return null;
   return {
     steps,
     evalEvery: Math.max(1, Math.ceil(steps / Math.max(1, evaluations))),
@@ -68,8 +70,10 @@ export function planSteps(secondsLeft: number, stepSeconds: number, tailSeconds:
 /**
  * Calibrates the step time, then pretrains with --steps chosen to end within the budget (see the
  * file's header). `input` is the pretrain job's input without `steps`; its `out` receives the main
- * run, `budget.json` (the {@link BudgetPlan}) and everything the pretrain job writes.
- * @throws Error when the calibration run fails or no step fits the budget; whatever the job throws
+ * run (or the calibration run when no step fits the time left), `budget.json` (the
+ * {@link BudgetPlan}) and everything the pretrain job writes; the token cache defaults to
+ * OUT-token-cache beside it.
+ * @throws Error when the calibration run does not finish; whatever the job throws
  */
 export async function pretrainWithinBudget(input: Omit<PretrainInput, 'steps'>, options: BudgetOptions, context: JobContext = {}): Promise<{ plan: BudgetPlan; result: JobResult<PretrainSummary> }> {
   const t0 = performance.now();
@@ -81,18 +85,17 @@ export async function pretrainWithinBudget(input: Omit<PretrainInput, 'steps'>, 
   const fill = options.fill ?? 0.85;
   const info = context.hooks?.info ?? ((m: string) => console.error(m));
 
-  const calibrationOut = options.calibrationOut ?? `${input.out}.calibration`;
-  fs.rmSync(calibrationOut, { recursive: true, force: true });
+  // Outside OUT: the main run's --overwrite removes OUT/token-cache, the job's default.
+  input = { ...input, cacheDir: input.cacheDir ?? `${input.out}-token-cache` };
   const stamps: number[] = [];
   const calibration = await pretrainJob(
-    { ...input, steps: C, out: calibrationOut, overwrite: true, resume: false, evalEvery: 0, checkpointEvery: 0, stopAfter: undefined, timeLimit: undefined },
+    { ...input, steps: C, overwrite: true, resume: false, evalEvery: 0, checkpointEvery: 0, stopAfter: undefined, timeLimit: undefined },
     { hooks: { ...context.hooks, onStep: (phase, step) => { stamps[step] = performance.now(); context.hooks?.onStep?.(phase, step); } } },
   );
   const calibrationSeconds = elapsed();
   if (calibration.status !== 'done' || stamps[C] === undefined || stamps[k] === undefined) throw new Error(`pretrain budget: the calibration run did not finish its ${C} steps`);
   const stepSeconds = (stamps[C]! - stamps[k]!) / 1000 / (C - k);
   const tailSeconds = (t0 + calibrationSeconds * 1000 - stamps[C]!) / 1000;
-  fs.rmSync(calibrationOut, { recursive: true, force: true });
 
   const secondsLeft = options.budgetSeconds - elapsed();
   const planned = planSteps(secondsLeft, stepSeconds, tailSeconds, evaluations, fill);
@@ -100,15 +103,21 @@ export async function pretrainWithinBudget(input: Omit<PretrainInput, 'steps'>, 
     budgetSeconds: options.budgetSeconds,
     calibration: { steps: C, timedFrom: k, stepSeconds, tailSeconds, seconds: calibrationSeconds },
     secondsLeft,
-    ...planned,
+    ...(planned ?? { steps: C, evalEvery: 0, checkpointEvery: 0, timeLimit: 0 }),
+    keptCalibration: planned === null,
   };
-  info(`pretrain budget: ${stepSeconds.toFixed(3)} s per step, ${tailSeconds.toFixed(1)} s per evaluation and save (calibration ${calibrationSeconds.toFixed(0)} s); ` +
-    `${plan.steps} steps in the ${secondsLeft.toFixed(0)} s left, held-out loss every ${plan.evalEvery}`);
-  fs.mkdirSync(input.out, { recursive: true });
+  const measured = `${stepSeconds.toFixed(3)} s per step, ${tailSeconds.toFixed(1)} s per evaluation and save (calibration ${calibrationSeconds.toFixed(0)} s)`;
+  const writePlan = () => fs.writeFileSync(path.join(input.out, 'budget.json'), `${JSON.stringify(plan, null, 1)}\n`);
+  if (!planned) {
+    info(`pretrain budget: ${measured}; the ${secondsLeft.toFixed(0)} s left fit no step: the ${C}-step calibration run is the result`);
+    writePlan();
+    return { plan, result: calibration };
+  }
+  info(`pretrain budget: ${measured}; ${plan.steps} steps in the ${secondsLeft.toFixed(0)} s left, held-out loss every ${plan.evalEvery}`);
   const result = await pretrainJob(
     { ...input, steps: plan.steps, evalEvery: plan.evalEvery, checkpointEvery: plan.checkpointEvery, timeLimit: plan.timeLimit, stopAfter: undefined, resume: false, overwrite: true },
     context,
   );
-  fs.writeFileSync(path.join(input.out, 'budget.json'), `${JSON.stringify(plan, null, 1)}\n`);
+  writePlan();
   return { plan, result };
 }

@@ -6,10 +6,12 @@
 #   node.xz               the Node binary that runs here (stripped, xz): the machine may have none
 #   node_modules.tar.xz   node_modules without what the run never loads: TypeScript and @types (tsc
 #                         runs here, not there), other platforms' Dawn binaries (win32, darwin,
-#                         linux-arm64: 70 MiB), source maps, .d.ts and .md files. Kept: Dawn's
-#                         linux-x64 dawn.node, esbuild (the tests and the CLI run from the TypeScript
-#                         sources through scripts/ts-register.mjs), mocha and chai, the runtime
-#                         dependencies, and the optional benchmark peers when installed
+#                         linux-arm64: 70 MiB), onnxruntime-node (45 MiB of native code the run does
+#                         not use), source maps, .d.ts and .md files, and of TensorFlow.js all but
+#                         the CommonJS bundles Node loads. Kept: Dawn's linux-x64 dawn.node, esbuild
+#                         (the tests and the CLI run from the TypeScript sources through
+#                         scripts/ts-register.mjs), mocha and chai, the runtime dependencies, and
+#                         the benchmark peers (tfjs, jax-js) when installed
 #   gl/*.deb              the Vulkan loader and the GL vendor-neutral libraries NVIDIA's Vulkan driver
 #                         needs (libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 #   data/                 a slice of the data root: the bert-base-uncased vocabulary, GLUE MRPC (the
@@ -62,7 +64,7 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 size_of() { du -sb "$1" | cut -f1; }
 
 PACK=$ROOT/.gpu-pack
-git check-ignore -q "$PACK" || die ".gpu-pack/ is not git-ignored (add /.gpu-pack/ to .gitignore): it must travel as a carried path, not as part of the tree"
+git check-ignore -q "$PACK/" || die ".gpu-pack/ is not git-ignored (add /.gpu-pack/ to .gitignore): it must travel as a carried path, not as part of the tree"
 [ -n "$node_bin" ] && [ -x "$node_bin" ] || die "no Node binary (give --node PATH)"
 [ "$(uname -m)" = x86_64 ] || die "the GPU machine is x86-64; pack on an x86-64 machine (this is $(uname -m))"
 node_version=$("$node_bin" -p 'process.versions.node')
@@ -92,18 +94,19 @@ else
   rm -f "$staging/node"
 fi
 
-# node_modules without what the GPU run never loads.
+# node_modules without what the GPU run never loads (the list is made here, then tarred).
 echo "node_modules.tar.xz: pruning and compressing"
-tar -C "$ROOT" -cf - \
-  --exclude='node_modules/typescript' --exclude='node_modules/@typescript' \
-  --exclude='node_modules/@types' --exclude='node_modules/@webgpu/types' \
-  --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu/dist/linux-arm64' \
-  --exclude='node_modules/webgpu/dist/win32-*' \
-  --exclude='node_modules/onnxruntime-node/bin/napi-v*/darwin' --exclude='node_modules/onnxruntime-node/bin/napi-v*/win32' \
-  --exclude='node_modules/onnxruntime-node/bin/napi-v*/linux/arm64' \
-  --exclude='node_modules/.cache' --exclude='node_modules/.package-lock.json' \
-  --exclude='*.map' --exclude='*.d.ts' --exclude='*.d.mts' --exclude='*.d.cts' --exclude='*.md' \
-  node_modules | xz -6 -T0 > "$PACK/node_modules.tar.xz.tmp"
+find node_modules -path node_modules/.cache -prune -o \( -type f -o -type l \) -print | awk '
+  /\.(map|md)$/ || /\.d\.[mc]?ts$/ { next }                                  # source maps, type declarations, docs
+  /^node_modules\/(typescript|@typescript|@types|@webgpu\/types)\// { next }  # tsc runs here, not there
+  /^node_modules\/onnxruntime-node\// { next }                                # 45 MiB native; no ONNX on the GPU run
+  /^node_modules\/\.package-lock\.json$/ { next }
+  /^node_modules\/webgpu\/dist\// && !/^node_modules\/webgpu\/dist\/linux-x64\// { next }
+  # tfjs (bench peers): Node loads only each package'"'"'s CommonJS bundle (its "main")
+  /^node_modules\/@tensorflow\/[^\/]+\// && !/^node_modules\/@tensorflow\/[^\/]+\/node_modules\// &&
+    !/^node_modules\/@tensorflow\/[^\/]+\/(package\.json|dist\/tf[a-z-]*\.node\.js)$/ { next }
+  { print }' > "$staging/node_modules.list"
+tar -C "$ROOT" -cf - -T "$staging/node_modules.list" | xz -6 -T0 > "$PACK/node_modules.tar.xz.tmp"
 mv "$PACK/node_modules.tar.xz.tmp" "$PACK/node_modules.tar.xz"
 
 # The Vulkan loader and the GL vendor-neutral libraries, as the device README's recipe downloads them.

@@ -255,7 +255,11 @@ describe_machine() {
   {
     echo "mode: $([ $dry -eq 1 ] && echo dry-run || echo gpu)"
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' (with uncommitted changes)')"
+    if git rev-parse HEAD >/dev/null 2>&1; then
+      echo "commit: $(git rev-parse HEAD)$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' (with uncommitted changes)')"
+    else # the tree travelled without .git
+      echo "commit: unknown (no .git; the pack was made at $(grep -o '"commit": *"[0-9a-f]*"' "$pack/pack.json" 2>/dev/null | grep -o '[0-9a-f]\{40\}' || echo '?'))"
+    fi
     echo "budget: $budget s"
     echo "node: $("$NODE" -v) ($NODE)"
     echo "webgpu: $("$NODE" -p "require('./node_modules/webgpu/package.json').version")"
@@ -335,8 +339,8 @@ if begin_stage pretrain $((DEADLINE - $(now))); then
   reserve=$([ $dry -eq 1 ] && echo 25 || echo 45) # convert, collect, summary
   train_budget=$((STAGE_END - $(now) - reserve))
   if [ $dry -eq 1 ]; then
-    [ "$train_budget" -le 25 ] || train_budget=25
-    PT=(--config tiny --batch-size 4 --max-seq-length 32 --eval-sequences 8 --calibration-steps 9 --evaluations 3 --log-every 2)
+    [ "$train_budget" -le 40 ] || train_budget=40
+    PT=(--config tiny --batch-size 4 --max-seq-length 32 --eval-sequences 8 --calibration-steps 4 --evaluations 3 --log-every 2)
   else
     PT=(--config mini --batch-size 128 --max-seq-length 128 --lr 5e-4 --eval-sequences 512 --calibration-steps 30 --evaluations 10 --log-every 20)
   fi
