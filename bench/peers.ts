@@ -1,16 +1,13 @@
 /**
  * `webprune bench peers`: webprune beside other WebGPU engines on the same adapter, same inputs, one
  * run: TensorFlow.js's WebGPU backend and jax-js (optional devDependencies; the report says which are
- * missing) on the GEMMs of BERT's Linear layers, attention, and one BERT layer forward + backward.
+ * missing) on the GEMMs of BERT's Linear layers, attention, and one BERT layer forward + backward;
+ * ONNX Runtime's WebGPU execution provider on BERT inference (bench/peers/ort.ts).
  *
  * Per problem (bench/peers/problems.ts): every engine gets the same host inputs; each peer's outputs
  * are checked against ours before it is timed (a peer that disagrees is reported as a mismatch,
  * with the measured error, and not timed); then all engines are timed round-robin by wall clock
  * (bench/peers/runner.ts) and each row reports our median over each peer's.
- *
- * Not here: ONNX Runtime. onnxruntime-node (1.30) does ship a WebGPU execution provider on Linux
- * x64 (listSupportedBackends() names 'webgpu'), but it runs its own statically linked Dawn, not
- * the `webgpu` package's, and BERT inference through it needs the model as ONNX (export/onnx.ts).
  */
 import * as E from '../engine/index.ts';
 import { type DeviceInfo, deviceInfo } from './kernels.ts';
@@ -26,8 +23,9 @@ export { PEER_NAMES, type PeerName };
 export const PEERS_SIZES = ['tiny', 'small', 'base'] as const;
 export type PeersSize = (typeof PEERS_SIZES)[number];
 
-/** The problems of a size: the three Linear GEMMs of the model at B·S tokens, its attention, one layer. */
+/** The problems of a size: the three Linear GEMMs of the model at B·S tokens, its attention, one layer, its inference. */
 export function peerProblems(size: PeersSize): Problem[] {
+  const models = { tiny: 'mini', small: 'small', base: 'base' } as const;
   const s = { tiny: { B: 4, S: 64, H: 256, heads: 4, I: 1024 }, small: { B: 8, S: 128, H: 512, heads: 8, I: 2048 }, base: { B: 32, S: 128, H: 768, heads: 12, I: 3072 } }[size];
   if (!s) throw new Error(`bench peers: unknown size "${size}" (known: ${PEERS_SIZES.join(', ')})`);
   const T = s.B * s.S;
@@ -37,6 +35,7 @@ export function peerProblems(size: PeersSize): Problem[] {
     { kind: 'gemm', label: `FFN out T=${T}`, T, N: s.H, K: s.I },
     { kind: 'attention', B: s.B, S: s.S, heads: s.heads, d: s.H / s.heads },
     { kind: 'layer', ...s },
+    { kind: 'bert', model: models[size], B: s.B, S: s.S },
   ];
 }
 
@@ -163,8 +162,9 @@ export async function runPeersBench(options: PeersOptions): Promise<PeersReport>
     rows,
     notes: [
       'times: wall clock from recording to the completion of the GPU work (no read-back), medians; engines round-robin within each round',
-      'each peer on its own device from the same Dawn instance and adapter (navigator.gpu = the webgpu package\'s instance)',
-      'outputs checked against ours before timing: GEMM |Δ| ≤ 2γ(K+1)(‖x_i‖‖W_j‖+|b_j|), attention max|Δ| ≤ 1e-4·max|V|, layer ‖Δ‖/‖ours‖ ≤ 1e-3 per output (bench/peers/problems.ts)',
+      'tfjs and jax-js each on its own device from the same Dawn instance and adapter (navigator.gpu = the webgpu package\'s instance); ONNX Runtime on its own Dawn, which finds the same adapter',
+      'outputs checked against ours before timing: GEMM |Δ| ≤ 2γ(K+1)(‖x_i‖‖W_j‖+|b_j|), attention max|Δ| ≤ 1e-4·max|V|, layer and BERT ‖Δ‖/‖ours‖ ≤ 1e-3 per output (bench/peers/problems.ts)',
+      'BERT inference: token ids in, logits read back, for ours and ONNX Runtime alike',
     ],
   };
 }

@@ -10,6 +10,9 @@
  */
 import type * as Jax from '@jax-js/jax';
 import { LAYER_NORM_EPS, LAYER_PARAMS, type HostTensor, type Inputs, type Problem } from './problems.ts';
+
+/** The problems this engine runs. */
+type TensorProblem = Exclude<Problem, { kind: 'bert' }>;
 import { type PeerEngine, type Runner, packageVersion } from './runner.ts';
 
 type JaxModule = typeof Jax;
@@ -27,12 +30,13 @@ export async function loadJax(): Promise<PeerEngine> {
   return {
     name: 'jax-js',
     version,
-    prepare: async (p, inputs) => jaxRunner(jax, p, inputs),
+    // Not BERT inference: ONNX Runtime is the peer there.
+    prepare: async (p, inputs) => (p.kind === 'bert' ? null : jaxRunner(jax, p, inputs)),
     dispose: () => {},
   };
 }
 
-function jaxRunner(jax: JaxModule, p: Problem, inputs: Inputs): Runner {
+function jaxRunner(jax: JaxModule, p: TensorProblem, inputs: Inputs): Runner {
   const np = jax.numpy;
   const held: JArray[] = [];
   const up = (t: HostTensor, shape = t.shape) => {
@@ -55,7 +59,7 @@ function jaxRunner(jax: JaxModule, p: Problem, inputs: Inputs): Runner {
 }
 
 /** What a timed run computes, and the outputs in outputNames order; both return fresh arrays the caller consumes. */
-function problemFunctions(jax: JaxModule, p: Problem, inputs: Inputs, up: (t: HostTensor, shape?: number[]) => JArray): { timed: () => JArray[]; outputs: () => JArray[] } {
+function problemFunctions(jax: JaxModule, p: TensorProblem, inputs: Inputs, up: (t: HostTensor, shape?: number[]) => JArray): { timed: () => JArray[]; outputs: () => JArray[] } {
   const np = jax.numpy;
   switch (p.kind) {
     case 'gemm': {

@@ -7,6 +7,7 @@
  * engine then asks the same Dawn instance for the same adapter (each for its own device).
  */
 import { loadJax } from './jax.ts';
+import { loadOrt } from './ort.ts';
 import { PEER_NAMES, type PeerEngine, type PeerName } from './runner.ts';
 import { loadTfjs } from './tfjs.ts';
 
@@ -23,9 +24,10 @@ export interface PeerStatus {
 export const PEER_PACKAGES: Record<PeerName, string[]> = {
   tfjs: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu'],
   'jax-js': ['@jax-js/jax'],
+  onnxruntime: ['onnxruntime-node'],
 };
 
-const LOADERS: Record<PeerName, () => Promise<PeerEngine>> = { tfjs: loadTfjs, 'jax-js': loadJax };
+const LOADERS: Record<PeerName, () => Promise<PeerEngine>> = { tfjs: loadTfjs, 'jax-js': loadJax, onnxruntime: loadOrt };
 
 /**
  * Sets navigator.gpu to `gpu` (Node 21+ has a navigator without gpu; Node 20 has none).

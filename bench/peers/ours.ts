@@ -4,10 +4,10 @@
  */
 import * as E from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
-import { Bert, initialValues, layerNames } from '../../models/bert.ts';
+import { Bert, initialValues, layerNames, parameterShapes } from '../../models/bert.ts';
 import { type BertConfig, namedConfig } from '../../models/config.ts';
 import { maskedAttention } from '../../models/ops/masked_attention.ts';
-import { LAYER_PARAMS, LAYER_NORM_EPS, type HostTensor, type Inputs, type LayerParam, type Problem } from './problems.ts';
+import { LAYER_PARAMS, LAYER_NORM_EPS, type HostTensor, type Inputs, type LayerParam, type Problem, bertConfig } from './problems.ts';
 import type { Runner } from './runner.ts';
 
 const upload = (t: HostTensor): Tensor => E.keep(E.tensor(t.data, t.shape));
@@ -59,6 +59,33 @@ function layerModel(p: Extract<Problem, { kind: 'layer' }>, inputs: Inputs): Ber
   return new Bert(config, 'classification', values);
 }
 
+/**
+ * The classifier of a 'bert' problem on its inputs. A run reads the logits back: the peer it is set
+ * against (ONNX Runtime) returns them on the host.
+ */
+function bertRunner(p: Extract<Problem, { kind: 'bert' }>, inputs: Inputs): Runner {
+  const config = bertConfig(p);
+  const values = new Map([...parameterShapes(config, 'classification').keys()].map((n) => [n, inputs[n]!] as const));
+  const model = new Bert(config, 'classification', values);
+  const ids = E.keep(E.tensor(Int32Array.from(inputs.input_ids!.data), [p.B, p.S], 'i32'));
+  const mask = upload(inputs.attention_mask!);
+  const logits = async () => {
+    const t = E.tidy(() => model.classify({ inputIds: ids, attentionMask: mask }, { training: false }).logits);
+    const out = (await t.read()) as Float32Array;
+    t.dispose();
+    return [out];
+  };
+  return {
+    run: async () => void (await logits()),
+    outputs: logits,
+    dispose: () => {
+      model.dispose();
+      ids.dispose();
+      mask.dispose();
+    },
+  };
+}
+
 /** webprune's runner for a problem. */
 export function oursRunner(p: Problem, inputs: Inputs): Runner {
   switch (p.kind) {
@@ -96,5 +123,7 @@ export function oursRunner(p: Problem, inputs: Inputs): Runner {
         },
       );
     }
+    case 'bert':
+      return bertRunner(p, inputs);
   }
 }

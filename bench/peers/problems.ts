@@ -8,6 +8,8 @@
  *   layer      one post-LN BERT encoder layer (Devlin et al. 2019; transformers' BertLayer, GELU in
  *              erf form, layer-norm eps 1e-12), forward and backward of L = Σ y ⊙ dy: outputs y, dL/dx
  *              and dL/d(each of its 16 parameters)
+ *   bert       a BERT sequence classifier's inference forward (random weights, the project's named
+ *              sizes) from token ids and a padding mask [B, S] to logits [B, 2], read back
  *
  * Checks (ours is the reference; every engine computes in f32):
  *   gemm: |Δy_ij| ≤ 2γ_{K+1}(‖x_i‖‖W_j‖ + |b_j|), γ_n = nu/(1 − nu), u = 2⁻²⁴: both results lie within
@@ -16,19 +18,22 @@
  *   attention: max|Δ| ≤ 1e-4 · max|V|: each output is a convex combination of V's rows (softmax
  *         weights are positive), so max|V| is its scale; f32 rounding of S-term sums stays orders
  *         of magnitude below this, a wrong mask or head layout far above it.
- *   layer: per output tensor ‖Δ‖₂ ≤ 1e-3 · ‖ours‖₂ (layer norm and softmax keep every tensor
+ *   layer, bert: per output tensor ‖Δ‖₂ ≤ 1e-3 · ‖ours‖₂ (layer norm and softmax keep every tensor
  *         away from zero norm for these random inputs; rounding differences measured on lavapipe
  *         stay near 1e-6), except d key.bias: it is exactly 0 (softmax is invariant to adding
  *         q·b_k to every score of a row), so both engines return rounding noise of a sum of the
  *         key gradients whose terms are the size of the query gradients: ‖Δ‖₂ ≤ 1e-3 · ‖d query.bias‖₂.
  */
-import { MASK_MIN } from '../../models/bert.ts';
+import { MASK_MIN, initialValues } from '../../models/bert.ts';
+import { type BertConfig, type ModelSizeName, namedConfig } from '../../models/config.ts';
+import { classifierForwardFlops } from '../flops.ts';
 import { randomValues } from '../timer.ts';
 
 export type Problem =
   | { kind: 'gemm'; label: string; T: number; N: number; K: number }
   | { kind: 'attention'; B: number; S: number; heads: number; d: number }
-  | { kind: 'layer'; B: number; S: number; H: number; heads: number; I: number };
+  | { kind: 'layer'; B: number; S: number; H: number; heads: number; I: number }
+  | { kind: 'bert'; model: ModelSizeName; B: number; S: number };
 
 export interface HostTensor {
   shape: number[];
@@ -59,6 +64,8 @@ export function describeProblem(p: Problem): { name: string; shape: string } {
       return { name: `attention [${p.B},${p.S},${p.heads}×${p.d}]`, shape: `${p.B}×${p.heads}×(${p.S}×${p.S}×${p.d})` };
     case 'layer':
       return { name: `BERT layer fwd+bwd H=${p.H}`, shape: `B=${p.B} S=${p.S} H=${p.H} A=${p.heads} I=${p.I}` };
+    case 'bert':
+      return { name: `BERT-${p.model} inference`, shape: `B=${p.B} S=${p.S}` };
   }
 }
 
@@ -74,7 +81,14 @@ export function problemFlops(p: Problem): number {
       const forward = 2 * T * p.H * (4 * p.H + 2 * p.I) + 4 * p.B * p.S * p.S * p.H;
       return 3 * forward;
     }
+    case 'bert':
+      return classifierForwardFlops(bertConfig(p), p.B, p.S);
   }
+}
+
+/** The classifier of a 'bert' problem: a named size without dropout. */
+export function bertConfig(p: Extract<Problem, { kind: 'bert' }>): BertConfig {
+  return { ...namedConfig(p.model), hiddenDropout: 0, attentionDropout: 0 };
 }
 
 /** Uniform [lo, hi) host data, seeded. */
@@ -110,7 +124,9 @@ export function layerParamShapes(H: number, I: number): Record<LayerParam, numbe
 /**
  * Seeded host inputs. gemm: x, w, b. attention: q, k, v, mask. layer: x, mask, dy and the 16
  * parameters (weights U(−1, 1)/√fan_in so activations stay O(1), biases U(−0.1, 0.1), layer-norm
- * weights 1 + U(−0.1, 0.1)).
+ * weights 1 + U(−0.1, 0.1)). bert: input_ids (token ids in [1, vocab), stored exactly as f32),
+ * attention_mask (1 for tokens, 0 for padding, lengths in [S/2, S]) and every parameter of the
+ * classifier under its transformers name, initialised as transformers does (initialValues).
  */
 export function problemInputs(p: Problem, seed: number): Inputs {
   switch (p.kind) {
@@ -135,6 +151,15 @@ export function problemInputs(p: Problem, seed: number): Inputs {
       });
       return inputs;
     }
+    case 'bert': {
+      const config = bertConfig(p);
+      const r = randomValues(p.B * p.S, seed);
+      const ids = Float32Array.from(r, (v) => 1 + Math.floor(((v + 1) / 2) * (config.vocabSize - 1)));
+      const mask = paddingMask(p.B, p.S, seed + 1).data.map((v) => (v === 0 ? 1 : 0));
+      const inputs: Inputs = { input_ids: { shape: [p.B, p.S], data: ids }, attention_mask: { shape: [p.B, p.S], data: mask } };
+      for (const [name, t] of initialValues(config, 'classification', seed + 2)) inputs[name] = t;
+      return inputs;
+    }
   }
 }
 
@@ -146,6 +171,8 @@ export function outputNames(p: Problem): string[] {
       return ['y'];
     case 'layer':
       return ['y', 'dx', ...LAYER_PARAMS.map((n) => `d ${n}`)];
+    case 'bert':
+      return ['logits'];
   }
 }
 
@@ -241,6 +268,8 @@ export function checkOutputs(p: Problem, inputs: Inputs, ours: readonly Float32A
       const value = d / scale;
       return { ok: value <= 1e-4, measure: 'max |Δ| / max |V|', value, limit: 1e-4, worst: 'y' };
     }
+    case 'bert':
+      return normRelCheck(names, [...ours], [...theirs], 1e-3, (t) => norm(ours[t]!));
     case 'layer': {
       const keyBias = names.indexOf('d key.bias');
       const queryBias = names.indexOf('d query.bias');

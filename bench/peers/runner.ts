@@ -24,7 +24,7 @@ export interface Runner {
 }
 
 /** The peer engines `bench peers` knows. */
-export const PEER_NAMES = ['tfjs', 'jax-js'] as const;
+export const PEER_NAMES = ['tfjs', 'jax-js', 'onnxruntime'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 /** A loaded peer engine. */

@@ -12,6 +12,9 @@
 import { createRequire } from 'node:module';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import { LAYER_NORM_EPS, LAYER_PARAMS, type HostTensor, type Inputs, type Problem } from './problems.ts';
+
+/** The problems this engine runs. */
+type TensorProblem = Exclude<Problem, { kind: 'bert' }>;
 import type { PeerEngine, Runner } from './runner.ts';
 
 type Tf = typeof TfCore;
@@ -43,12 +46,13 @@ export async function loadTfjs(): Promise<PeerEngine> {
   return {
     name: 'tfjs',
     version: tf.version_core,
-    prepare: async (p, inputs) => tfjsRunner(tf, backend, flush, p, inputs),
+    // Not BERT inference: ONNX Runtime is the peer there.
+    prepare: async (p, inputs) => (p.kind === 'bert' ? null : tfjsRunner(tf, backend, flush, p, inputs)),
     dispose: () => tf.engine().reset(),
   };
 }
 
-function tfjsRunner(tf: Tf, backend: WebGpuBackend, flush: () => void, p: Problem, inputs: Inputs): Runner {
+function tfjsRunner(tf: Tf, backend: WebGpuBackend, flush: () => void, p: TensorProblem, inputs: Inputs): Runner {
   const held: Tensor[] = [];
   const up = (t: HostTensor, shape = t.shape) => {
     const x = tf.tensor(t.data, shape, 'float32');
@@ -78,7 +82,7 @@ function tfjsRunner(tf: Tf, backend: WebGpuBackend, flush: () => void, p: Proble
  * outputNames order (for the layer: the forward output too, which the timed forward + backward
  * does not return).
  */
-function problemFunctions(tf: Tf, p: Problem, inputs: Inputs, up: (t: HostTensor, shape?: number[]) => Tensor): { timed: () => Tensor[]; outputs: () => Tensor[] } {
+function problemFunctions(tf: Tf, p: TensorProblem, inputs: Inputs, up: (t: HostTensor, shape?: number[]) => Tensor): { timed: () => Tensor[]; outputs: () => Tensor[] } {
   switch (p.kind) {
     case 'gemm': {
       const [x, w, b] = [up(inputs.x!), up(inputs.w!), up(inputs.b!)] as [TfCore.Tensor2D, TfCore.Tensor2D, Tensor];

@@ -18,7 +18,7 @@ const PEERS_OPTIONS = defineOptions({
 });
 
 export function registerBenchPeers(bench: Command): void {
-  const command = bench.command('peers').description('TensorFlow.js (WebGPU) and jax-js beside webprune on the same adapter: GEMMs, attention, a BERT layer forward + backward; outputs checked equal first');
+  const command = bench.command('peers').description('TensorFlow.js (WebGPU) and jax-js beside webprune on the same adapter (GEMMs, attention, a BERT layer forward + backward), ONNX Runtime\'s WebGPU provider on BERT inference; outputs checked equal first');
   addOptions(command, PEERS_OPTIONS).action(async (args: Record<string, unknown>) => {
     const o = resolveOptions(PEERS_OPTIONS, args);
     if (o.json && !fs.existsSync(path.dirname(o.json))) throw new OptionError(`--json ${o.json}: its directory does not exist`);
