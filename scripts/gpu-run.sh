@@ -317,7 +317,15 @@ if begin_stage check $([ $dry -eq 1 ] && echo 120 || echo 180); then
 fi
 
 # ---- bench: kernels and speedup beside PyTorch on the same GPU; peers when packed ----------------
-peers_installed() { [ -f node_modules/@tensorflow/tfjs-backend-webgpu/package.json ] || [ -f node_modules/@jax-js/jax/package.json ]; }
+# The peers whose packages are here (the pack leaves out onnxruntime-node; the dry run skips it,
+# which test/bench/peers.test.ts covers), comma-separated.
+installed_peers() {
+  local peers=()
+  [ -f node_modules/@tensorflow/tfjs-backend-webgpu/package.json ] && peers+=(tfjs)
+  [ -f node_modules/@jax-js/jax/package.json ] && peers+=(jax-js)
+  [ $dry -eq 0 ] && [ -f node_modules/onnxruntime-node/package.json ] && peers+=(onnxruntime)
+  (IFS=,; echo "${peers[*]}")
+}
 if begin_stage bench $([ $dry -eq 1 ] && echo 150 || echo 240); then
   status=ok
   if [ $dry -eq 1 ]; then
@@ -328,9 +336,10 @@ if begin_stage bench $([ $dry -eq 1 ] && echo 150 || echo 240); then
   run_cmd "bench kernels" --stdout "$R/kernels.md" "${WEBPRUNE[@]}" bench kernels "${K[@]}" "${TORCH[@]}" --json "$R/kernels.json" || status=failed
   run_cmd "bench speedup" "${WEBPRUNE[@]}" bench speedup "${S[@]}" "${TORCH[@]}" --json "$R/speedup.json" --out "$WORK/speedup" || status=failed
   cp "$WORK"/speedup/speedup.{md,svg} "$R/" 2>/dev/null
-  if peers_installed; then
+  peers=$(installed_peers)
+  if [ -n "$peers" ]; then
     # Optional, and capped so that it cannot eat the pretraining's time: a failure does not fail the stage.
-    run_cmd "bench peers" --cap 90 --stdout "$R/peers.md" "${WEBPRUNE[@]}" bench peers "${P[@]}" --json "$R/peers.json" || STAGE_NOTE="bench peers failed"
+    run_cmd "bench peers" --cap 90 --stdout "$R/peers.md" "${WEBPRUNE[@]}" bench peers "${P[@]}" --peers "$peers" --json "$R/peers.json" || STAGE_NOTE="bench peers failed"
   fi
   end_stage $status
 fi
