@@ -7,7 +7,7 @@
 #   node_modules.tar.xz   node_modules without what the run never loads: TypeScript and @types (tsc
 #                         runs here, not there), other platforms' Dawn binaries (win32, darwin,
 #                         linux-arm64: 70 MiB), onnxruntime-node (45 MiB of native code the run does
-#                         not use), source maps, .d.ts and .md files, and of TensorFlow.js all but
+#                         not use), protobufjs's CLI, source maps, .d.ts and .md files, and of TensorFlow.js all but
 #                         the CommonJS bundles Node loads. Kept: Dawn's linux-x64 dawn.node, esbuild
 #                         (the tests and the CLI run from the TypeScript sources through
 #                         scripts/ts-register.mjs), mocha and chai, the runtime dependencies, and
@@ -24,7 +24,7 @@
 # commit can never run an older bundle. What travels is the working tree plus this folder, 64 MiB in
 # all: the script fails when the total would exceed --max-mib (default 60, a margin for the tree to
 # grow). Sizes measured on 2026-11 (Node v20.20.2, webgpu 0.6.2): node.xz 21 MiB, node_modules
-# 10-11 MiB, debs 0.4 MiB, data 17 MiB (one 15 MB corpus shard), the tree 2 MiB.
+# 13 MiB, debs 0.4 MiB, data 17 MiB (one 15 MB corpus shard), the tree 2.4 MiB: 54 MiB in all.
 #
 # Usage: bash scripts/gpu-pack.sh [--node PATH] [--data DIR] [--corpus-shards "A B"] [--max-mib N]
 #                                 [--no-debs] [--check]
@@ -100,6 +100,7 @@ find node_modules -path node_modules/.cache -prune -o \( -type f -o -type l \) -
   /\.(map|md)$/ || /\.d\.[mc]?ts$/ { next }                                  # source maps, type declarations, docs
   /^node_modules\/(typescript|@typescript|@types|@webgpu\/types)\// { next }  # tsc runs here, not there
   /^node_modules\/onnxruntime-node\// { next }                                # 45 MiB native; no ONNX on the GPU run
+  /^node_modules\/protobufjs\/cli\// { next }                                 # pbjs/pbts, 20 MiB; only the library loads
   /^node_modules\/\.package-lock\.json$/ { next }
   /^node_modules\/webgpu\/dist\// && !/^node_modules\/webgpu\/dist\/linux-x64\// { next }
   # tfjs (bench peers): Node loads only each package'"'"'s CommonJS bundle (its "main")
@@ -138,7 +139,7 @@ done
 chmod -R u+w "$PACK/data"
 
 # The manifest.
-peers=$(for p in @tensorflow/tfjs-backend-webgpu @jax-js/jax onnxruntime-node; do [ -f "node_modules/$p/package.json" ] && printf '%s@%s ' "$p" "$("$node_bin" -p "require('./node_modules/$p/package.json').version")"; done; true)
+peers=$(for p in @tensorflow/tfjs-backend-webgpu @jax-js/jax; do [ -f "node_modules/$p/package.json" ] && printf '%s@%s ' "$p" "$("$node_bin" -p "require('./node_modules/$p/package.json').version")"; done; true)
 "$node_bin" - "$PACK" "$node_version" "$(git rev-parse HEAD)" "$peers" <<'EOF'
 const fs = require('node:fs'), path = require('node:path'), crypto = require('node:crypto');
 const [pack, nodeVersion, commit, peers] = process.argv.slice(2);
