@@ -27,8 +27,8 @@
 #                  speedup.{json,md,svg}, peers.{json,md}, pretrain/ (metrics.jsonl, summary.json,
 #                  budget.json, run.json, loss.svg), mini-f16/ (config, shard index, tokenizer files)
 #   model-0000k-of-0000n.safetensors   the f16 shards of the pretrained mini (their index is in mini-f16/)
-# `scripts/gpu-results.sh DIR` unpacks DIR into DIR/results (the model folder whole in
-# DIR/results/mini-f16) and writes bench/RESULTS.md from it.
+# `scripts/gpu-results.sh DIR` unpacks results.tar into runs/gpu-results/results (the model folder
+# whole in its mini-f16/) and writes bench/RESULTS.md from it.
 #
 # Options:
 #   --out DIR        output folder (default runs/gpu-run, runs/gpu-dry-run with --dry-run)
