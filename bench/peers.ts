@@ -135,12 +135,14 @@ export async function runPeersBench(options: PeersOptions): Promise<PeersReport>
   const warmup = options.warmup ?? 1;
   const repeats = options.repeats ?? 5;
   if (!Number.isInteger(warmup) || warmup < 0 || !Number.isInteger(repeats) || repeats < 1) throw new Error(`bench peers: warmup must be ≥ 0 and repeats ≥ 1 (got ${warmup}, ${repeats})`);
-  const problems = options.problems ?? peerProblems(options.size);
+  const all = options.problems ?? peerProblems(options.size);
   const engine = await initBenchEngine();
   const poison = engine.poison;
   engine.poison = false;
   const restore = installNavigatorGpu(engine.gpu.instance);
   const { engines, statuses } = await loadPeers(options.peers ?? PEER_NAMES);
+  // Only the problems some loaded peer is benchmarked on (ours alone compares with nothing).
+  const problems = all.filter((p) => engines.some((e) => e.kinds.includes(p.kind)));
   const rows: PeerRow[] = [];
   try {
     for (const p of problems) {

@@ -351,7 +351,7 @@ if begin_stage pretrain $((DEADLINE - $(now))); then
   train_budget=$((STAGE_END - $(now) - reserve))
   if [ $dry -eq 1 ]; then
     [ "$train_budget" -le 40 ] || train_budget=40
-    PT=(--config tiny --batch-size 4 --max-seq-length 32 --eval-sequences 8 --calibration-steps 4 --evaluations 3 --log-every 2)
+    PT=(--config tiny --batch-size 4 --max-seq-length 32 --eval-sequences 8 --calibration-steps 6 --evaluations 3 --log-every 2)
   else
     PT=(--config mini --batch-size 128 --max-seq-length 128 --lr 5e-4 --eval-sequences 512 --calibration-steps 30 --evaluations 10 --log-every 20)
   fi

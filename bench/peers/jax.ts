@@ -31,6 +31,7 @@ export async function loadJax(): Promise<PeerEngine> {
     name: 'jax-js',
     version,
     // Not BERT inference: ONNX Runtime is the peer there.
+    kinds: ['gemm', 'attention', 'layer'],
     prepare: async (p, inputs) => (p.kind === 'bert' ? null : jaxRunner(jax, p, inputs)),
     dispose: () => {},
   };

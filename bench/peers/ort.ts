@@ -22,7 +22,7 @@ export async function loadOrt(): Promise<PeerEngine> {
   const version = packageVersion(name);
   const backends = (ort as unknown as { listSupportedBackends?: () => Array<{ name: string }> }).listSupportedBackends?.() ?? [];
   if (!backends.some((b) => b.name === 'webgpu')) throw new Error(`onnxruntime-node ${version} has no WebGPU execution provider on ${process.platform}-${process.arch}`);
-  return { name: 'onnxruntime', version, prepare: async (p, inputs) => (p.kind === 'bert' ? ortRunner(ort, p, inputs) : null), dispose: () => {} };
+  return { name: 'onnxruntime', version, kinds: ['bert'], prepare: async (p, inputs) => (p.kind === 'bert' ? ortRunner(ort, p, inputs) : null), dispose: () => {} };
 }
 
 async function ortRunner(ort: Ort, p: Extract<Problem, { kind: 'bert' }>, inputs: Inputs): Promise<Runner> {

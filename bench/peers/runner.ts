@@ -31,6 +31,8 @@ export type PeerName = (typeof PEER_NAMES)[number];
 export interface PeerEngine {
   readonly name: PeerName;
   readonly version: string;
+  /** The kinds of problem this peer is benchmarked on. */
+  readonly kinds: readonly Problem['kind'][];
   /** A runner for the problem, or null when this peer is not benchmarked on this kind of problem. */
   prepare(p: Problem, inputs: Inputs): Promise<Runner | null>;
   /** Releases the engine's device. */

@@ -47,6 +47,7 @@ export async function loadTfjs(): Promise<PeerEngine> {
     name: 'tfjs',
     version: tf.version_core,
     // Not BERT inference: ONNX Runtime is the peer there.
+    kinds: ['gemm', 'attention', 'layer'],
     prepare: async (p, inputs) => (p.kind === 'bert' ? null : tfjsRunner(tf, backend, flush, p, inputs)),
     dispose: () => tf.engine().reset(),
   };
