@@ -25,6 +25,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from '../engine/index.ts';
 import { loadModel } from '../models/load.ts';
+import { readTaskHeads } from '../models/io/task_heads.ts';
 import { Bert } from '../models/bert.ts';
 import type { Checkpoint } from '../models/io/checkpoint.ts';
 import { type HostInputs, timeOnnxRuntime } from './onnxruntime.ts';
@@ -34,6 +35,7 @@ import { type DeviceInfo, bertInputs, deviceInfo } from './kernels.ts';
 import { cofiLikeStructure, denseOf, isDense, prunableSparsity, rankLikeStructure } from './structures.ts';
 import { type TorchOp, type TorchReport, type TorchRunOptions, runTorchBench } from './torch.ts';
 import { GpuTimer, type TimingMethod, type TimingStats, initBenchEngine } from './timer.ts';
+import { makeDirectory } from '../models/io/fs_errors.ts';
 
 /** CoFi's latency setting: batch 128, sequences padded to 128. */
 export const COFI_BATCH = 128;
@@ -193,7 +195,8 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   let measured;
   try {
     // Drawn structures get random weights (enough for timing); a pruned checkpoint is timed with its own.
-    for (const e of entries) models.push(hasWeights(e.dir) ? loadModel(e.dir!, { head: 'classification', seed }).model : Bert.random(e.config, 'classification', seed));
+    // A multitask model (webprune multitask) is timed with its first task's head: the heads differ only in the classifier's width.
+    for (const e of entries) models.push(hasWeights(e.dir) ? loadModel(e.dir!, { head: 'classification', seed, task: readTaskHeads(e.dir!)?.[0]?.name }).model : Bert.random(e.config, 'classification', seed));
     let done = 0;
     const total = models.length * (warmup + repeats);
     const recorders = models.map((m) => (i: number) => {
@@ -415,7 +418,7 @@ export async function speedupSvg(report: SpeedupReport): Promise<string> {
  * @returns the paths written
  */
 export async function writeSpeedupOutputs(report: SpeedupReport, outDir: string): Promise<string[]> {
-  fs.mkdirSync(outDir, { recursive: true });
+  makeDirectory(outDir);
   const files = { json: path.join(outDir, 'speedup.json'), md: path.join(outDir, 'speedup.md'), svg: path.join(outDir, 'speedup.svg') };
   fs.writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
   fs.writeFileSync(files.md, speedupTable(report));

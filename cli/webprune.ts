@@ -8,6 +8,7 @@ import { registerExperiment } from './commands/experiment.ts';
 import { registerExport } from './commands/export.ts';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerInfo } from './commands/info.ts';
+import { registerMultitask } from './commands/multitask.ts';
 import { registerPretrain } from './commands/pretrain.ts';
 import { registerPrune } from './commands/prune.ts';
 
@@ -15,10 +16,13 @@ const program = new Command();
 program
   .name('webprune')
   .description('Structured pruning of pretrained transformer encoders (CoFi, transfer pruning), trained on the GPU through WebGPU')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Options after a subcommand's name are the subcommand's (experiment multitask-vs-ensemble has its own).
+  .enablePositionalOptions();
 
 registerInfo(program);
 registerPrune(program);
+registerMultitask(program);
 registerFinetune(program);
 registerPretrain(program);
 registerExperiment(program);

@@ -19,6 +19,7 @@ import * as readline from 'node:readline';
 import * as zlib from 'node:zlib';
 import { HostRandom } from '../engine/random.ts';
 import { writeAll, writeFileAtomic, writeFileAtomicWithAsync } from '../models/io/atomic.ts';
+import { describeFsError, makeDirectory, withFileErrors } from '../models/io/fs_errors.ts';
 
 /** Token id marking the end of a document in a token shard (never a vocabulary id). */
 export const DOC_SEPARATOR = 0xffff;
@@ -66,7 +67,7 @@ export async function* readDocuments(file: string): AsyncGenerator<string[]> {
     }
     if (doc.length > 0) yield doc;
   } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message}`);
+    throw new Error(`${file}: cannot read the corpus file: ${describeFsError(err)}`, { cause: err });
   } finally {
     lines.close();
     raw.destroy();
@@ -152,7 +153,7 @@ export async function pretokenize(
   options: { onProgress?: (p: PretokenizeProgress) => void } = {},
 ): Promise<TokenShard[]> {
   if (tokenizer.vocabSize > DOC_SEPARATOR) throw new Error(`vocabulary of ${tokenizer.vocabSize} ids does not fit the u16 token cache (at most ${DOC_SEPARATOR})`);
-  fs.mkdirSync(cacheDir, { recursive: true });
+  makeDirectory(cacheDir);
   const fingerprint = tokenizer.fingerprint();
   const shards: TokenShard[] = [];
   for (const f of files) {
@@ -201,7 +202,7 @@ export async function pretokenize(
 
 /** The ids of a `.u16` token shard (documents separated by DOC_SEPARATOR). @throws Error on an odd file size. */
 export function readTokenShard(file: string): Uint16Array {
-  const bytes = fs.readFileSync(file);
+  const bytes = withFileErrors(file, 'read the token cache', () => fs.readFileSync(file));
   if (bytes.length % 2 !== 0) throw new Error(`${file}: ${bytes.length} bytes is not a whole number of u16 tokens`);
   const out = new Uint16Array(bytes.length / 2);
   new Uint8Array(out.buffer).set(bytes);

@@ -36,6 +36,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { jsonErrorMessage, quoteInput, readUtf8File, showInput } from '../models/io/text_file.ts';
 
 /** A dataset split; GLUE's `dev` is the validation set used for reporting. */
 export type Split = 'train' | 'dev' | 'test';
@@ -100,11 +101,12 @@ export const KNOWN_TASKS = ['mrpc', 'stsb', 'sciie', 'citation_intent', 'tsv:DIR
 
 const isIndex = (s: string) => /^(0|[1-9]\d*)$/.test(s);
 
-/** Lines of a text file (BOM stripped, `\r\n` accepted) with 1-based line numbers; a final empty line is dropped. */
+/**
+ * Lines of a UTF-8 text file (BOM stripped, `\r\n` accepted); a final empty line is dropped.
+ * @throws FileSystemError when it cannot be read; TextEncodingError when it is UTF-16, binary or not UTF-8
+ */
 function readLines(file: string): string[] {
-  if (!fs.existsSync(file)) throw new Error(`${file}: not found`);
-  let text = fs.readFileSync(file, 'utf8');
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const text = readUtf8File(file);
   const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   if (lines.at(-1) === '') lines.pop();
   return lines;
@@ -152,7 +154,7 @@ export function getTask(spec: string): Task {
     const max = Math.max(...labels.map(Number));
     labelNames = Array.from({ length: max + 1 }, (_, i) => String(i));
   } else labelNames = [...labels].sort();
-  if (labelNames.length < 2) throw new Error(`task ${spec}: train has a single class ${JSON.stringify(labels[0])}; classification needs at least 2`);
+  if (labelNames.length < 2) throw new Error(`task ${spec}: ${path.join(dir, `train.${kind}`)} has a single class ${quoteInput(labels[0]!)}; classification needs at least 2`);
   const integer = labels.every(isIndex);
   const metricNames = integer && labelNames.length === 2 ? ['accuracy', 'f1', 'macro_f1'] : ['accuracy', 'macro_f1'];
   return { name: spec, numLabels: labelNames.length, isRegression: false, metricNames, labelNames, source: { kind, dir } };
@@ -192,7 +194,7 @@ function parseTsv(file: string, skipMalformed: boolean, required: string[], buil
   if (lines.length === 0) throw new DataFormatError(file, 1, 'empty file (a header row is required)');
   const header = lines[0]!.split('\t');
   for (const col of required) {
-    if (!header.includes(col)) throw new DataFormatError(file, 1, `header lacks column "${col}" (has ${header.map((h) => `"${h}"`).join(', ')})`);
+    if (!header.includes(col)) throw new DataFormatError(file, 1, `header lacks column "${col}" (has ${showInput(header)}; TAB-separated)`);
   }
   const index = new Map(header.map((h, i) => [h, i]));
   const rows = new Rows(skipMalformed);
@@ -222,7 +224,7 @@ function parseJsonl(file: string, skipMalformed: boolean, build: (o: Record<stri
       try {
         o = JSON.parse(text);
       } catch (err) {
-        throw new DataFormatError(file, line, `bad JSON (${(err as Error).message})`);
+        throw new DataFormatError(file, line, `bad JSON (${jsonErrorMessage(err)})`);
       }
       if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new DataFormatError(file, line, 'expected a JSON object');
       return build(o as Record<string, unknown>, line);
@@ -234,7 +236,7 @@ function parseJsonl(file: string, skipMalformed: boolean, build: (o: Record<stri
 function stringField(file: string, line: number, o: Record<string, unknown>, key: string, optional: boolean): string | undefined {
   const v = o[key];
   if (v === undefined && optional) return undefined;
-  if (typeof v !== 'string') throw new DataFormatError(file, line, `"${key}" must be a string (got ${v === undefined ? 'nothing' : JSON.stringify(v)})`);
+  if (typeof v !== 'string') throw new DataFormatError(file, line, `"${key}" must be a string (got ${showInput(v)})`);
   return v;
 }
 
@@ -263,7 +265,7 @@ function parseGenericJsonl(file: string, split: Split, skipMalformed: boolean): 
       if (split !== 'test') throw new DataFormatError(file, line, 'missing "label"');
     } else if (typeof label === 'string') row.label = label;
     else if (typeof label === 'number' && Number.isFinite(label)) row.label = String(label);
-    else throw new DataFormatError(file, line, `"label" must be a string or a number (got ${JSON.stringify(label)})`);
+    else throw new DataFormatError(file, line, `"label" must be a string or a number (got ${showInput(label)})`);
     return row;
   });
 }
@@ -296,9 +298,12 @@ export function splitFile(task: Task, dataDir: string, split: Split): string {
  * @param options.skipMalformed skip malformed rows (counted in `skipped`) instead of failing.
  * @returns the examples in file order (label NaN when the split is unlabeled), the skip count,
  *   whether the split is labeled, and the file read.
- * @throws Error when the file is missing (naming it and how to point at the data); DataFormatError
- *   `FILE:LINE: ...` for a bad header (always) or a malformed row (unless skipMalformed): wrong column
- *   count, non-numeric or out-of-range score, unknown label, bad JSON, missing field.
+ * @throws Error when the file is missing (naming it and how to point at the data); FileSystemError
+ *   when it cannot be read; TextEncodingError when it is not UTF-8 text (UTF-16, binary); DataFormatError
+ *   `FILE:LINE: ...` for a bad header (always), a malformed row (unless skipMalformed): wrong column
+ *   count, non-numeric or out-of-range score, unknown label, bad JSON, missing field; and for a split
+ *   without examples (a header-only file, or every row skipped). Input echoed in messages is capped
+ *   at 200 characters.
  */
 export function loadSplit(task: Task | string, dataDir: string, split: Split, options: { skipMalformed?: boolean } = {}): LoadedSplit {
   const t = typeof task === 'string' ? getTask(task) : task;
@@ -349,13 +354,13 @@ export function loadSplit(task: Task | string, dataDir: string, split: Split, op
         const raw = r.label!;
         if (t.isRegression) {
           label = parseNumber(raw);
-          if (!Number.isFinite(label)) throw new DataFormatError(file, r.line, `${s.kind === 'stsb' ? 'score' : 'label'} ${JSON.stringify(raw)} is not a number`);
-          if (s.kind === 'stsb' && (label < 0 || label > 5)) throw new DataFormatError(file, r.line, `score ${raw} is outside [0, 5]`);
+          if (!Number.isFinite(label)) throw new DataFormatError(file, r.line, `${s.kind === 'stsb' ? 'score' : 'label'} ${quoteInput(raw)} is not a number`);
+          if (s.kind === 'stsb' && (label < 0 || label > 5)) throw new DataFormatError(file, r.line, `score ${label} is outside [0, 5]`);
         } else {
           const idx = classIndex!.get(raw);
           if (idx === undefined) {
             const known = t.labelNames!.length <= 10 ? ` (known: ${t.labelNames!.join(', ')})` : '';
-            throw new DataFormatError(file, r.line, `unknown label ${JSON.stringify(raw)}${known}`);
+            throw new DataFormatError(file, r.line, `unknown label ${quoteInput(raw)}${known}`);
           }
           label = idx;
         }
@@ -367,6 +372,10 @@ export function loadSplit(task: Task | string, dataDir: string, split: Split, op
       if (skip && err instanceof DataFormatError) skipped++;
       else throw err;
     }
+  }
+  if (examples.length === 0) {
+    const why = skipped > 0 ? `all ${skipped} rows are malformed and were skipped` : s.kind === 'tsv' || s.kind === 'mrpc' || s.kind === 'stsb' ? 'only a header row' : 'no non-blank lines';
+    throw new DataFormatError(file, 1, `no examples (${why}); the ${split} split of ${t.name} needs at least one`);
   }
   return { examples, skipped, labeled, file };
 }

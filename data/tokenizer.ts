@@ -10,6 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { writeFileAtomic } from '../models/io/atomic.ts';
+import { makeDirectory } from '../models/io/fs_errors.ts';
+import { jsonErrorMessage, quoteInput, readUtf8File, showInput } from '../models/io/text_file.ts';
 
 /** The BERT special tokens, in the order of bert-base-uncased's ids 0, 100, 101, 102, 103. */
 export const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
@@ -126,7 +128,7 @@ export function parseVocab(text: string, file: string): string[] {
     const token = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (token === '') throw new Error(`${file}:${i + 1}: empty token`);
     const prev = seen.get(token);
-    if (prev !== undefined) throw new Error(`${file}:${i + 1}: duplicate token ${JSON.stringify(token)} (first on line ${prev + 1})`);
+    if (prev !== undefined) throw new Error(`${file}:${i + 1}: duplicate token ${quoteInput(token)} (first on line ${prev + 1})`);
     seen.set(token, i);
     return token;
   });
@@ -140,6 +142,46 @@ export function parseVocab(text: string, file: string): string[] {
  */
 const ASTRAL_CJK = /[\u{20000}-\u{2A6DF}\u{2A700}-\u{2B73F}\u{2B740}-\u{2B81F}\u{2B820}-\u{2CEAF}\u{2F800}-\u{2FA1F}]/gu;
 const HAS_SURROGATE = /[\uD800-\uDBFF]/;
+
+/**
+ * Checks what the tokenizers library takes on trust: a WordPiece model whose vocab maps tokens to
+ * distinct non-negative integer ids, and added tokens with such ids that agree with the vocab.
+ * @throws Error naming the offending entry
+ */
+function validateWordPieceIds(json: Record<string, unknown>): void {
+  const model = json['model'] as { type?: unknown; vocab?: unknown } | null | undefined;
+  if (model === null || typeof model !== 'object' || model.type !== 'WordPiece' || model.vocab === null || typeof model.vocab !== 'object' || Array.isArray(model.vocab)) {
+    throw new Error(`model must be a WordPiece model with a vocab object (got type ${showInput(model?.type)})`);
+  }
+  const vocab = model.vocab as Record<string, unknown>;
+  const owner = new Map<number, string>();
+  for (const [token, id] of Object.entries(vocab)) {
+    if (!(typeof id === 'number' && Number.isSafeInteger(id) && id >= 0)) throw new Error(`model.vocab[${quoteInput(token)}] must be a non-negative integer id (got ${showInput(id)})`);
+    const prev = owner.get(id);
+    if (prev !== undefined) throw new Error(`model.vocab: tokens ${quoteInput(prev)} and ${quoteInput(token)} share id ${id}`);
+    owner.set(id, token);
+  }
+  const added = json['added_tokens'] ?? [];
+  if (!Array.isArray(added)) throw new Error(`added_tokens must be an array (got ${showInput(added)})`);
+  added.forEach((a: unknown, i) => {
+    const t = a as { id?: unknown; content?: unknown } | null;
+    if (t === null || typeof t !== 'object' || typeof t.content !== 'string' || !(typeof t.id === 'number' && Number.isSafeInteger(t.id) && t.id >= 0)) {
+      throw new Error(`added_tokens[${i}] must be {id: a non-negative integer, content: a string} (got ${showInput(a)})`);
+    }
+    const inVocab = vocab[t.content];
+    if (inVocab !== undefined && inVocab !== t.id) throw new Error(`added_tokens[${i}] gives ${quoteInput(t.content)} id ${t.id}, model.vocab gives ${inVocab}`);
+    if (inVocab === undefined) owner.set(t.id, t.content);
+  });
+  // Ids index the embedding table: distinct ids are exactly 0..N-1 when the largest is N - 1.
+  // (Checked here, before an id such as 2^31 makes a sparse array of that length.)
+  let largest = -1;
+  for (const id of owner.keys()) largest = Math.max(largest, id);
+  if (largest >= owner.size) {
+    let missing = 0;
+    while (owner.has(missing)) missing++;
+    throw new Error(`token ids are not contiguous: ${owner.size} tokens, but ids go up to ${largest} (no token has id ${missing})`);
+  }
+}
 
 /** Name of a special token in tokenizer_config.json: a string or an AddedToken object {content}. */
 function tokenName(config: Record<string, unknown>, key: string, fallback: string): string {
@@ -176,10 +218,7 @@ export class BertTokenizer implements SpecialIds {
     readonly tokenizerJson: Record<string, unknown>,
     readonly tokenizerConfig: Record<string, unknown> = {},
   ) {
-    const model = tokenizerJson['model'] as { type?: unknown; vocab?: unknown } | undefined;
-    if (model === undefined || model.type !== 'WordPiece' || model.vocab === null || typeof model.vocab !== 'object') {
-      throw new Error(`model must be a WordPiece model with a vocab (got type ${JSON.stringify(model?.type)})`);
-    }
+    validateWordPieceIds(tokenizerJson);
     this.tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
     const normalizer = tokenizerJson['normalizer'] as { type?: unknown; handle_chinese_chars?: unknown } | null | undefined;
     this.isolateAstralCjk = normalizer?.type === 'BertNormalizer' && normalizer.handle_chinese_chars !== false;
@@ -199,6 +238,16 @@ export class BertTokenizer implements SpecialIds {
     this.sepId = need('sep_token', '[SEP]');
     this.maskId = need('mask_token', '[MASK]');
     this.specialIds = [this.padId, this.unkId, this.clsId, this.sepId, this.maskId];
+    // The library builds its pipeline lazily and takes malformed parts (a normalizer flag of the
+    // wrong type, a post-processor entry that is a number) on trust until the first encode: run
+    // every stage once now, so a broken tokenizer.json fails at load, not mid-run.
+    try {
+      const ids = [...this.encode('Smoke TEST: a-b, c.d 42 café 中文 \u00e9\u0301 x\u200b y'), ...this.tokenizer.encode('a', { text_pair: 'b' }).ids];
+      for (const id of ids) if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) throw new Error(`gives token id ${id} outside [0, ${this.vocabSize})`);
+      this.decode(ids);
+    } catch (err) {
+      throw new Error(`the tokenizer does not work: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** An uncased (by default) BERT tokenizer for this vocabulary, built as {@link bertTokenizerJson}. */
@@ -330,7 +379,7 @@ export class BertTokenizer implements SpecialIds {
    * {@link loadTokenizer} load it.
    */
   save(dir: string): void {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
     writeFileAtomic(path.join(dir, 'vocab.txt'), `${this.vocab.join('\n')}\n`);
     writeFileAtomic(path.join(dir, 'tokenizer.json'), JSON.stringify(this.tokenizerJson));
     writeFileAtomic(path.join(dir, 'tokenizer_config.json'), `${JSON.stringify(this.tokenizerConfig, null, 2)}\n`);
@@ -347,20 +396,23 @@ export class BertTokenizer implements SpecialIds {
  */
 export function loadTokenizer(dir: string): BertTokenizer {
   const readJson = (file: string): Record<string, unknown> => {
+    const text = readUtf8File(file);
+    let v: unknown;
     try {
-      const v: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
-      return v as Record<string, unknown>;
+      v = JSON.parse(text);
     } catch (err) {
-      throw new Error(`${file}: ${(err as Error).message}`);
+      throw new Error(`${file}: not valid JSON (${jsonErrorMessage(err)})`);
     }
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${file}: not a JSON object`);
+    return v as Record<string, unknown>;
   };
   const configFile = path.join(dir, 'tokenizer_config.json');
   const config = fs.existsSync(configFile) ? readJson(configFile) : undefined;
   const jsonFile = path.join(dir, 'tokenizer.json');
   if (fs.existsSync(jsonFile)) {
+    const json = readJson(jsonFile);
     try {
-      return new BertTokenizer(readJson(jsonFile), config ?? {});
+      return new BertTokenizer(json, config ?? {});
     } catch (err) {
       throw new Error(`${jsonFile}: ${(err as Error).message}`);
     }
@@ -369,8 +421,10 @@ export function loadTokenizer(dir: string): BertTokenizer {
   if (!fs.existsSync(vocabFile)) throw new Error(`${dir}: no tokenizer.json or vocab.txt`);
   const lowercase = config?.['do_lower_case'] !== false;
   const maxLen = config?.['model_max_length'];
-  return BertTokenizer.fromVocab(parseVocab(fs.readFileSync(vocabFile, 'utf8'), vocabFile), {
-    lowercase,
-    modelMaxLength: typeof maxLen === 'number' && maxLen > 0 && maxLen < 1e9 ? maxLen : 512,
-  });
+  const vocab = parseVocab(readUtf8File(vocabFile), vocabFile);
+  try {
+    return BertTokenizer.fromVocab(vocab, { lowercase, modelMaxLength: typeof maxLen === 'number' && maxLen > 0 && maxLen < 1e9 ? maxLen : 512 });
+  } catch (err) {
+    throw new Error(`${vocabFile}: ${(err as Error).message}`, { cause: err });
+  }
 }

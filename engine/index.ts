@@ -22,6 +22,7 @@ export * from './ops/layer_norm.ts';
 export * from './ops/dropout.ts';
 export * from './ops/indexing.ts';
 export * from './ops/losses.ts';
+export { FiniteWatch, type NonFiniteValue, type NonFiniteKind, describeNonFiniteValue } from './finite_watch.ts';
 export { AdamW, type ParamGroup, type AdamWOptions, linearWarmupDecay } from './optim/adamw.ts';
 export { HostRandom, philox4x32, uniformStream } from './random.ts';
 export { NoAdapterError } from './runtime/gpu.ts';

@@ -15,6 +15,7 @@
  */
 import * as path from 'node:path';
 import type { FinetuneInput } from '../jobs/finetune.ts';
+import type { MultitaskInput } from '../jobs/multitask.ts';
 import type { PruneInput } from '../jobs/prune.ts';
 import type { RestructureInput } from '../jobs/restructure.ts';
 
@@ -22,7 +23,8 @@ import type { RestructureInput } from '../jobs/restructure.ts';
 export type Step =
   | { kind: 'prune'; out: string; input: PruneInput }
   | { kind: 'finetune'; out: string; input: FinetuneInput }
-  | { kind: 'restructure'; out: string; input: RestructureInput };
+  | { kind: 'restructure'; out: string; input: RestructureInput }
+  | { kind: 'multitask'; out: string; input: MultitaskInput };
 
 export interface Cell {
   /** Unique, also the cell's directory under DIR/cells/. */

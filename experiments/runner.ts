@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { evalJob } from '../jobs/finetune.ts';
 import { finetuneJob } from '../jobs/finetune.ts';
 import type { JobResult } from '../jobs/job.ts';
+import { multitaskCellResult, multitaskJob } from '../jobs/multitask.ts';
 import { pruneJob } from '../jobs/prune.ts';
 import { restructureJob } from '../jobs/restructure.ts';
 import { parameterCount, readConfig, type BertConfig } from '../models/config.ts';
@@ -82,6 +83,7 @@ async function runStep(step: Step, hooks: RunHooks): Promise<unknown> {
   let result: JobResult<unknown>;
   if (step.kind === 'prune') result = await pruneJob(step.input, { hooks });
   else if (step.kind === 'finetune') result = await finetuneJob(step.input, { hooks });
+  else if (step.kind === 'multitask') result = await multitaskJob(step.input, { hooks });
   else result = await restructureJob(step.input, { hooks });
   if (result.status === 'stopped') throw new RunStopped(result.reason, `${step.kind} ${step.out}`, result.step);
   return result.summary;
@@ -91,6 +93,7 @@ async function runStep(step: Step, hooks: RunHooks): Promise<unknown> {
 function devMetrics(cell: Cell, summary: unknown): Record<string, number> {
   const last = cell.steps.at(-1)!;
   if (last.kind === 'finetune') return (summary as { best: Record<string, number> }).best;
+  if (last.kind === 'multitask') return multitaskCellResult(summary).dev;
   const s = summary as PruneSummary;
   const sparsity = cell.row['sparsity'];
   const own = s.by_sparsity && sparsity !== undefined ? s.by_sparsity.find((x) => x.sparsity.target === sparsity) : s;
@@ -107,6 +110,8 @@ async function describeCell(cell: Cell, summary: unknown, o: RunCellsOptions): P
     sparsity: 1 - params / parameterCount(o.dense).total,
     structure: { hidden: config.hiddenSize, heads: config.layers.map((l) => l.numHeads), intermediate: config.layers.map((l) => l.intermediateSize) },
   };
+  // A multitask model counts its own size (element-wise zeros included).
+  if (cell.steps.at(-1)!.kind === 'multitask') Object.assign(result, multitaskCellResult(summary).size);
   if (o.reportSplit === 'test') result.test = await evalJob({ model: cell.model, task: o.target, split: 'test', ...o.evalOptions });
   return result;
 }

@@ -16,6 +16,7 @@ import { loadCheckpoint } from '../models/io/checkpoint.ts';
 import { findRunFacts, modelCard } from './model_card.ts';
 import { type OnnxDType, writeOnnx } from './onnx.ts';
 import { MODELING_FILE, TOKENIZER_FILES, writeTransformersExport } from './transformers.ts';
+import { validateOutputDir } from '../training/output_dir.ts';
 
 export const EXPORT_FORMATS = ['onnx', 'transformers'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -52,7 +53,7 @@ export function exportModel(options: ExportOptions): ExportResult {
   if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`--dtype must be f32 or f16 (got ${String(dtype)})`);
   if (path.resolve(options.model) === path.resolve(options.out)) throw new Error('--out must differ from --model');
   const ckpt = loadCheckpoint(options.model, { head: 'classification' });
-  fs.mkdirSync(options.out, { recursive: true });
+  validateOutputDir(options.out, '--out'); // refuses /proc, files, read-only or full places (mkdir under /proc never returns)
 
   const files: string[] = [];
   let remoteCode = false;

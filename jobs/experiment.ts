@@ -21,12 +21,14 @@ import { isNamedConfig } from '../models/load.ts';
 import type { RunHooks } from '../training/run/run.ts';
 import { DATA_OPTIONS, DEFAULT_MODEL, DEFAULT_SEED, RUN_OPTIONS } from './common_options.ts';
 import { FINETUNE_OPTIONS } from './finetune.ts';
-import { type AnyOption, type OptionInput, type OptionSpec, type OptionsSpec, OptionError, defineOptions, flagName, opt, resolveOptions, within } from './options.ts';
+import { MULTITASK_OPTIONS } from './multitask.ts';
+import { type AnyOption, type OptionInput, type OptionSpec, type OptionValues, type OptionsSpec, OptionError, defineOptions, flagName, opt, resolveOptions, within } from './options.ts';
 import { PRUNE_OPTIONS } from './prune.ts';
 import { RESTRUCTURE_OPTIONS } from './restructure.ts';
+import { validateOutputDir } from '../training/output_dir.ts';
 
 /** A job option without its default: the experiment passes it on only when given. */
-function passThrough<T>(o: OptionSpec<T, boolean>): OptionSpec<T, false> {
+export function passThrough<T>(o: OptionSpec<T, boolean>): OptionSpec<T, false> {
   return { ...o, default: undefined, required: false, trajectory: false } as OptionSpec<T, false>;
 }
 
@@ -108,7 +110,7 @@ function cellSettings(o: ExperimentOptions): CellSettings {
   };
 }
 
-const SPECS: Record<Step['kind'], OptionsSpec> = { prune: PRUNE_OPTIONS, finetune: FINETUNE_OPTIONS, restructure: RESTRUCTURE_OPTIONS };
+const SPECS: Record<Step['kind'], OptionsSpec> = { prune: PRUNE_OPTIONS, finetune: FINETUNE_OPTIONS, restructure: RESTRUCTURE_OPTIONS, multitask: MULTITASK_OPTIONS };
 
 /** A step as the command line that runs it. */
 export function commandLine(step: Step): string {
@@ -166,23 +168,28 @@ export function cellRunOptions(plan: ExperimentPlan, hooks: RunHooks): RunCellsO
 }
 
 /** The command that starts webprune on a compute node: --webprune-command, else this process's own. */
-function nodeCommand(o: ExperimentOptions): string[] {
+function nodeCommand(o: SlurmOptionValues): string[] {
   if (o.webpruneCommand) return o.webpruneCommand.trim().split(/\s+/);
   const script = process.argv[1] ?? '';
   if (/webprune(\.(mjs|js|ts))?$/.test(script)) return [process.execPath, ...process.execArgv, path.resolve(script)];
   throw new OptionError(`--webprune-command is needed: this process (${script}) is not the webprune command line, so the compute nodes' command cannot be derived from it`);
 }
 
+/** The SLURM options of an experiment (SLURM_OPTIONS), as the SLURM executor takes them. */
+export type SlurmOptionValues = OptionValues<typeof SLURM_OPTIONS>;
+
+/** The SLURM executor's settings from an experiment's options. @throws OptionError when the nodes' command cannot be derived */
+export function slurmSettings(o: SlurmOptionValues): SlurmSettings {
+  return {
+    ...defined({ partition: o.partition, account: o.account, time: o.time, gres: o.gres, mem: o.mem, sbatchArg: o.sbatchArg, maxRunning: o.maxRunning }),
+    wait: o.wait, retries: o.retries, signalBefore: o.signalBefore, pollEvery: o.pollEvery, command: nodeCommand(o),
+  };
+}
+
 /** The executor the options choose. */
 function executorFor(plan: ExperimentPlan, hooks: RunHooks, info: (m: string) => void): Executor {
   const { o, cells } = plan;
-  if (o.executor === 'slurm') {
-    const settings: SlurmSettings = {
-      ...defined({ partition: o.partition, account: o.account, time: o.time, gres: o.gres, mem: o.mem, sbatchArg: o.sbatchArg, maxRunning: o.maxRunning }),
-      wait: o.wait, retries: o.retries, signalBefore: o.signalBefore, pollEvery: o.pollEvery, command: nodeCommand(o),
-    };
-    return slurmExecutor(settings, { experiment: plan.given, name: plan.name, webprune: webpruneVersion(), planner: 'experiment' }, info);
-  }
+  if (o.executor === 'slurm') return slurmExecutor(slurmSettings(o), { experiment: plan.given, name: plan.name, webprune: webpruneVersion(), planner: 'experiment' }, info);
   const mainMetric = getTask(o.target).metricNames[0]!;
   const started = performance.now();
   let ran = 0;
@@ -217,7 +224,7 @@ export async function experimentJob(input: ExperimentInput, context: { hooks?: R
     const jobs = [...new Set(cells.flatMap((c) => c.steps.map(commandLine)))];
     return { experiment: name, cells: cells.length, failed: 0, table: [], jobs, complete: false };
   }
-  fs.mkdirSync(o.out, { recursive: true });
+  validateOutputDir(o.out, '--out'); // refuses /proc, files, read-only or full places (mkdir under /proc never returns)
   writeFileAtomic(experimentFile(o.out), `${JSON.stringify({ webprune: webpruneVersion(), experiment: plan.given }, null, 1)}\n`);
   info(`${name}: ${cells.length} cells (${new Set(cells.map((c) => c.column)).size} columns × ${o.seeds} seeds${o.experiment === 'grid' ? ' × grid' : ''}) in ${o.out}`);
   // The cells' jobs are quiet: the experiment prints one line per cell and the table so far.

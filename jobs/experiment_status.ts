@@ -10,6 +10,7 @@ import { jobAlive } from '../experiments/executors/slurm_cli.ts';
 import { describeOwner } from '../experiments/lock.ts';
 import { cellState, resultFile } from '../experiments/runner.ts';
 import { experimentFile, planExperiment } from './experiment.ts';
+import { MULTITASK_PLANNER, planMultitaskExperiment } from './multitask_experiment.ts';
 
 /** Where an experiment's cells stand. */
 export interface ExperimentStatus {
@@ -37,8 +38,8 @@ export interface ExperimentStatus {
 export async function experimentStatus(dir: string): Promise<ExperimentStatus> {
   const file = experimentFile(path.resolve(dir));
   if (!fs.existsSync(file)) throw new Error(`${dir}: no experiment here (${file} is missing)`);
-  const { experiment } = JSON.parse(fs.readFileSync(file, 'utf8')) as { experiment: Record<string, unknown> };
-  const plan = planExperiment(experiment);
+  const { experiment, planner } = JSON.parse(fs.readFileSync(file, 'utf8')) as { experiment: Record<string, unknown>; planner?: string };
+  const plan = planner === MULTITASK_PLANNER ? planMultitaskExperiment(experiment) : planExperiment(experiment);
   const out = plan.o.out;
   let queued = new Map<string, { task: string; state?: { state: string; reason: string } }>();
   let slurm: string | undefined;

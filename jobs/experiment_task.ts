@@ -14,6 +14,7 @@ import { currentOwner } from '../experiments/lock.ts';
 import { type RunCellsOptions, cellSpec } from '../experiments/runner.ts';
 import type { RunHooks } from '../training/run/run.ts';
 import { cellRunOptions, planExperiment, webpruneVersion } from './experiment.ts';
+import { MULTITASK_PLANNER, multitaskCellRunOptions, planMultitaskExperiment } from './multitask_experiment.ts';
 
 /** What a task needs from an experiment's options: its directory, cells, how to run one, the warning margin. */
 interface TaskPlan {
@@ -28,6 +29,10 @@ const PLANNERS: Record<string, (given: Record<string, unknown>) => TaskPlan> = {
   experiment: (given) => {
     const plan = planExperiment(given);
     return { out: plan.o.out, cells: plan.cells, run: (hooks) => cellRunOptions(plan, hooks), signalBefore: plan.o.signalBefore };
+  },
+  [MULTITASK_PLANNER]: (given) => {
+    const plan = planMultitaskExperiment(given);
+    return { out: plan.o.out, cells: plan.cells, run: (hooks) => multitaskCellRunOptions(plan, hooks), signalBefore: plan.o.signalBefore };
   },
 };
 

@@ -8,7 +8,7 @@ import { getTask } from '../data/tasks.ts';
 import type { BertTokenizer } from '../data/tokenizer.ts';
 import { loadModel } from '../models/load.ts';
 import type { EncodedSplit } from '../training/data.ts';
-import { evaluate } from '../training/evaluate.ts';
+import { evaluate, loadFineTuned } from '../training/evaluate.ts';
 import { FinetunePhase, totalSteps } from '../training/finetune.ts';
 import { trainPhase } from '../training/run/loop.ts';
 import { DATA_OPTIONS, RUN_OPTIONS, twoWeights } from './common_options.ts';
@@ -85,7 +85,7 @@ export async function finetuneJob(input: FinetuneInput, context: JobContext & { 
   };
   return runJob('finetune', o, fingerprint, MODEL_FILES, context, (run) =>
     run.stage('finetune', async () => {
-      const { model, initialised } = loadModel(o.model, { head: 'classification', numLabels: task.numLabels, labelNames: task.labelNames, seed: o.seed, freshClassifier: o.reinitHead });
+      const { model, initialised } = loadModel(o.model, { head: 'classification', numLabels: task.numLabels, labelNames: task.labelNames, seed: o.seed, freshClassifier: o.reinitHead, task: task.name });
       if (initialised.length) run.info(`initialised ${initialised[0] === '*' ? 'all parameters (random model)' : initialised.join(', ')}`);
       const data = { target: { task, train: inputs.train }, dev: inputs.dev, transfer: transferTask ? { task: transferTask, train: inputs.transfer! } : null };
       const phase = new FinetunePhase(model, data, {
@@ -141,9 +141,9 @@ export async function evalJob(input: EvalInput): Promise<Record<string, number>>
   const dataDir = resolveDataDir(o.dataDir);
   const task = getTask(o.task);
   const tokenizer = resolveTokenizer(o.model, o.vocab, dataDir);
-  const { model } = loadModel(o.model, { head: 'classification', seed: 0 });
+  // Its own head (a multitask model directory's head for this task); refused when it has none or it does not fit.
+  const model = loadFineTuned(o.model, task);
   try {
-    if (model.config.numLabels !== task.numLabels) throw new Error(`${o.model} has ${model.config.numLabels} outputs, task ${task.name} needs ${task.numLabels}`);
     const { encoded } = loadEncoded(task, dataDir, o.split, tokenizer, o.maxSeqLength);
     return (await evaluate(model, encoded, task, { batchSize: o.batchSize })).metrics;
   } finally {

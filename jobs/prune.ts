@@ -29,7 +29,7 @@ import { type PruneSummary, structureSvg } from '../pruning/report.ts';
 import { type StructureSummary, fitToBudget, saveMasks } from '../pruning/structure.ts';
 import { METHODS, type TransferMethod } from '../pruning/transfer.ts';
 import type { EncodedSplit } from '../training/data.ts';
-import { evaluate } from '../training/evaluate.ts';
+import { evaluate, loadFineTuned } from '../training/evaluate.ts';
 import { FinetunePhase, totalSteps } from '../training/finetune.ts';
 import { trainPhase } from '../training/run/loop.ts';
 import type { TaskData } from '../training/task_mix.ts';
@@ -179,7 +179,7 @@ async function pruneStage(run: Run, o: PruneOptions, inputs: PruneInputs): Promi
   const targetTask = getTask(o.task);
   const { model } = loadModel(o.model, { head: 'classification', numLabels: targetTask.numLabels, labelNames: targetTask.labelNames, seed: o.seed });
   if (!o.trainEmbeddings) model.setTrainable((n) => n.startsWith('bert.embeddings.') && !n.includes('LayerNorm'), false);
-  const teacher = o.teacher ? loadModel(o.teacher, { head: 'classification', numLabels: targetTask.numLabels, seed: o.seed }).model : null;
+  const teacher = o.teacher ? loadFineTuned(o.teacher, targetTask, o.seed) : null; // its own head, never a re-initialised one
   teacher?.setTrainable(() => true, false);
   const target: TaskData = { task: targetTask, train: inputs.target.train };
   const transfer: TaskData | null = o.transfer && inputs.transfer ? { task: getTask(o.transfer), train: inputs.transfer.train } : null;

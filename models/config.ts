@@ -24,6 +24,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from './io/atomic.ts';
+import { jsonErrorMessage, readUtf8File, showInput } from './io/text_file.ts';
 
 /** The six Linears of an encoder layer, by the names config.json `ranks` uses. */
 export const LINEAR_KINDS = ['query', 'key', 'value', 'attention_output', 'intermediate', 'output'] as const;
@@ -114,7 +115,12 @@ export class ConfigError extends Error {
 }
 
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
-const show = (x: unknown): string => (x === undefined ? 'nothing' : JSON.stringify(x));
+/** Most encoder layers a config may declare (real BERTs have at most a few dozen). */
+export const MAX_LAYERS = 1024;
+/** Largest tensor dimension a config may imply. */
+export const MAX_DIMENSION = 2 ** 31 - 1;
+/** An input value for an error message (JSON, cut to 200 characters). */
+const show = (x: unknown): string => showInput(x);
 
 /**
  * Parses and validates a transformers BERT `config.json` object (plus webprune's extension keys).
@@ -142,6 +148,7 @@ export function parseConfig(json: unknown, file: string): BertConfig {
   const posInt = (key: string, def?: number): number => {
     if (!has(key)) return def ?? fail(`${key} is required (a positive integer)`);
     const v = o[key];
+    if (isInt(v) && v > MAX_DIMENSION) fail(`${key} = ${v} is beyond ${MAX_DIMENSION} (2^31 - 1)`);
     return isInt(v) && v > 0 ? v : fail(`${key} must be a positive integer (got ${show(v)})`);
   };
   const nonNegInt = (key: string, def: number): number => {
@@ -165,6 +172,8 @@ export function parseConfig(json: unknown, file: string): BertConfig {
   const vocabSize = posInt('vocab_size');
   const hiddenSize = posInt('hidden_size');
   const numLayers = posInt('num_hidden_layers');
+  // The structure below has one entry per layer: a corrupt count (2^31) would exhaust memory.
+  if (numLayers > MAX_LAYERS) fail(`num_hidden_layers must be at most ${MAX_LAYERS} (got ${numLayers})`);
   const numHeads = posInt('num_attention_heads');
   const intermediateSize = posInt('intermediate_size');
   const hiddenAct = has('hidden_act') ? o['hidden_act'] : 'gelu';
@@ -219,6 +228,12 @@ export function parseConfig(json: unknown, file: string): BertConfig {
       });
     } else layers = layers.map((l, i) => ({ ...l, numHeads: fromPruned[i]! }));
   }
+
+  // Every dimension must fit the u32 indexing of the kernels (a corrupt 2^53 − 1 would otherwise
+  // make shapes that are not even safe integers).
+  const dims: Array<[string, number]> = [];
+  layers.forEach((l, i) => dims.push([`layer ${i}: heads × attention_head_size`, l.numHeads * headSize], [`layer ${i}: intermediate_size`, l.intermediateSize]));
+  for (const [what, v] of dims) if (v > MAX_DIMENSION) fail(`${what} = ${v} is beyond ${MAX_DIMENSION} (2^31 - 1)`);
 
   // Task head.
   let id2label: Record<number, string> | undefined;
@@ -404,11 +419,12 @@ export function readConfig(dir: string): BertConfig {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: model directory does not exist`);
   const file = path.join(dir, 'config.json');
   if (!fs.existsSync(file)) throw new Error(`${file}: not found (a model directory needs a transformers config.json)`);
+  const text = readUtf8File(file);
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
+    throw new ConfigError(`${file}: not valid JSON (${jsonErrorMessage(err)})`);
   }
   return parseConfig(json, file);
 }

@@ -65,7 +65,8 @@ export function loadModel(spec: string, options: LoadOptions): LoadedModel {
     ckpt.tensors.set('classifier.bias', taskHead.bias);
   } else if (options.head === 'classification') {
     const numLabels = options.numLabels ?? config.numLabels;
-    config = withLabels(config, numLabels, options.labelNames);
+    // Keep the checkpoint's label names (id2label) unless the head changes or new names are given.
+    if (numLabels !== config.numLabels || options.labelNames !== undefined) config = withLabels(config, numLabels, options.labelNames);
   }
   const fresh = initialValues(config, options.head, options.seed);
   const values = new Map<string, HostTensor>();

@@ -12,7 +12,7 @@ import type { BertTokenizer } from '../data/tokenizer.ts';
 import type { Bert } from '../models/bert.ts';
 import { saveModel } from '../models/load.ts';
 import { type EncodedSplit, makeBatch, taskLoss } from './data.ts';
-import { evaluate } from './evaluate.ts';
+import { checkHeadFitsTask, evaluate } from './evaluate.ts';
 import type { TrainingPhase } from './run/loop.ts';
 import type { MetricsLog } from './run/metrics_log.ts';
 import { type MixState, type TaskData, TaskMix, TransferHead, mixedLogits } from './task_mix.ts';
@@ -108,6 +108,7 @@ export class FinetunePhase implements TrainingPhase {
     private readonly settings: FinetuneSettings,
     private readonly io: { metrics: MetricsLog; bestDir?: string; tokenizer?: BertTokenizer },
   ) {
+    checkHeadFitsTask(model, data.target.task); // before training, not at the first evaluation
     this.totalSteps = settings.steps;
     this.task = data.target.task;
     const transfer = data.transfer ?? null;

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
 import { KERNEL_BENCH_SIZES, type KernelBenchSize, kernelTable, runKernelBench } from '../../bench/kernels.ts';
-import { COFI_BATCH, COFI_SEQ, SPEEDUP_RUNTIMES, type SpeedupRuntime, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
+import { COFI_BATCH, COFI_SEQ, SPEEDUP_RUNTIMES, SPEEDUP_STRATEGIES, type SpeedupRuntime, type SpeedupStrategy, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
 import { resolveModelSource } from '../../hub/model.ts';
 import { registerBenchPeers } from './bench_peers.ts';
 
@@ -41,6 +41,12 @@ function runtimeList(v: string): SpeedupRuntime[] {
     if (!(SPEEDUP_RUNTIMES as readonly string[]).includes(r)) throw new InvalidArgumentError(`each runtime must be one of ${SPEEDUP_RUNTIMES.join(', ')} (got "${r}" in "${v}")`);
     return r as SpeedupRuntime;
   });
+}
+
+function strategyList(v: string): SpeedupStrategy[] {
+  const xs = v.split(',').map((s) => s.trim());
+  for (const s of xs) if (!(SPEEDUP_STRATEGIES as readonly string[]).includes(s)) throw new InvalidArgumentError(`each strategy must be one of ${SPEEDUP_STRATEGIES.join(', ')} (got "${s}" in "${v}")`);
+  return [...new Set(xs)] as SpeedupStrategy[];
 }
 
 function sizeName(v: string): KernelBenchSize {
@@ -133,15 +139,17 @@ export function registerBench(program: Command): void {
       .option('--runtime <list>', `runtimes to time, comma-separated: ${SPEEDUP_RUNTIMES.join(', ')} (webprune is always timed; onnxruntime = its CPU execution provider)`, runtimeList, ['webprune'] as SpeedupRuntime[])
       .option('--runtime-repeats <n>', 'timed runs per model in ONNX Runtime (CPU) and PyTorch (default: --repeats)', positiveInt('--runtime-repeats'))
       .option('--sparsities <list>', 'comma-separated target sparsities in [0, 1)', sparsityList, [0, 0.4, 0.7, 0.9, 0.95, 0.98])
+      .option('--strategies <list>', 'structures drawn per sparsity at equal parameter counts: structured (CoFi-like), rank (every Linear factorised)', strategyList, ['structured'] as SpeedupStrategy[])
       .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), COFI_BATCH)
       .option('--seq-len <n>', 'sequence length (padded)', positiveInt('--seq-len'), COFI_SEQ)
       .option('--out <dir>', 'write speedup.json, speedup.md and speedup.svg to DIR'),
     { repeats: 5, warmup: 1 },
-  ).action(async (o: CommonOptions & { model: string; sparsities: number[]; batchSize: number; seqLen: number; out?: string; runtime: SpeedupRuntime[]; runtimeRepeats?: number }) => {
+  ).action(async (o: CommonOptions & { model: string; strategies: SpeedupStrategy[]; sparsities: number[]; batchSize: number; seqLen: number; out?: string; runtime: SpeedupRuntime[]; runtimeRepeats?: number }) => {
     const model = await resolveModelSource(o.model); // hub ids → the HF cache (hub/model.ts)
     const bar = progressBar('bench speedup');
     const report = await runSpeedupBench({
       model,
+      strategies: o.strategies,
       runtimes: o.runtime,
       runtimeRepeats: o.runtimeRepeats,
       sparsities: o.sparsities,

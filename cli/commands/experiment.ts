@@ -12,6 +12,7 @@ import { resolveOptions } from '../../jobs/options.ts';
 import { RESTRUCTURE_OPTIONS, restructureJob } from '../../jobs/restructure.ts';
 import { RunStopped } from '../../training/run/run.ts';
 import { addOptions, givenOptions, printJobResult } from '../options.ts';
+import { registerMultitaskExperiment } from './multitask.ts';
 
 export function registerExperiment(program: Command): void {
   const { experiment: _name, ...options } = EXPERIMENT_OPTIONS;
@@ -20,6 +21,9 @@ export function registerExperiment(program: Command): void {
     .argument('<name>', 'how | what | when | curve | data-size | grid (Dery et al.: Figures 2-3, Tables 1-2, Figure 4, Figures 1 and 5, Table 4)')
     .description("run a table or figure of Dery et al.'s transfer pruning study as jobs, here or on SLURM (rerun to continue); writes OUT/results.{md,json,csv} and plots");
   // Required options are checked by the job: commander would demand them of `experiment status` too.
+  // multitask-vs-ensemble has its own options: they follow its name (positional parsing).
+  command.enablePositionalOptions();
+  registerMultitaskExperiment(command);
   addOptions(command, options, { checkRequired: false }).action(async (name: string) => {
     const args: Record<string, unknown> = { ...givenOptions(command), experiment: name };
     await initEngine({ seed: 0 });

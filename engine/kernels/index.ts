@@ -16,6 +16,7 @@ import clipScaleSource from './clip_scale.wgsl';
 import binarySource from './binary.wgsl';
 import copyStridedSource from './copy_strided.wgsl';
 import fillSource from './fill.wgsl';
+import finiteWatchSource from './finite_watch.wgsl';
 import matmulSource from './matmul.wgsl';
 import reduceMaxSource from './reduce_max.wgsl';
 import reduceMaxBackwardSource from './reduce_max_backward.wgsl';
@@ -54,6 +55,7 @@ export const K = {
   binary: defineKernel('binary', binarySource),
   copyStrided: defineKernel('copy_strided', copyStridedSource),
   fill: defineKernel('fill', fillSource),
+  finiteWatch: defineKernel('finite_watch', finiteWatchSource),
   matmul: defineKernel('matmul', matmulSource),
   reduceMax: defineKernel('reduce_max', reduceMaxSource),
   reduceMaxBackward: defineKernel('reduce_max_backward', reduceMaxBackwardSource),

@@ -16,8 +16,8 @@ fn derivative(v: f32, out: f32) -> f32 {
     case 1u: { return out; }
     case 2u: { return 1.0 / v; }
     case 3u: { return 0.5 / out; }
-    case 4u: { return 1.0 - out * out; }
-    case 5u: { return out * (1.0 - out); }
+    case 4u: { return tanh_grad(v); }
+    case 5u: { return sigmoid_grad(v); }
     case 6u: { return gelu_grad(v); }
     case 7u: { return select(0.0, 1.0, v > 0.0); }
     case 8u: { return sign(v); }

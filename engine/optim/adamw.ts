@@ -13,6 +13,7 @@ import { noGrad } from '../autograd.ts';
 import { keep, tidy } from '../scope.ts';
 import { type Tensor, grid1d } from '../tensor.ts';
 import { K } from '../kernels/index.ts';
+import type { FiniteWatch } from '../finite_watch.ts';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -29,6 +30,12 @@ export interface AdamWOptions {
   eps?: number;
   /** Clip the global gradient norm over all groups to this value (none when undefined). */
   maxGradNorm?: number;
+  /**
+   * Checks every gradient before the update (labels `PARAM.grad`) and every parameter after it
+   * (labels `PARAM`), under the optimizer's step count, for NaN and ±Infinity; read the watch when
+   * the loss is read. Gradients are checked before clipping, which would spread one NaN to all.
+   */
+  finiteWatch?: FiniteWatch;
 }
 
 interface State {
@@ -42,6 +49,7 @@ export class AdamW {
   readonly beta2: number;
   readonly eps: number;
   readonly maxGradNorm: number | undefined;
+  readonly finiteWatch: FiniteWatch | undefined;
   /** Steps taken (t in the bias corrections). */
   stepCount = 0;
   private readonly state = new Map<Tensor, State>();
@@ -56,6 +64,7 @@ export class AdamW {
     this.beta2 = options.beta2 ?? 0.999;
     this.eps = options.eps ?? 1e-8;
     this.maxGradNorm = options.maxGradNorm;
+    this.finiteWatch = options.finiteWatch;
     const seen = new Set<Tensor>();
     for (const g of groups) {
       for (const p of g.params) {
@@ -87,6 +96,7 @@ export class AdamW {
     const bc2 = 1 - this.beta2 ** t;
     const withGrad = this.groups.flatMap((g) => g.params.filter((p) => p.grad).map((p) => [g, p] as const));
     if (withGrad.length === 0) return;
+    this.finiteWatch?.check(t, withGrad.map(([, p]) => [`${p.label}.grad`, p.grad] as const));
     const scale = this.maxGradNorm === undefined ? this.one : this.clipScale(withGrad.map(([, p]) => p.grad!));
     for (const [group, p] of withGrad) {
       const s = this.stateOf(p);
@@ -98,6 +108,7 @@ export class AdamW {
         workgroups: grid1d(p.size),
       });
     }
+    this.finiteWatch?.check(t, withGrad.map(([, p]) => [p.label, p] as const));
   }
 
   /** [scale, norm] on the GPU: the clipping factor for max_norm over all gradients. */

@@ -4,6 +4,7 @@
  * a half-written file (rename is atomic within one file system on POSIX).
  */
 import * as fs from 'node:fs';
+import { fileError, withFileErrors } from './fs_errors.ts';
 
 /** Writes all of `bytes` at the file position of `fd`, looping over partial writes. */
 export function writeAll(fd: number, bytes: ArrayBufferView): void {
@@ -20,37 +21,55 @@ export function writeAll(fd: number, bytes: ArrayBufferView): void {
 /**
  * Creates `path` atomically: calls `write(fd)` on a fresh `path.tmp`, fsyncs it and renames it to
  * `path`. If `write` throws, the temporary file is removed and the error is rethrown; `path` is untouched.
- * @throws whatever `write` or the file system throws (e.g. ENOENT when the directory does not exist).
+ * @throws FileSystemError `PATH: cannot write the file: REASON (CODE)` when the file system fails
+ *   (ENOSPC, EROFS, a missing directory, ...); whatever else `write` throws, unchanged.
  */
 export function writeFileAtomicWith(path: string, write: (fd: number) => void): void {
   const tmp = `${path}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
+  const fd = withFileErrors(path, `write the file (creating ${tmp})`, () => fs.openSync(tmp, 'w'));
   try {
     write(fd);
     fs.fsyncSync(fd);
   } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
+    abandon(fd, tmp);
+    throw fileError(path, 'write the file', err);
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, path);
+  finish(fd, tmp, path);
 }
 
 /** writeFileAtomicWith for a writer that awaits (e.g. one streaming a decompressed file). */
 export async function writeFileAtomicWithAsync(path: string, write: (fd: number) => Promise<void>): Promise<void> {
   const tmp = `${path}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
+  const fd = withFileErrors(path, `write the file (creating ${tmp})`, () => fs.openSync(tmp, 'w'));
   try {
     await write(fd);
     fs.fsyncSync(fd);
   } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
+    abandon(fd, tmp);
+    throw fileError(path, 'write the file', err);
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, path);
+  finish(fd, tmp, path);
+}
+
+/** Closes and removes a temporary file after a failed write (its own errors would hide the first one). */
+function abandon(fd: number, tmp: string): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already failing
+  }
+  fs.rmSync(tmp, { force: true });
+}
+
+/** Closes the complete temporary file and renames it over `path`. */
+function finish(fd: number, tmp: string, path: string): void {
+  try {
+    fs.closeSync(fd);
+    fs.renameSync(tmp, path);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw fileError(path, `replace the file with ${tmp}`, err);
+  }
 }
 
 /** Creates `path` atomically with the given content (a string is written as UTF-8). */

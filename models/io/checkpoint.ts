@@ -11,8 +11,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ATTENTION_LINEARS, type BertConfig, type LinearKind, configToJson, linearShape, readConfig, validateConfig } from '../config.ts';
 import { writeFileAtomic } from './atomic.ts';
+import { makeDirectory, withFileErrors } from './fs_errors.ts';
 import type { SafetensorsWriteDType } from './safetensors.ts';
-import { readSafetensors, tensorBytes, writeSafetensors } from './safetensors.ts';
+import { SafetensorsError, checkWritable, readSafetensors, tensorBytes, writeSafetensors } from './safetensors.ts';
+import { jsonErrorMessage, quoteInput, readUtf8File, showInput } from './text_file.ts';
 
 /** Which model class the checkpoint holds: BertModel, BertForSequenceClassification, BertForMaskedLM. */
 export type HeadKind = 'base' | 'classification' | 'mlm';
@@ -234,15 +236,16 @@ function weightFiles(dir: string): { kind: 'single'; file: string } | { kind: 's
   if (fs.existsSync(single)) return { kind: 'single', file: single };
   const index = path.join(dir, INDEX_FILE);
   if (!fs.existsSync(index)) {
-    const pickles = fs.readdirSync(dir).filter((f) => PICKLE_RE.test(f));
+    const pickles = withFileErrors(dir, 'list the model directory', () => fs.readdirSync(dir)).filter((f) => PICKLE_RE.test(f));
     if (pickles.length > 0) throw pickleRefusal(path.join(dir, pickles[0]!), dir, dir);
     throw new CheckpointError(`${dir}: no ${SINGLE_FILE} or ${INDEX_FILE} in the model directory`);
   }
+  const text = readUtf8File(index);
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(index, 'utf8'));
+    json = JSON.parse(text);
   } catch (err) {
-    throw new CheckpointError(`${index}: not valid JSON (${(err as Error).message})`);
+    throw new CheckpointError(`${index}: not valid JSON (${jsonErrorMessage(err)})`);
   }
   const weightMap = (json as { weight_map?: unknown } | null)?.weight_map;
   if (weightMap === null || typeof weightMap !== 'object' || Array.isArray(weightMap)) {
@@ -251,7 +254,7 @@ function weightFiles(dir: string): { kind: 'single'; file: string } | { kind: 's
   const shards = new Map<string, string[]>();
   for (const [name, file] of Object.entries(weightMap as Record<string, unknown>)) {
     if (typeof file !== 'string' || file === '' || file.includes('/') || file.includes('\\') || file === '.' || file === '..') {
-      throw new CheckpointError(`${index}: weight_map["${name}"] must be a file name in the model directory (got ${JSON.stringify(file)})`);
+      throw new CheckpointError(`${index}: weight_map[${quoteInput(name)}] must be a file name in the model directory (got ${showInput(file)})`);
     }
     const list = shards.get(file) ?? [];
     list.push(name);
@@ -274,7 +277,8 @@ function weightFiles(dir: string): { kind: 'single'; file: string } | { kind: 's
  *   of other heads (e.g. load an MLM checkpoint as 'base' to fine-tune it) instead of failing.
  * @returns tensors in module order ({@link expectedTensors} order, then optional ones).
  * @throws Error when the directory or config.json is missing; ConfigError for a bad config.json;
- *   SafetensorsError for a malformed file; CheckpointError for: PyTorch pickles without safetensors
+ *   SafetensorsError for a malformed file or a NaN / ±Infinity weight (naming the file, tensor and
+ *   first bad element); FileSystemError when a file cannot be read; CheckpointError for: PyTorch pickles without safetensors
  *   (with the conversion command), no weights, a bad index (listed file missing, a file holding a
  *   tensor not mapped to it or lacking one mapped to it), duplicate names after normalisation,
  *   integer tensors, and missing / unexpected / wrongly shaped tensors (naming file and tensor).
@@ -374,7 +378,9 @@ export interface SaveCheckpointOptions {
  *   the word embeddings) is left out.
  * @returns the file names written (relative to `dir`).
  * @throws ConfigError for an invalid config; CheckpointError for missing / unexpected / wrongly
- *   shaped tensors or a bad maxShardBytes — before anything is written.
+ *   shaped tensors, a NaN or ±Infinity value (or, for F16/BF16, one beyond the dtype's range),
+ *   naming the tensor and element, or a bad maxShardBytes — before anything is written;
+ *   FileSystemError naming the path when the directory cannot be made or a file written.
  */
 export function saveCheckpoint(dir: string, config: BertConfig, tensors: ReadonlyMap<string, HostTensor>, options: SaveCheckpointOptions = {}): string[] {
   const dtype = options.dtype ?? 'F32';
@@ -388,6 +394,11 @@ export function saveCheckpoint(dir: string, config: BertConfig, tensors: Readonl
     if (!(t.data instanceof Float32Array)) throw new CheckpointError(`${where}: tensor "${name}" must hold a Float32Array`);
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== count) throw new CheckpointError(`${where}: tensor "${name}" has ${t.data.length} values but shape ${fmt(t.shape)} needs ${count}`);
+    try {
+      checkWritable(where, { name, shape: t.shape, data: t.data }, dtype);
+    } catch (err) {
+      throw err instanceof SafetensorsError ? new CheckpointError(err.message) : err;
+    }
     byName.set(norm, t);
   }
   const head = detectHead(byName.keys(), where);
@@ -400,7 +411,7 @@ export function saveCheckpoint(dir: string, config: BertConfig, tensors: Readonl
   const items = order.map((n) => ({ name: fileName(n), shape: byName.get(n)!.shape, data: byName.get(n)!.data, bytes: tensorBytes(byName.get(n)!.shape, dtype) }));
   const total = items.reduce((s, t) => s + t.bytes, 0);
 
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   const json = { ...configToJson({ ...config, architectures: [ARCHITECTURE[head]] }), torch_dtype: dtype === 'F32' ? 'float32' : dtype === 'F16' ? 'float16' : 'bfloat16' };
   const metadata = { format: 'pt' };
   const written: string[] = [];
@@ -436,8 +447,8 @@ export function saveCheckpoint(dir: string, config: BertConfig, tensors: Readonl
   writeFileAtomic(path.join(dir, 'config.json'), `${JSON.stringify(json, null, 2)}\n`);
   written.push('config.json');
   // Remove weight files of an earlier save that this one does not use.
-  for (const f of fs.readdirSync(dir)) {
-    if ((f === SINGLE_FILE || f === INDEX_FILE || SHARD_RE.test(f)) && !written.includes(f)) fs.rmSync(path.join(dir, f));
+  for (const f of withFileErrors(dir, 'list the directory', () => fs.readdirSync(dir))) {
+    if ((f === SINGLE_FILE || f === INDEX_FILE || SHARD_RE.test(f)) && !written.includes(f)) withFileErrors(path.join(dir, f), 'remove a stale weight file', () => fs.rmSync(path.join(dir, f)));
   }
   if (options.tokenizer !== undefined) options.tokenizer.save(dir);
   return written;

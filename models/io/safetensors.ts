@@ -10,7 +10,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { writeAll, writeFileAtomicWith } from './atomic.ts';
-import { bf16ToF32Array, f16ToF32Array, f32ToBf16Array, f32ToF16Array } from './half.ts';
+import { describeNonFinite, multiIndex } from './finite.ts';
+import { describeFsError } from './fs_errors.ts';
+import { bf16ToF32Array, f16ToF32Array, f32FromBits, f32ToBf16Array, f32ToF16Array } from './half.ts';
 
 /** Every dtype of the safetensors specification. */
 export type SafetensorsDType =
@@ -212,17 +214,30 @@ function decode(bytes: Uint8Array, dtype: SafetensorsDType): Float32Array | BigI
   }
 }
 
+/** Options of {@link readSafetensors} and {@link parseSafetensors}. */
+export interface SafetensorsReadOptions {
+  /** Return NaN and ±Infinity values instead of refusing the file (default false). */
+  allowNonFinite?: boolean;
+}
+
 /**
  * Decodes a safetensors file held in memory. See {@link readSafetensors}.
  * @param file the path, used in error messages only.
  */
-export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
+export function parseSafetensors(bytes: Uint8Array, file: string, options: SafetensorsReadOptions = {}): SafetensorsFile {
   assertLittleEndian();
   const { entries, metadata, dataStart } = parseSafetensorsHeader(bytes, file);
   const tensors = new Map<string, SafetensorsTensor>();
   for (const [name, e] of entries) {
     if (!READABLE.has(e.dtype)) throw new SafetensorsError(file, `dtype ${e.dtype} is not supported by this reader`, name);
     const data = decode(bytes.subarray(dataStart + e.begin, dataStart + e.end), e.dtype);
+    if (data instanceof Float32Array && options.allowNonFinite !== true) {
+      const bad = describeNonFinite(data, e.shape);
+      if (bad !== undefined) {
+        const widened = e.dtype === 'F64' ? ' (as f32: F64 values beyond ±3.4e38 overflow)' : '';
+        throw new SafetensorsError(file, `${bad}${widened}; tensors must hold finite values (was the file saved from a run that diverged?)`, name);
+      }
+    }
     tensors.set(name, { dtype: e.dtype, shape: e.shape, data });
   }
   return { tensors, metadata };
@@ -235,10 +250,18 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
  * F8 dtypes are rejected.
  * @returns tensors in header order, and the `__metadata__` map ({} when absent).
  * @throws SafetensorsError (message `PATH: tensor "NAME": ...`) for every malformation listed at
- *   {@link parseSafetensorsHeader}, and for unsupported dtypes; the fs error when the file cannot be read.
+ *   {@link parseSafetensorsHeader}, for unsupported dtypes, for a NaN or ±Infinity in a float tensor
+ *   (naming the first bad element; unless options.allowNonFinite), and when the file cannot be
+ *   read (naming the path and the system error).
  */
-export function readSafetensors(path: string): SafetensorsFile {
-  return parseSafetensors(fs.readFileSync(path), path);
+export function readSafetensors(path: string, options: SafetensorsReadOptions = {}): SafetensorsFile {
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFileSync(path);
+  } catch (err) {
+    throw new SafetensorsError(path, `cannot read the file: ${describeFsError(err)}`);
+  }
+  return parseSafetensors(bytes, path, options);
 }
 
 /** Output dtypes of {@link writeSafetensors}. */
@@ -284,25 +307,54 @@ function buildHeader(path: string, tensors: readonly SafetensorsWriteTensor[], d
   return out;
 }
 
+/** Largest f32 magnitudes that round to a finite F16 / BF16 (round to nearest even); beyond them ±Infinity. */
+const LARGEST_ROUNDING_TO_FINITE: Readonly<Record<'F16' | 'BF16', number>> = {
+  F16: f32FromBits(0x477fefff), // 65519.996: f16 max is 65504; the midpoint 65520 to 2^16 rounds up (to even)
+  BF16: f32FromBits(0x7f7f7fff), // 3.3962e38: the f32 just below the midpoint between bf16 max and 2^128
+};
+
+/**
+ * Refuses a tensor that would not be stored as finite values: a NaN or ±Infinity, or (F16/BF16) a
+ * value beyond the dtype's range, which rounding would turn into ±Infinity.
+ * @throws SafetensorsError naming the file, tensor and first bad element.
+ */
+export function checkWritable(path: string, t: SafetensorsWriteTensor, dtype: SafetensorsWriteDType): void {
+  const bad = describeNonFinite(t.data, t.shape);
+  if (bad !== undefined) throw new SafetensorsError(path, `${bad}; refusing to write non-finite values (the values come from a run that diverged?)`, t.name);
+  if (dtype === 'F32') return;
+  const limit = LARGEST_ROUNDING_TO_FINITE[dtype];
+  for (let i = 0; i < t.data.length; i++) {
+    const v = t.data[i]!;
+    if (v > limit || v < -limit) {
+      const where = t.shape.length > 1 ? ` (index ${multiIndex(t.shape, i)} of shape [${t.shape.join(', ')}])` : '';
+      throw new SafetensorsError(path, `element ${i}${where} = ${v} is beyond the ${dtype} range and would be stored as ${v > 0 ? '+' : '-'}Infinity; save as ${dtype === 'F16' ? 'F32 or BF16' : 'F32'}`, t.name);
+    }
+  }
+}
+
 /**
  * Writes tensors to a safetensors file, atomically (`path.tmp` then rename), in the given order,
  * contiguous, with the header padded to a multiple of 8 bytes.
- * @param options.dtype stored dtype: 'F32' (exact), 'F16' or 'BF16' (rounded to nearest even;
- *   F16 overflows beyond ±65504 become ±Infinity).
+ * @param options.dtype stored dtype: 'F32' (exact), 'F16' or 'BF16' (rounded to nearest even).
  * @param options.metadata optional string → string map stored as `__metadata__`.
+ * @param options.allowNonFinite write NaN and ±Infinity values (and F16/BF16 overflows) instead of
+ *   refusing them (default false: {@link readSafetensors} refuses such files too).
  * @throws SafetensorsError on duplicate/reserved names, bad shapes, data length ≠ prod(shape),
- *   non-string metadata; fs errors (e.g. missing directory). On any error no file is left at `path`
- *   (an existing one is untouched).
+ *   non-string metadata, and (unless allowNonFinite) a value that would not be stored as a finite
+ *   number, naming the tensor and element; FileSystemError naming the file when the write fails
+ *   (missing directory, ENOSPC, ...). On any error no file is left at `path` (an existing one is
+ *   untouched).
  */
 export function writeSafetensors(
   path: string,
   tensors: readonly SafetensorsWriteTensor[],
-  options: { dtype?: SafetensorsWriteDType; metadata?: Record<string, string> } = {},
+  options: { dtype?: SafetensorsWriteDType; metadata?: Record<string, string>; allowNonFinite?: boolean } = {},
 ): void {
   assertLittleEndian();
   const dtype = options.dtype ?? 'F32';
   if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw new SafetensorsError(path, `cannot write dtype ${JSON.stringify(dtype)} (F32, F16 or BF16)`);
   const header = buildHeader(path, tensors, dtype, options.metadata);
+  if (options.allowNonFinite !== true) for (const t of tensors) checkWritable(path, t, dtype);
   writeFileAtomicWith(path, (fd) => {
     writeAll(fd, header);
     for (const t of tensors) {

@@ -4,7 +4,7 @@ import { type KernelReport, kernelCases, kernelTable, linearCase, opCase, runKer
 import { GpuTimer } from '../../bench/timer.ts';
 import { useBenchTestEngine } from './helpers.ts';
 
-describe('bench: kernels', function () {
+describe('bench: kernels @gpu', function () {
   this.timeout(300000);
   before(useBenchTestEngine);
   let report: KernelReport;

@@ -12,7 +12,7 @@ import { useBenchTestEngine } from './helpers.ts';
 
 const ROW_FIELDS = ['sparsity', 'params', 'flops', 'latency_ms', 'speedup', 'ideal_speedup'];
 
-describe('bench: speedup', function () {
+describe('bench: speedup @gpu @slow', function () {
   this.timeout(300000);
   before(useBenchTestEngine);
   let report: SpeedupReport;
@@ -188,7 +188,7 @@ function torchPython(): string | null {
   return null;
 }
 
-describe('bench: torch_bench.py', function () {
+describe('bench: torch_bench.py @slow', function () {
   this.timeout(120000);
 
   it('times the same ops and a compacted BERT in PyTorch (when an interpreter with torch exists)', async function () {

@@ -3,7 +3,7 @@ import * as E from '../../engine/index.ts';
 import { BENCH_DAWN_OPTIONS, GpuTimer, MAX_COPIES, ROTATION_BYTES, randomTensor, randomValues, rotationCopies, summarize } from '../../bench/timer.ts';
 import { useBenchTestEngine } from './helpers.ts';
 
-describe('bench: timer', () => {
+describe('bench: timer @gpu', () => {
   before(useBenchTestEngine);
 
   it('summarize: median of odd and even counts, min and max', () => {

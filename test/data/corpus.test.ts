@@ -208,7 +208,7 @@ describe('corpus: SequencePacker', () => {
   });
 });
 
-describe('corpus: real data', function () {
+describe('corpus: real data @data @slow', function () {
   const valid = path.join(defaultDataDir(), 'corpus/valid.txt.gz');
   const vocabDir = path.join(defaultDataDir(), 'vocab/bert-base-uncased');
   before(function () {

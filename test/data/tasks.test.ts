@@ -9,7 +9,7 @@ import type { Split } from '../../data/tasks.ts';
 const dataDir = defaultDataDir();
 const haveData = fs.existsSync(path.join(dataDir, 'glue/MRPC/train.tsv'));
 
-describe('tasks: real data', function () {
+describe('tasks: real data @data', function () {
   before(function () {
     if (!haveData) {
       console.warn(`    skipped: no task data under ${dataDir} (set WEBPRUNE_DATA)`);
@@ -206,5 +206,52 @@ describe('tasks: malformed files and generic tasks', () => {
     write('gen-jsonl/train.jsonl', '{"text": "a", "label": 0.25}\n{"text": "b", "label": "-3e2"}\n{"text": "c", "label": "high"}\n');
     expectRowError(() => loadSplit(reg, '', 'train'), 'train.jsonl:3: label "high" is not a number');
     expect(loadSplit(reg, '', 'train', { skipMalformed: true }).examples.map((e) => e.label)).to.deep.equal([0.25, -300]);
+  });
+  it('refuses UTF-16, binary and non-UTF-8 files, saying so instead of echoing their bytes', () => {
+    const head = 'Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tA\tB\n';
+    const utf16 = write('enc16/glue/MRPC/train.tsv', '');
+    fs.writeFileSync(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(head, 'utf16le')]));
+    expect(() => loadSplit('mrpc', path.join(root, 'enc16'), 'train')).to.throw(`${utf16}: is UTF-16 text (byte-order mark FF FE), not UTF-8`);
+    fs.writeFileSync(utf16, Buffer.from(head, 'utf16le'));
+    expect(() => loadSplit('mrpc', path.join(root, 'enc16'), 'train')).to.throw(`${utf16}: looks like UTF-16 text (NUL bytes between characters), not UTF-8`);
+    const binary = write('encbin/glue/MRPC/train.tsv', '');
+    fs.writeFileSync(binary, Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x00, 0x00, 0x08, 0x00, ...Array.from({ length: 300 }, (_, i) => (i * 37) % 256)]));
+    expect(() => loadSplit('mrpc', path.join(root, 'encbin'), 'train')).to.throw(`${binary}: is not a text file: NUL byte at offset 5 (line 1)`);
+    const latin1 = write('enclat/glue/MRPC/train.tsv', '');
+    fs.writeFileSync(latin1, Buffer.from(`${head}0\t3\t4\tcaf\xe9\tB\n`, 'latin1'));
+    expect(() => loadSplit('mrpc', path.join(root, 'enclat'), 'train')).to.throw(`${latin1}: is not valid UTF-8: byte 0xE9 at offset 59 (line 3)`);
+  });
+
+  it('caps the input it echoes at 200 characters', () => {
+    const long = 'x'.repeat(100_000);
+    write('caps/glue/MRPC/train.tsv', `Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n${long}\t1\t2\tA\tB\n`);
+    let message = '';
+    try {
+      loadSplit('mrpc', path.join(root, 'caps'), 'train');
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).to.match(/train\.tsv:2: unknown label "x{200}"… \(100000 characters\)/);
+    expect(message.length).to.be.below(400);
+    write('caps/scibert/sciie/train.jsonl', `{"text": ${JSON.stringify(long)}, "label": ${JSON.stringify(long)}}\n{"text": "a", "label": ${long}\n`);
+    for (const f of [() => loadSplit('sciie', path.join(root, 'caps'), 'train')]) {
+      try {
+        f();
+        expect.fail('loaded');
+      } catch (err) {
+        expect((err as Error).message.length, (err as Error).message.slice(0, 300)).to.be.below(400);
+      }
+    }
+  });
+
+  it('refuses a split without examples (a header-only file, or every row skipped), naming the file', () => {
+    const head = 'Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n';
+    write('empty/glue/MRPC/train.tsv', `${head}1\t1\t2\tA\tB\n`);
+    const dev = write('empty/glue/MRPC/dev.tsv', head);
+    expectRowError(() => loadSplit('mrpc', path.join(root, 'empty'), 'dev'), `${dev}:1: no examples (only a header row); the dev split of mrpc needs at least one`);
+    write('empty/glue/MRPC/dev.tsv', `${head}7\t1\t2\tA\tB\n`);
+    expectRowError(() => loadSplit('mrpc', path.join(root, 'empty'), 'dev', { skipMalformed: true }), 'no examples (all 1 rows are malformed and were skipped)');
+    const jsonl = write('empty/scibert/sciie/dev.jsonl', '\n  \n');
+    expectRowError(() => loadSplit('sciie', path.join(root, 'empty'), 'dev'), `${jsonl}:1: no examples (no non-blank lines)`);
   });
 });

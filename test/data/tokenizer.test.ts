@@ -82,7 +82,7 @@ function referenceEncode(text: string, vocab: Map<string, number>): number[] {
   return ids;
 }
 
-describe('tokenizer: bert-base-uncased vocabulary', function () {
+describe('tokenizer: bert-base-uncased vocabulary @data', function () {
   let tok: BertTokenizer;
   let ids: Map<string, number>;
   before(function () {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
 import { useTestEngine } from '../helpers.ts';
 
-describe('autograd and scopes', () => {
+describe('autograd and scopes @gpu', () => {
   before(useTestEngine);
 
   it('accumulates gradients over two backward passes until zeroed', async () => {
@@ -79,7 +79,7 @@ describe('autograd and scopes', () => {
   });
 });
 
-describe('kernel bindings', () => {
+describe('kernel bindings @gpu', () => {
   before(useTestEngine);
 
   it('rejects a binding of the wrong element type, naming kernel and tensor', () => {

@@ -21,7 +21,7 @@ function wgslFiles(dir = ROOT): string[] {
   return out;
 }
 
-describe('kernel registry', () => {
+describe('kernel registry @gpu', () => {
   before(useTestEngine);
   const handles = [...Object.values(K), ...Object.values(BERT_KERNELS), ...Object.values(PRUNING_KERNELS)];
 

@@ -12,7 +12,7 @@ function stderrOf(code: string): Promise<string> {
   );
 }
 
-describe('engine: native stderr filtering (Dawn\'s limit notices)', function () {
+describe('engine: native stderr filtering (Dawn\'s limit notices) @gpu', function () {
   this.timeout(60000);
 
   it('drops the matching lines written to fd 2 and writes back the rest, in order', async function () {

@@ -46,7 +46,7 @@ function concatRef(xs: NDArray[], axis: number): NDArray {
   return out;
 }
 
-describe('reductions', () => {
+describe('reductions @gpu', () => {
   before(useTestEngine);
 
   const SUMS: Array<[number[], number[] | undefined, boolean]> = [
@@ -59,16 +59,18 @@ describe('reductions', () => {
   ];
   it('sum and mean over axes', async () => {
     for (const [shape, axes, keep] of SUMS) {
-      await checkOp({ name: `sum${JSON.stringify(axes)}`, shapes: [shape], gpu: ([x]) => E.sum(x!, axes, keep), ref: ([x]) => sumAxes(x!, axes, keep) });
+      await checkOp({ name: `sum${JSON.stringify(axes)}`, shapes: [shape], gpu: ([x]) => E.sum(x!, axes, keep), ref: ([x]) => sumAxes(x!, axes, keep), absScale: true });
       const count = axes ? axes.reduce((acc, a) => acc * shape[a]!, 1) : shape.reduce((p, q) => p * q, 1);
-      await checkOp({ name: `mean${JSON.stringify(axes)}`, shapes: [shape], gpu: ([x]) => E.mean(x!, axes, keep), ref: ([x]) => sumAxes(x!, axes, keep).map((v) => v / count) });
+      await checkOp({ name: `mean${JSON.stringify(axes)}`, shapes: [shape], gpu: ([x]) => E.mean(x!, axes, keep), ref: ([x]) => sumAxes(x!, axes, keep).map((v) => v / count), absScale: true });
     }
   });
 
   it('long sums are split into chunks and reduced again', async () => {
     // 3 chunks of rows (4096 each) and 5 column chunks (256 rows each) exercise the second pass.
-    await checkOp({ name: 'sum all', shapes: [[9000]], gpu: ([x]) => E.sum(x!), ref: ([x]) => sumAxes(x!, undefined, false), gradTol: false });
-    await checkOp({ name: 'sum cols', shapes: [[1100, 40]], gpu: ([x]) => E.sum(x!, 0), ref: ([x]) => sumAxes(x!, [0], false), gradTol: false });
+    // Judged against Σ|x|: a sum of 9000 terms of both signs can cancel to near zero, and no float32
+    // summation order is accurate relative to that (seed 706109630 failed a plain relative bound).
+    await checkOp({ name: 'sum all', shapes: [[9000]], gpu: ([x]) => E.sum(x!), ref: ([x]) => sumAxes(x!, undefined, false), gradTol: false, absScale: true });
+    await checkOp({ name: 'sum cols', shapes: [[1100, 40]], gpu: ([x]) => E.sum(x!, 0), ref: ([x]) => sumAxes(x!, [0], false), gradTol: false, absScale: true });
   });
 
   it('max along an axis, gradient to the maximum', async () => {
@@ -78,7 +80,7 @@ describe('reductions', () => {
   });
 });
 
-describe('shape ops', () => {
+describe('shape ops @gpu', () => {
   before(useTestEngine);
 
   it('reshape shares storage and infers -1', async () => {
@@ -113,6 +115,7 @@ describe('shape ops', () => {
       name: 'expand',
       shapes: [[7, 1]],
       gpu: ([x]) => E.expand(x!, [3, 7, 33]),
+      absScale: true, // the gradient sums 99 upstream values per element
       ref: ([x]) => {
         const out = NDArray.zeros([3, 7, 33]);
         return out.map((_, i) => x!.atBroadcast(out.unravel(i)));

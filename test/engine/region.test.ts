@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
 import { useTestEngine } from '../helpers.ts';
 
-describe('command queue regions (timed benchmark regions)', () => {
+describe('command queue regions (timed benchmark regions) @gpu', () => {
   before(useTestEngine);
 
   it('records a region without submitting: uploads become staged copies, results stay right', async () => {

@@ -4,7 +4,7 @@ import { permuteRef, zipWith } from '../reference/ndarray.ts';
 
 // Strided kernels (copy_strided, binary, where, the softmax mask) pack shapes and strides of rank
 // ≤ 8 as two vec4s; dimensions 4..7 live in the second one (lib/strided.wgsl dim8).
-describe('strided indexing beyond rank 4', () => {
+describe('strided indexing beyond rank 4 @gpu', () => {
   before(useTestEngine);
 
   it('permutes rank-6 tensors whose dimensions cannot merge', async () => {

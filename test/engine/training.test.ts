@@ -59,7 +59,7 @@ function adamwRef(params: NDArray[], grads: NDArray[], state: { m: Float64Array[
   });
 }
 
-describe('training', () => {
+describe('training @gpu', () => {
   before(useTestEngine);
 
   it('a composed MLP (linear, layer norm, GELU, cross-entropy) has the float64 gradients end to end', async () => {
@@ -102,7 +102,7 @@ describe('training', () => {
     opt.dispose();
   });
 
-  it('learns the rings problem, with a negative-lr group ascending, clipping, and a warmup schedule', async () => {
+  it('learns the rings problem, with a negative-lr group ascending, clipping, and a warmup schedule @slow', async () => {
     const seed = freshSeed();
     const rng = new HostRandom(seed);
     const { x, labels } = ringData(rng, 256);

@@ -25,7 +25,7 @@ interface Results {
 }
 const readResults = (out: string) => JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as Results;
 
-describe('experiments (Dery et al. tables as jobs)', function () {
+describe('experiments (Dery et al. tables as jobs) @gpu @data @slow', function () {
   this.timeout(600_000);
   let root = '';
   let model = '';

@@ -36,7 +36,7 @@ async function until(what: string, done: () => boolean | Promise<boolean>, secon
   }
 }
 
-describe('experiments on SLURM (--executor slurm, against a real cluster)', function () {
+describe('experiments on SLURM (--executor slurm, against a real cluster) @gpu @slow', function () {
   this.timeout(600_000);
   let root = '';
   let model = '';

@@ -6,7 +6,7 @@ import { exportModel } from '../../export/export_model.ts';
 import { findRunFacts } from '../../export/model_card.ts';
 import { testConfig, writeTestModel } from './fixtures.ts';
 
-describe('export: webprune export (library call) and the model card', function () {
+describe('export: webprune export (library call) and the model card @gpu', function () {
   this.timeout(60000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-exportmodel-'));
   const run = path.join(tmp, 'run');

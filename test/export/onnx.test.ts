@@ -24,7 +24,7 @@ async function ortLogits(session: ort.InferenceSession, batches: readonly HostBa
   return out;
 }
 
-describe('export: ONNX', function () {
+describe('export: ONNX @gpu @data @slow', function () {
   this.timeout(300000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-onnx-'));
   let batches: HostBatch[];

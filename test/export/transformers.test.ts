@@ -27,7 +27,7 @@ function runCheck(python: string, args: string[]): Promise<{ code: number; repor
   );
 }
 
-describe('export: transformers', function () {
+describe('export: transformers @gpu @slow', function () {
   this.timeout(300000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-hfexport-'));
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -28,7 +28,7 @@ function toParquet(examples: readonly Example[], regression: boolean): Uint8Arra
   return new Uint8Array(buf);
 }
 
-describe('hub: GLUE tasks from nyu-mll/glue parquet when the data root lacks them', function () {
+describe('hub: GLUE tasks from nyu-mll/glue parquet when the data root lacks them @data @slow', function () {
   this.timeout(120000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-glue-'));
   const hub = new FakeHub();

@@ -26,7 +26,7 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
-describe('hub: --model hub ids against a loopback hub', function () {
+describe('hub: --model hub ids against a loopback hub @gpu', function () {
   this.timeout(120000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-hub-'));
   const hub = new FakeHub();

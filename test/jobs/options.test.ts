@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { RUN_OPTIONS } from '../../jobs/common_options.ts';
 import { FINETUNE_OPTIONS } from '../../jobs/finetune.ts';
+import { MULTITASK_EXPERIMENT_OPTIONS } from '../../jobs/multitask_experiment.ts';
 import { OptionError, defineOptions, flagName, opt, resolveOptions, trajectoryOptions } from '../../jobs/options.ts';
 import { PRETRAIN_OPTIONS } from '../../jobs/pretrain.ts';
 import { PRUNE_OPTIONS } from '../../jobs/prune.ts';
@@ -11,7 +12,7 @@ const ROOT = path.join(import.meta.dirname, '../..');
 
 /** `webprune COMMAND --help`, run as a user would (the CLI in a child process). */
 function help(command: string): string {
-  return execFileSync(process.execPath, ['--import', './scripts/ts-register.mjs', 'cli/webprune.ts', command, '--help'], { cwd: ROOT, encoding: 'utf8', env: process.env });
+  return execFileSync(process.execPath, ['--import', './scripts/ts-register.mjs', 'cli/webprune.ts', ...command.split(' '), '--help'], { cwd: ROOT, encoding: 'utf8', env: process.env });
 }
 
 /** The help entry of one flag, its wrapped continuation lines joined. */
@@ -26,15 +27,14 @@ function line(text: string, flag: string): string {
   return found.replace(/\s+/g, ' ');
 }
 
-describe('job options (declared once)', function () {
+describe('job options (declared once) @slow', function () {
   this.timeout(60_000);
 
-  it('prune, finetune and pretrain take the run loop\'s flags with the same help and defaults', () => {
-    const texts = ['prune', 'finetune', 'pretrain'].map(help);
+  it('prune, finetune, pretrain and multitask take the run loop\'s flags with the same help and defaults', () => {
+    const texts = ['prune', 'finetune', 'pretrain', 'multitask'].map(help);
     for (const o of Object.values(RUN_OPTIONS)) {
       const lines = texts.map((t) => line(t, flagName(o.flag)));
-      expect(lines[1], flagName(o.flag)).to.equal(lines[0]);
-      expect(lines[2], flagName(o.flag)).to.equal(lines[0]);
+      for (const l of lines.slice(1)) expect(l, flagName(o.flag)).to.equal(lines[0]);
     }
     expect(line(texts[0]!, '--seed')).to.include('(default: 42)');
     expect(line(texts[2]!, '--checkpoint-every')).to.include('(default: 500)');
@@ -42,7 +42,8 @@ describe('job options (declared once)', function () {
   });
 
   it('every flag of a job spec reaches the CLI', () => {
-    for (const [command, spec] of [['prune', PRUNE_OPTIONS], ['finetune', FINETUNE_OPTIONS], ['pretrain', PRETRAIN_OPTIONS]] as const) {
+    const specs = [['prune', PRUNE_OPTIONS], ['finetune', FINETUNE_OPTIONS], ['pretrain', PRETRAIN_OPTIONS], ['experiment multitask-vs-ensemble', MULTITASK_EXPERIMENT_OPTIONS]] as const;
+    for (const [command, spec] of specs) {
       const text = help(command);
       for (const o of Object.values(spec)) expect(text, `${command} ${o.flag}`).to.include(flagName(o.flag));
     }

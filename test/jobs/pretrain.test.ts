@@ -74,7 +74,7 @@ interface Rec {
 const records = (out: string): Rec[] =>
   fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Rec);
 
-describe('pretrain (MLM)', function () {
+describe('pretrain (MLM) @gpu @slow', function () {
   this.timeout(180_000);
   let root: string;
   let corpusDir: string;

@@ -75,7 +75,7 @@ const summaryOf = (r: JobResult<PruneSummary>): PruneSummary => {
   return r.summary;
 };
 
-describe('webprune prune (job)', function () {
+describe('webprune prune (job) @gpu @data @slow', function () {
   this.timeout(300_000);
   let root = '';
   let model = '';

@@ -33,7 +33,7 @@ function batch(seed: number, B: number, S: number, vocab: number) {
   return { inputIds: ids, tokenTypeIds: types, attentionMask: mask };
 }
 
-describe('BERT model', () => {
+describe('BERT model @gpu', () => {
   before(useTestEngine);
 
   it('builds per-layer structure (heads, FFN widths, missing sub-layers) from the config', () => {
@@ -120,7 +120,7 @@ describe('BERT model', () => {
   });
 });
 
-describe('model checkpoints', () => {
+describe('model checkpoints @gpu', () => {
   before(useTestEngine);
 
   it('saves and loads a pruned-structure model with identical outputs, and starts a classifier from an MLM checkpoint', async () => {

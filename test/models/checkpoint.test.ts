@@ -359,3 +359,51 @@ describe('checkpoint: validation errors', () => {
     expect(fs.existsSync(dir)).to.equal(false);
   });
 });
+
+describe('checkpoint: non-finite weights', () => {
+  const poisoned = (name: string, index: number, value: number) => {
+    const config = smallConfig();
+    const tensors = randomTensors(config, 'classification');
+    tensors.get(name)!.data[index] = value;
+    return { config, tensors };
+  };
+
+  it('refuses to load a NaN weight, naming the file, the tensor and the first bad element', () => {
+    const { config, tensors } = poisoned('bert.encoder.layer.0.attention.self.query.weight', 13, NaN);
+    tensors.get('bert.encoder.layer.0.attention.self.query.weight')!.data[40] = Infinity;
+    const dir = freshDir();
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(configToJson(config)));
+    const file = path.join(dir, 'model.safetensors');
+    writeSafetensors(file, asList(tensors), { allowNonFinite: true });
+    expect(() => loadCheckpoint(dir)).to.throw(
+      SafetensorsError,
+      `${file}: tensor "bert.encoder.layer.0.attention.self.query.weight": element 13 (index [1, 5] of shape [8, 8]) is NaN, one of 2 non-finite values`,
+    );
+  });
+
+  it('refuses an infinite classifier stored as F32, F16 or BF16', () => {
+    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+      const { config, tensors } = poisoned('classifier.bias', 1, -Infinity);
+      const dir = freshDir();
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(configToJson(config)));
+      writeSafetensors(path.join(dir, 'model.safetensors'), asList(tensors), { dtype, allowNonFinite: true });
+      expect(() => loadCheckpoint(dir), dtype).to.throw(SafetensorsError, /tensor "classifier.bias": element 1 is -Infinity, the only non-finite value/);
+    }
+  });
+
+  it('refuses to save non-finite weights (or F16 overflows) before writing anything', () => {
+    const { config, tensors } = poisoned('bert.encoder.layer.2.output.dense.weight', 100, NaN);
+    const dir = freshDir();
+    expect(() => saveCheckpoint(dir, config, tensors)).to.throw(CheckpointError, /tensor "bert.encoder.layer.2.output.dense.weight": element 100 \(index \[6, 4\] of shape \[8, 16\]\) is NaN.*refusing to write/);
+    expect(fs.existsSync(dir), 'nothing written').to.equal(false);
+    const big = randomTensors(config, 'classification');
+    big.get('classifier.weight')!.data[3] = 65520; // rounds to +Infinity in f16
+    expect(() => saveCheckpoint(dir, config, big, { dtype: 'F16' })).to.throw(CheckpointError, /"classifier.weight": element 3 .* = 65520 is beyond the F16 range/);
+    big.get('classifier.weight')!.data[3] = 65519.99609375; // the largest f32 that rounds to a finite f16 (65504)
+    saveCheckpoint(dir, config, big, { dtype: 'F16' });
+    expect(loadCheckpoint(dir).tensors.get('classifier.weight')!.data[3]).to.equal(65504);
+    expect(() => saveCheckpoint(freshDir(), config, big, { dtype: 'BF16' })).to.not.throw();
+  });
+});

@@ -64,7 +64,7 @@ describe('config: parsing', () => {
     expect(c.architectures).to.deep.equal(['BertForSequenceClassification']);
   });
 
-  it('parses the original Google bert_config.json of bert-base-uncased (defaults filled in) as the base model', function () {
+  it('parses the original Google bert_config.json of bert-base-uncased (defaults filled in) as the base model @data', function () {
     const file = path.join(defaultDataDir(), 'vocab/bert-base-uncased/bert_config.json');
     if (!fs.existsSync(file)) this.skip();
     const c = parseConfig(JSON.parse(fs.readFileSync(file, 'utf8')), file);

@@ -103,7 +103,7 @@ async function compare(c: Case): Promise<void> {
   upstream.dispose();
 }
 
-describe('fused masked attention', () => {
+describe('fused masked attention @gpu', () => {
   before(useTestEngine);
   after(() => console.log(`      max relative error: forward ${maxErrors.forward.toExponential(2)}, gradients ${maxErrors.grad.toExponential(2)}`));
 

@@ -63,7 +63,7 @@ function zeroGradientScale(name: string, goldenTensors: Map<string, SafetensorsT
   return norm(f32(golden(goldenTensors, file, sibling), file, sibling));
 }
 
-describe('BERT parity with Hugging Face transformers (golden files)', () => {
+describe('BERT parity with Hugging Face transformers (golden files) @gpu', () => {
   before(useTestEngine);
 
   it('fixtures exist, record their implementation, and pruned-heads parses to 3 and 1 heads', () => {

@@ -182,8 +182,13 @@ describe('safetensors: writing', () => {
   it('writes F16 and BF16, rounded to nearest even', () => {
     for (const dtype of ['F16', 'BF16'] as const) {
       const file = path.join(dir, `w-${dtype}.safetensors`);
-      writeSafetensors(file, tensors, { dtype });
-      const read = readSafetensors(file).tensors;
+      if (dtype === 'F16') {
+        // 70000 would be stored as +Infinity: refused unless non-finite values are allowed.
+        expect(() => writeSafetensors(file, tensors, { dtype })).to.throw(SafetensorsError, /tensor "layer.weight": element 4 \(index \[1, 1\] of shape \[2, 3\]\) = 70000 is beyond the F16 range .* save as F32 or BF16/);
+        expect(fs.existsSync(file)).to.equal(false);
+      }
+      writeSafetensors(file, tensors, { dtype, allowNonFinite: true });
+      const read = readSafetensors(file, { allowNonFinite: true }).tensors;
       expect(fs.statSync(file).size - 8 - Number(fs.readFileSync(file).readBigUInt64LE(0))).to.equal(2 * 10);
       const w = Array.from(read.get('layer.weight')!.data as Float32Array);
       expect(read.get('layer.weight')!.dtype).to.equal(dtype);

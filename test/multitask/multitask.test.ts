@@ -43,7 +43,7 @@ describe('multitask: task sampling and loss weights', () => {
   });
 });
 
-describe('multitask pruning on MRPC + STS-B (short loop, tiny encoder)', function () {
+describe('multitask pruning on MRPC + STS-B (short loop, tiny encoder) @gpu @data @slow', function () {
   this.timeout(120_000);
   let tasks: TaskData[] = [];
   const B = 0.3;

@@ -28,7 +28,7 @@ function randomize(params: MaskParameters, rng: E.HostRandom): void {
   }
 }
 
-describe('compaction', () => {
+describe('compaction @gpu', () => {
   before(useTestEngine);
 
   for (const target of [0.3, 0.6, 0.9]) {
@@ -68,7 +68,7 @@ describe('compaction', () => {
     });
   }
 
-  it('the compacted model equals the masked model on real MRPC batches', async function () {
+  it('the compacted model equals the masked model on real MRPC batches @data', async function () {
     const { defaultDataDir } = await import('../../data/paths.ts');
     const { getTask } = await import('../../data/tasks.ts');
     const { loadTokenizer } = await import('../../data/tokenizer.ts');

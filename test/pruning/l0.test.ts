@@ -20,7 +20,7 @@ function tinyConfig(): BertConfig {
   return { ...namedConfig('tiny'), hiddenSize: 4, numHeads: 2, headSize: 2, intermediateSize: 3, numLayers: 2, layers: [{ numHeads: 2, intermediateSize: 3 }, { numHeads: 2, intermediateSize: 3 }] };
 }
 
-describe('hard-concrete masks', () => {
+describe('hard-concrete masks @gpu', () => {
   before(useTestEngine);
 
   it('samples z = clamp(sigmoid((logit u + log_alpha)/β)(r − l) + l, 0, 1) from the Philox stream, with its gradient', async () => {
@@ -72,7 +72,7 @@ describe('hard-concrete masks', () => {
   });
 });
 
-describe('L0 module: expected size and Lagrangian', () => {
+describe('L0 module: expected size and Lagrangian @gpu', () => {
   before(useTestEngine);
 
   it('expected size equals the exact parameter count when every P(z ≠ 0) is 0 or 1', async () => {
@@ -125,7 +125,7 @@ describe('L0 module: expected size and Lagrangian', () => {
     params.dispose();
   });
 
-  it('the Lagrangian pushes expected sparsity to the target while λ ascends', async () => {
+  it('the Lagrangian pushes expected sparsity to the target while λ ascends @slow', async () => {
     const config = namedConfig('tiny');
     const params = new MaskParameters(config, MASK_TYPES, 3);
     const l0 = new L0Module(config, params, MASK_TYPES);

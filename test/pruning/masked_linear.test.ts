@@ -32,7 +32,7 @@ function mixedMask(rng: HostRandom, shape: number[]): NDArray {
   );
 }
 
-describe('masked linear (element-wise pruning GEMM)', () => {
+describe('masked linear (element-wise pruning GEMM) @gpu', () => {
   before(useTestEngine);
 
   it('matches the float64 reference forward, and finite differences for x, W, mask and bias, at awkward sizes', async () => {
@@ -110,7 +110,7 @@ function topKRef(scores: ArrayLike<number>, k: number): Float64Array {
   return out;
 }
 
-describe('exact top-k mask (movement pruning)', () => {
+describe('exact top-k mask (movement pruning) @gpu', () => {
   before(useTestEngine);
 
   it('selects exactly the k largest scores, ties to the lower index, at awkward sizes and every kind of k', async () => {

@@ -55,7 +55,7 @@ async function forward(model: Bert, x: ReturnType<typeof inputs>, masks?: Parame
   return r;
 }
 
-describe('rank pruning (FLOP)', () => {
+describe('rank pruning (FLOP) @gpu', () => {
   before(useTestEngine);
 
   it('balanced SVD factors: Q·P = W, σ descending, P = Σ^½Vᵀ and Q = UΣ^½ (PPᵀ = QᵀQ = Σ)', () => {

@@ -41,7 +41,7 @@ function setGates(gates: { logAlpha: Map<string, E.Tensor> }, rng: E.HostRandom,
   return on;
 }
 
-describe('pruning strategies: one budget, counted the same way', () => {
+describe('pruning strategies: one budget, counted the same way @gpu', () => {
   before(useTestEngine);
 
   it('element-l0: expected size at 0/1 gates = non-zero weights + biases (hand count); the final weights have exact zeros and equal the masked model', async () => {

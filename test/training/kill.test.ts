@@ -1,5 +1,5 @@
 /**
- * The kill harness: prune, finetune and pretrain run as real child processes (the CLI), SIGKILLed at
+ * The kill harness: prune, finetune, multitask and pretrain run as real child processes (the CLI), SIGKILLed at
  * seeded random points (a random moment, or paused inside a checkpoint write), rerun with --resume
  * until they finish; each must end with the weights and metrics.jsonl of an uninterrupted run.
  * The suite kills each command at a few points; `npm run test:kill` (WEBPRUNE_KILL_POINTS=N) at many.
@@ -71,7 +71,7 @@ async function killAndResume(args: string[], out: string, points: number, seed: 
 
 const same = (a: string, b: string) => fs.readFileSync(a).equals(fs.readFileSync(b));
 
-describe(`kill harness: SIGKILL at ${KILL_POINTS} seeded random points, then --resume`, function () {
+describe(`kill harness: SIGKILL at ${KILL_POINTS} seeded random points, then --resume @gpu @slow`, function () {
   this.timeout(900_000);
   let root = '';
   let model = '';
@@ -104,6 +104,14 @@ describe(`kill harness: SIGKILL at ${KILL_POINTS} seeded random points, then --r
         '--checkpoint-every', '3', '--log-every', '1', '--seed', '3', '--out', out],
       outputs: (out) => [path.join(out, 'metrics.jsonl'), path.join(out, 'model.safetensors')],
       checkpoints: 6,
+    },
+    {
+      name: 'multitask',
+      needsData: true,
+      args: (out) => ['multitask', '--model', model, '--tasks', 'mrpc,stsb', '--strategy', 'rank', '--budget', '0.3', '--steps', '12', '--batch-size', '4', '--max-seq-length', '32', '--max-train', '24', '--max-eval', '24',
+        '--lr', '1e-3', '--mask-lr', '0.1', '--lagrangian-warmup', '4', '--initial-log-alpha', '1', '--checkpoint-every', '3', '--log-every', '1', '--seed', '3', '--out', out],
+      outputs: (out) => [path.join(out, 'metrics.jsonl'), path.join(out, 'model', 'model.safetensors'), path.join(out, 'model', 'task_heads.safetensors')],
+      checkpoints: 4,
     },
     {
       name: 'pretrain',

@@ -47,7 +47,7 @@ const summaryOf = (r: JobResult<FinetuneSummary>): FinetuneSummary => {
 const rows = (out: string) => fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8');
 const weights = (out: string) => fs.readFileSync(path.join(out, 'model.safetensors'));
 
-describe('run loop (resume, kills, output directories)', function () {
+describe('run loop (resume, kills, output directories) @gpu @slow', function () {
   this.timeout(300_000);
   let root = '';
   let model = '';

@@ -140,16 +140,15 @@ export function latestCheckpoint<S>(root: string): FoundCheckpoint<S> | null {
  */
 export function restoreTensors(dir: string, tensors: ReadonlyMap<string, Tensor>): void {
   const file = path.join(dir, TENSORS);
-  const saved = readSafetensors(file).tensors;
+  const saved = readSafetensors(file).tensors; // refuses NaN and ±Infinity, naming tensor and element
+  // Every tensor is checked before any is overwritten.
   for (const [name, t] of tensors) {
     const s = saved.get(name);
     if (!s) throw new Error(`${file}: no tensor ${name} to resume from`);
     if (s.shape.length !== t.shape.length || s.shape.some((d, i) => d !== t.shape[i])) {
       throw new Error(`${file}: tensor ${name} has shape [${s.shape}], the run has [${t.shape}]`);
     }
-    const data = s.data as Float32Array;
-    const bad = data.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) throw new Error(`${file}: tensor ${name}[${bad}] is ${data[bad]}`);
-    E.getEngine().queue.upload(t.buffer, data);
+    if (!(s.data instanceof Float32Array)) throw new Error(`${file}: tensor ${name} is ${s.dtype}, run states hold float tensors`);
   }
+  for (const [name, t] of tensors) E.getEngine().queue.upload(t.buffer, saved.get(name)!.data as Float32Array);
 }

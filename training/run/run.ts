@@ -17,6 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../models/io/atomic.ts';
+import { validateOutputDir } from '../output_dir.ts';
 import { type FoundCheckpoint, findCheckpoints } from './checkpoint.ts';
 import { type Fingerprint, fingerprintDiff } from './fingerprint.ts';
 import type { TrainingPhase } from './loop.ts';
@@ -162,7 +163,7 @@ export class Run {
    */
   static open(job: string, settings: RunSettings, fingerprint: Fingerprint, outputs: readonly string[], hooks: RunHooks = {}): Run {
     const { out } = settings;
-    if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new Error(`--out ${out} is a file, not a directory`);
+    validateOutputDir(out, '--out'); // a file, /proc, read-only or full: refused now (mkdir under /proc never returns)
     const recordFile = path.join(out, RECORD);
     const exists = fs.existsSync(recordFile);
     if (settings.resume && exists) {
