@@ -8,10 +8,14 @@
 #   --unpack TO  where results.tar is unpacked (default runs/gpu-results; DIR may be read-only):
 #                TO/results/ then holds every report, and TO/results/mini-f16/ the whole f16 model
 #                (config, shard index, tokenizer and the shards), ready to copy into checkpoints/
-#   --write FILE the markdown written (default bench/RESULTS.md); '-' prints it
+#   --write FILE the markdown written (default bench/RESULTS.md; for a dry run's folder
+#                TO/RESULTS-dry-run.md, and never bench/RESULTS.md); '-' prints it
+#
+# A dry run (gpu-run.sh --dry-run: lavapipe, tiny sizes) is written under a title and a banner that
+# say so, and never into bench/RESULTS.md, where only GPU results go.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-dir="" to="$ROOT/runs/gpu-results" write="$ROOT/bench/RESULTS.md"
+dir="" to="$ROOT/runs/gpu-results" write=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --unpack) to=$2; shift 2 ;;
@@ -24,6 +28,16 @@ done
 [ -n "$dir" ] || { echo "usage: scripts/gpu-results.sh DIR [--unpack TO] [--write FILE]" >&2; exit 2; }
 [ -f "$dir/results.tar" ] || { echo "gpu-results.sh: $dir/results.tar not found (is $dir a gpu-run.sh output folder?)" >&2; exit 1; }
 dir=$(cd "$dir" && pwd)
+results_md=$ROOT/bench/RESULTS.md
+if tar -xOf "$dir/results.tar" results/env.txt 2>/dev/null | grep -qx 'mode: gpu'; then
+  [ -n "$write" ] || write=$results_md
+else
+  [ -n "$write" ] || write=$to/RESULTS-dry-run.md
+  if [ "$write" != - ] && [ "$(realpath -m "$write")" = "$(realpath -m "$results_md")" ]; then
+    echo "gpu-results.sh: $dir is a dry run (lavapipe), not a GPU run: it is never written to bench/RESULTS.md" >&2
+    exit 1
+  fi
+fi
 
 rm -rf "$to/results"
 mkdir -p "$to"

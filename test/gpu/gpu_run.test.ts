@@ -14,7 +14,7 @@ import { loadCheckpoint } from '../../models/io/checkpoint.ts';
 
 const MiB = 2 ** 20;
 
-describe('scripts/gpu-run.sh --dry-run', function () {
+describe('scripts/gpu-run.sh --dry-run @gpu @data @slow', function () {
   this.timeout(400_000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-gpu-run-'));
   const out = path.join(tmp, 'out');
@@ -35,8 +35,8 @@ describe('scripts/gpu-run.sh --dry-run', function () {
     expect(run.code, `exit code; run.log tail:\n${run.stderr.split('\n').slice(-30).join('\n')}`).to.equal(0);
     const summary = fs.readFileSync(path.join(out, 'summary.md'), 'utf8');
     expect(run.stdout.trimEnd().endsWith(summary.trimEnd())).to.equal(true);
-    for (const stage of ['setup', 'check', 'bench', 'pretrain']) expect(summary).to.match(new RegExp(`\\| ${stage} \\| ok \\| \\d+ \\|`));
-    expect(summary).to.match(/dry run on lavapipe/);
+    for (const stage of ['setup', 'check', 'tests', 'bench', 'pretrain']) expect(summary).to.match(new RegExp(`\\| ${stage} \\| ok \\| \\d+ \\|`));
+    expect(summary).to.include('DRY RUN on lavapipe: not GPU results');
   });
 
   it('leaves at most 8 files of at most 16 MiB: summary, log, results.tar and the f16 model', () => {
@@ -51,12 +51,29 @@ describe('scripts/gpu-run.sh --dry-run', function () {
     }
   });
 
-  it('fills RESULTS.md from the folder and puts the f16 model together (scripts/gpu-results.sh)', () => {
+  it('fills a RESULTS.md marked as a dry run from the folder, never bench/RESULTS.md, and puts the f16 model together (scripts/gpu-results.sh)', () => {
     const unpack = path.join(tmp, 'unpacked');
-    const md = path.join(tmp, 'RESULTS.md');
-    execFileSync('bash', ['scripts/gpu-results.sh', out, '--unpack', unpack, '--write', md], { cwd: repoRoot, env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } });
-    const text = fs.readFileSync(md, 'utf8');
+    const env = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` };
+    execFileSync('bash', ['scripts/gpu-results.sh', out, '--unpack', unpack], { cwd: repoRoot, env });
+    const text = fs.readFileSync(path.join(unpack, 'RESULTS-dry-run.md'), 'utf8');
+    expect(text.split('\n')[0]).to.match(/^# DRY RUN of the GPU program on .*: not GPU results$/);
+    expect(text).to.include('No number below was measured on a GPU');
     for (const section of ['## Kernels', '## Speedup of compacted models', '## Pretraining', 'Commands, as run:', 'At 95% sparsity']) expect(text, section).to.include(section);
+    const results = path.join(repoRoot, 'bench', 'RESULTS.md');
+    const before = fs.existsSync(results) ? fs.readFileSync(results) : undefined;
+    try {
+      let refused: { status?: number; stderr?: Buffer } = {};
+      try {
+        execFileSync('bash', ['scripts/gpu-results.sh', out, '--unpack', unpack, '--write', 'bench/RESULTS.md'], { cwd: repoRoot, env, stdio: 'pipe' });
+      } catch (err) {
+        refused = err as typeof refused;
+      }
+      expect(refused.status).to.equal(1);
+      expect(String(refused.stderr)).to.match(/is a dry run \(lavapipe\), not a GPU run/);
+    } finally {
+      if (before === undefined) fs.rmSync(results, { force: true });
+      else fs.writeFileSync(results, before);
+    }
     const record = readGpuRun(path.join(unpack, 'results'));
     expect(record.tests?.failed).to.equal(0);
     expect(record.tests?.passed).to.be.greaterThan(0);

@@ -34,6 +34,12 @@ describe('GPU program: reports', () => {
       expect(md).to.include('# webprune on NVIDIA H200');
       expect(md).to.include('1 passed, 1 failed, 0 skipped');
       expect(md).not.to.include('## Kernels');
+      expect(md).not.to.match(/DRY RUN/);
+      // The same record from a dry run says so at the top of both.
+      fs.writeFileSync(path.join(dir, 'env.txt'), 'mode: dry-run\ndate: 2026-12-01T10:00:00Z\ncommit: abc\n');
+      const dry = readGpuRun(dir);
+      expect(summaryMarkdown(dry).split('\n')[0]).to.include('(DRY RUN on lavapipe: not GPU results)');
+      expect(resultsMarkdown(dry).split('\n').slice(0, 3).join('\n')).to.match(/^# DRY RUN of the GPU program on .*: not GPU results\n\n> \*\*Dry run on lavapipe/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
