@@ -217,7 +217,11 @@ printf '  %-22s %6s MiB\n' "working tree" "$(mib "$tree_bytes")" "total" "$(mib 
 limit=$((max_mib * 1048576))
 [ "$total" -le "$limit" ] || die "tree + pack is $(mib "$total") MiB, over --max-mib $max_mib (the device tool carries at most 64 MiB): carry fewer corpus shards"
 echo "fits: $(mib "$total") of 64 MiB (margin to --max-mib $max_mib: $(mib $((limit - total))) MiB)"
-echo "on the GPU machine: bash scripts/gpu-run.sh --out \"\$OUT\"   (device tool: carry [\".gpu-pack\"], timeout_s 600)"
+echo 'the device call (run, from the session whose checkout this is; then give_back):'
+echo '  {"command": "bash scripts/gpu-run.sh --out \"$OUT\"", "carry": [".gpu-pack"], "timeout_s": 600}'
+if [ "$(git rev-parse --git-common-dir)" != "$(git rev-parse --git-dir)" ]; then
+  echo "NOTE: $ROOT is a linked worktree; the device tool sends the checkout its session was started in, so make the pack there unless this is it"
+fi
 
 if [ "$check" -eq 1 ]; then
   echo

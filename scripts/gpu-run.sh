@@ -303,17 +303,36 @@ if [ $dry -eq 1 ]; then
 else
   TESTS=(test/engine test/models test/pruning)
 fi
+# probe_adapter: `webprune info` into info.json; ADAPTER describes what Dawn opened. Returns 1 when
+# there is no adapter, 2 when it is a CPU one (lavapipe, SwiftShader) on a GPU run.
+probe_adapter() {
+  run_cmd info --stdout "$R/info.json" "${WEBPRUNE[@]}" info --json || return 1
+  ADAPTER=$("$NODE" -p "const a = require('$R/info.json').adapter; a.description + ' (' + a.vendor + ' / ' + a.architecture + ')'")
+  [ $dry -eq 1 ] || ! grep -qiE 'llvmpipe|lavapipe|swiftshader' <<< "$ADAPTER" || return 2
+}
+# NVIDIA's Vulkan manifest where it exists, for the one retry with only NVIDIA's driver.
+nvidia_icd() {
+  local f
+  for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
+    [ -f "$f" ] && { echo "$f"; return 0; }
+  done
+  return 1
+}
 if begin_stage check $([ $dry -eq 1 ] && echo 120 || echo 180); then
   status=ok
-  if run_cmd info --stdout "$R/info.json" "${WEBPRUNE[@]}" info --json; then
-    adapter=$("$NODE" -p "const a = require('$R/info.json').adapter; a.description + ' (' + a.vendor + ' / ' + a.architecture + ')'")
-    STAGE_NOTE="adapter: $adapter"
-    if [ $dry -eq 0 ] && grep -qiE 'llvmpipe|lavapipe|swiftshader' <<< "$adapter"; then
-      STAGE_NOTE="Dawn opened a CPU adapter ($adapter), not the GPU"; status=failed
-    fi
-  else
-    status=failed STAGE_NOTE="webprune info failed: no WebGPU adapter"
+  probe_adapter; probe=$?
+  if [ $probe -ne 0 ] && [ $dry -eq 0 ] && [ -z "${VK_DRIVER_FILES:-}" ] && icd=$(nvidia_icd); then
+    # Dawn found no GPU, or preferred a CPU driver: once more with NVIDIA's driver alone.
+    export VK_DRIVER_FILES=$icd
+    log "no GPU adapter; retrying with VK_DRIVER_FILES=$icd"
+    echo "vulkan (check's retry): VK_DRIVER_FILES=$icd" >> "$R/env.txt"
+    probe_adapter; probe=$?
   fi
+  case $probe in
+    0) STAGE_NOTE="adapter: $ADAPTER" ;;
+    2) STAGE_NOTE="Dawn opened a CPU adapter ($ADAPTER), not the GPU"; status=failed ;;
+    *) STAGE_NOTE="webprune info failed: no WebGPU adapter"; status=failed ;;
+  esac
   end_stage $status
 fi
 CHECK_OK=$PREVIOUS_OK
@@ -391,6 +410,7 @@ if begin_stage pretrain $((DEADLINE - $(now))); then
   end_stage $status
 fi
 
+collect # the skipped stages too
 log "done in $(($(now) - START)) s; output in $out: $(cd "$out" && ls | tr '\n' ' ')"
 not_ok=$(tail -n +2 "$R/stages.tsv" | cut -f2 | grep -cv '^ok$')
 rm -rf "$WORK"

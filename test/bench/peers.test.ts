@@ -84,7 +84,7 @@ describe('bench peers: problems and checks', () => {
   });
 });
 
-describe('bench peers: on the adapter', function () {
+describe('bench peers: on the adapter @gpu', function () {
   this.timeout(300000);
   before(useBenchTestEngine);
 

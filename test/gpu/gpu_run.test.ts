@@ -87,4 +87,20 @@ describe('scripts/gpu-run.sh --dry-run @gpu @data @slow', function () {
     expect(model.config.hiddenSize).to.equal(128);
     expect(model.tensors.get('bert.embeddings.word_embeddings.weight')!.shape).to.deep.equal([30522, 128]);
   });
+
+  it('refuses a CPU adapter without --dry-run: check fails, the stages that need it are skipped, the summary still prints last', async function () {
+    const real = path.join(tmp, 'real');
+    const r = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile('bash', ['scripts/gpu-run.sh', '--no-pack', '--out', real, '--budget', '30'], { cwd: repoRoot, maxBuffer: 64 * MiB, env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } }, (err, stdout) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }),
+      );
+    });
+    const summary = fs.readFileSync(path.join(real, 'summary.md'), 'utf8');
+    if (/\| check \| ok \|/.test(summary)) this.skip(); // a GPU adapter: nothing to refuse here
+    expect(r.code).to.equal(1);
+    expect(summary).to.match(/\| check \| failed \| \d+ \| Dawn opened a CPU adapter/);
+    for (const stage of ['tests', 'bench', 'pretrain']) expect(summary).to.include(`| ${stage} | skipped | 0 | a stage it needs failed |`);
+    expect(r.stdout.trimEnd().endsWith(summary.trimEnd())).to.equal(true);
+    expect(summary).not.to.match(/DRY RUN/);
+  });
 });
