@@ -311,7 +311,7 @@ export function resultsMarkdown(r: GpuRunRecord, shards: readonly string[] = [])
     `- PyTorch: ${r.env['torch'] ?? 'none'}`,
     `- Stages: ${r.stages.map((s) => `${s.stage} ${s.status} (${s.seconds} s)`).join(', ')}`,
   ];
-  if (r.tests) lines.push(`- Tests on the adapter: ${r.tests.passed} passed, ${r.tests.failed} failed, ${r.tests.skipped} skipped (engine ops, attention, masked FFN, BERT and its parity with transformers, pruning), the same float64-checked tests and bounds as on lavapipe`);
+  if (r.tests) lines.push(`- Tests on the adapter: ${r.tests.passed} passed, ${r.tests.failed} failed, ${r.tests.skipped} skipped (${dry ? 'a dry run: BERT parity with transformers only' : 'the @gpu tests of the engine, models and pruning: engine ops, attention, masked FFN, BERT and its parity with transformers, compaction'}), the same float64-checked tests and bounds as on lavapipe`);
   lines.push('', 'Commands, as run:', '', '```sh', ...r.commands.map((c) => c.replace(/^\S*node --import \.\/scripts\/ts-register\.mjs --enable-source-maps (cli\/webprune|gpu\/main)\.ts/, (_m, f: string) => (f === 'cli/webprune' ? 'webprune' : 'node gpu/main.ts'))), '```');
   if (r.kernels) lines.push('', `## Kernels (\`bench kernels --size ${r.kernels.size}\`)`, '', ...kernelSection(r.kernels));
   if (r.speedup) lines.push('', `## Speedup of compacted models (\`bench speedup --model ${r.speedup.model}\`)`, '', ...speedupSection(r.speedup));
