@@ -8,6 +8,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { KERNEL_BENCH_SIZES, type KernelBenchSize, kernelTable, runKernelBench } from '../../bench/kernels.ts';
 import { COFI_BATCH, COFI_SEQ, SPEEDUP_RUNTIMES, SPEEDUP_STRATEGIES, type SpeedupRuntime, type SpeedupStrategy, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
 import { resolveModelSource } from '../../hub/model.ts';
+import { registerBenchPeers } from './bench_peers.ts';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -165,4 +166,6 @@ export function registerBench(program: Command): void {
     if (o.out) await writeSpeedupOutputs(report, o.out);
     process.stdout.write(speedupTable(report));
   });
+
+  registerBenchPeers(bench);
 }
