@@ -314,58 +314,13 @@ export function loadSplit(task: Task | string, dataDir: string, split: Split, op
     throw new Error(`${file}: not found, for task ${t.name} split ${split}${hint}`);
   }
   const skip = options.skipMalformed ?? false;
-  const s = t.source;
-  let rows: Rows;
-  let labeled: boolean;
-  if (s.kind === 'mrpc') {
-    labeled = split !== 'test';
-    rows = parseTsv(file, skip, ['#1 String', '#2 String', ...(labeled ? ['Quality'] : [])], (get, line) => {
-      const row: RawRow = { line, textA: get('#1 String')!, textB: get('#2 String')! };
-      if (labeled) row.label = get('Quality')!;
-      return row;
-    });
-  } else if (s.kind === 'stsb') {
-    labeled = split !== 'test';
-    rows = parseTsv(file, skip, ['sentence1', 'sentence2', ...(labeled ? ['score'] : [])], (get, line) => {
-      const row: RawRow = { line, textA: get('sentence1')!, textB: get('sentence2')! };
-      if (labeled) row.label = get('score')!;
-      return row;
-    });
-  } else if (s.kind === 'scibert') {
-    labeled = true;
-    rows = parseJsonl(file, skip, (o, line) => ({ line, textA: stringField(file, line, o, 'text', false)!, label: stringField(file, line, o, 'label', false)! }));
-  } else {
-    rows = s.kind === 'tsv' ? parseGenericTsv(file, split, skip) : parseGenericJsonl(file, split, skip);
-    labeled = rows.rows.length > 0 ? rows.rows.every((r) => r.label !== undefined) : split !== 'test';
-    if (!labeled && rows.rows.some((r) => r.label !== undefined)) {
-      const r = rows.rows.find((x) => x.label === undefined)!;
-      throw new DataFormatError(file, r.line, 'missing label (other rows have one)');
-    }
-  }
-
-  // Labels.
-  const classIndex = t.labelNames === undefined ? undefined : new Map(t.labelNames.map((n, i) => [n, i]));
+  const { rows, labeled } = readRows(t, file, split, skip);
   const examples: Example[] = [];
   let skipped = rows.skipped;
+  const classIndex = t.labelNames === undefined ? undefined : new Map(t.labelNames.map((n, i) => [n, i]));
   for (const r of rows.rows) {
     try {
-      let label = NaN;
-      if (labeled) {
-        const raw = r.label!;
-        if (t.isRegression) {
-          label = parseNumber(raw);
-          if (!Number.isFinite(label)) throw new DataFormatError(file, r.line, `${s.kind === 'stsb' ? 'score' : 'label'} ${quoteInput(raw)} is not a number`);
-          if (s.kind === 'stsb' && (label < 0 || label > 5)) throw new DataFormatError(file, r.line, `score ${label} is outside [0, 5]`);
-        } else {
-          const idx = classIndex!.get(raw);
-          if (idx === undefined) {
-            const known = t.labelNames!.length <= 10 ? ` (known: ${t.labelNames!.join(', ')})` : '';
-            throw new DataFormatError(file, r.line, `unknown label ${quoteInput(raw)}${known}`);
-          }
-          label = idx;
-        }
-      }
-      const ex: Example = { textA: r.textA, label };
+      const ex: Example = { textA: r.textA, label: labeled ? labelOf(t, classIndex, r, file) : NaN };
       if (r.textB !== undefined) ex.textB = r.textB;
       examples.push(ex);
     } catch (err) {
@@ -373,9 +328,56 @@ export function loadSplit(task: Task | string, dataDir: string, split: Split, op
       else throw err;
     }
   }
+  const s = t.source;
   if (examples.length === 0) {
     const why = skipped > 0 ? `all ${skipped} rows are malformed and were skipped` : s.kind === 'tsv' || s.kind === 'mrpc' || s.kind === 'stsb' ? 'only a header row' : 'no non-blank lines';
     throw new DataFormatError(file, 1, `no examples (${why}); the ${split} split of ${t.name} needs at least one`);
   }
   return { examples, skipped, labeled, file };
+}
+
+/** The raw rows of a split file in the task's format, and whether the split has labels. */
+function readRows(t: Task, file: string, split: Split, skip: boolean): { rows: Rows; labeled: boolean } {
+  const s = t.source;
+  if (s.kind === 'mrpc' || s.kind === 'stsb') {
+    const labeled = split !== 'test';
+    const [a, b, label] = s.kind === 'mrpc' ? ['#1 String', '#2 String', 'Quality'] : ['sentence1', 'sentence2', 'score'];
+    const rows = parseTsv(file, skip, [a, b, ...(labeled ? [label] : [])], (get, line) => {
+      const row: RawRow = { line, textA: get(a)!, textB: get(b)! };
+      if (labeled) row.label = get(label)!;
+      return row;
+    });
+    return { rows, labeled };
+  }
+  if (s.kind === 'scibert') {
+    return { rows: parseJsonl(file, skip, (o, line) => ({ line, textA: stringField(file, line, o, 'text', false)!, label: stringField(file, line, o, 'label', false)! })), labeled: true };
+  }
+  const rows = s.kind === 'tsv' ? parseGenericTsv(file, split, skip) : parseGenericJsonl(file, split, skip);
+  const labeled = rows.rows.length > 0 ? rows.rows.every((r) => r.label !== undefined) : split !== 'test';
+  if (!labeled && rows.rows.some((r) => r.label !== undefined)) {
+    const r = rows.rows.find((x) => x.label === undefined)!;
+    throw new DataFormatError(file, r.line, 'missing label (other rows have one)');
+  }
+  return { rows, labeled };
+}
+
+/**
+ * A labeled row's label: the score (regression) or the class index.
+ * @throws DataFormatError naming the file and line for a non-numeric or out-of-range score or an unknown label
+ */
+function labelOf(t: Task, classIndex: Map<string, number> | undefined, r: RawRow, file: string): number {
+  const raw = r.label!;
+  const stsb = t.source.kind === 'stsb';
+  if (t.isRegression) {
+    const label = parseNumber(raw);
+    if (!Number.isFinite(label)) throw new DataFormatError(file, r.line, `${stsb ? 'score' : 'label'} ${quoteInput(raw)} is not a number`);
+    if (stsb && (label < 0 || label > 5)) throw new DataFormatError(file, r.line, `score ${label} is outside [0, 5]`);
+    return label;
+  }
+  const idx = classIndex!.get(raw);
+  if (idx === undefined) {
+    const known = t.labelNames!.length <= 10 ? ` (known: ${t.labelNames!.join(', ')})` : '';
+    throw new DataFormatError(file, r.line, `unknown label ${quoteInput(raw)}${known}`);
+  }
+  return idx;
 }

@@ -49,8 +49,8 @@ export interface CellResult {
 }
 
 export interface RunCellsOptions {
-  /** The dense model's config (for the sparsity of each cell's model). */
-  dense: BertConfig;
+  /** The dense model's config (for the sparsity of each cell's model); asked once a cell is done. */
+  dense: () => Promise<BertConfig>;
   reportSplit: 'dev' | 'test';
   /** Options for the test-split evaluation (data root, vocabulary, sequence length). */
   evalOptions: { dataDir?: string; vocab?: string; maxSeqLength?: number };
@@ -107,7 +107,7 @@ async function describeCell(cell: Cell, summary: unknown, o: RunCellsOptions): P
   const params = parameterCount(config).total;
   const result: CellResult = {
     id: cell.id, column: cell.column, row: cell.row, seed: cell.seed, status: 'done', dev: devMetrics(cell, summary), model: cell.model, params,
-    sparsity: 1 - params / parameterCount(o.dense).total,
+    sparsity: 1 - params / parameterCount(await o.dense()).total,
     structure: { hidden: config.hiddenSize, heads: config.layers.map((l) => l.numHeads), intermediate: config.layers.map((l) => l.intermediateSize) },
   };
   // A multitask model counts its own size (element-wise zeros included).

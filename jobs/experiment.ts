@@ -6,7 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getTask } from '../data/tasks.ts';
-import { resolveModel, runSpeedupBench } from '../bench/speedup.ts';
+import { runSpeedupBench } from '../bench/speedup.ts';
+import { resolveModelSource } from '../hub/model.ts';
+import { denseConfigOf } from './inputs.ts';
 import { EXPERIMENTS, type CellSettings, experimentCells, type Step } from '../experiments/cells.ts';
 import type { Executor, ExperimentCell } from '../experiments/executors/executor.ts';
 import { localExecutor } from '../experiments/executors/local.ts';
@@ -162,7 +164,7 @@ export const experimentFile = (out: string) => path.join(out, 'experiment.json')
 export function cellRunOptions(plan: ExperimentPlan, hooks: RunHooks): RunCellsOptions {
   const { o } = plan;
   return {
-    dense: resolveModel(o.model).dense, reportSplit: o.reportSplit, target: o.target, hooks,
+    dense: () => denseConfigOf(o.model), reportSplit: o.reportSplit, target: o.target, hooks,
     evalOptions: defined({ dataDir: o.dataDir, vocab: o.vocab, maxSeqLength: o.maxSeqLength }),
   };
 }
@@ -259,7 +261,7 @@ async function measureSpeedups(o: ExperimentOptions, results: readonly CellResul
   const models = [...new Set(results.filter((r) => r.status === 'done').map((r) => r.model!))];
   if (models.length === 0) return new Map();
   info(`measuring the inference speedup of ${models.length} models beside the dense one (batch ${o.benchBatchSize}, length ${o.benchSeqLen})`);
-  const report = await runSpeedupBench({ model: o.model, sparsities: [], checkpoints: models, batchSize: o.benchBatchSize, seqLen: o.benchSeqLen, repeats: o.benchRepeats });
+  const report = await runSpeedupBench({ model: await resolveModelSource(o.model), sparsities: [], checkpoints: models, batchSize: o.benchBatchSize, seqLen: o.benchSeqLen, repeats: o.benchRepeats });
   writeFileAtomic(path.join(o.out, 'speedup.json'), `${JSON.stringify(report, null, 1)}\n`);
   return new Map(report.rows.filter((r) => r.model_dir).map((r) => [r.model_dir!, { measured: r.speedup, ideal: r.ideal_speedup }]));
 }

@@ -5,12 +5,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { resolveModel } from '../bench/speedup.ts';
 import { defaultDataDir } from '../data/paths.ts';
 import { ensureTaskData } from '../hub/glue.ts';
 import { resolveModelSource } from '../hub/model.ts';
 import { HostRandom } from '../engine/index.ts';
 import { type Split, type Task, loadSplit } from '../data/tasks.ts';
 import { BertTokenizer, loadTokenizer, parseVocab } from '../data/tokenizer.ts';
+import type { BertConfig } from '../models/config.ts';
 import { isNamedConfig } from '../models/load.ts';
 import { type EncodedSplit, encodeSplit } from '../training/data.ts';
 import { hashContent, hashModelDir } from '../training/run/fingerprint.ts';
@@ -93,6 +95,23 @@ export function splitHash(split: EncodedSplit): string {
 /** The fingerprint entry of a model spec: a config name as is, a directory by content. */
 export function modelHash(spec: string): string {
   return isNamedConfig(spec) ? `config ${spec}` : hashModelDir(spec);
+}
+
+const denseConfigs = new Map<string, Promise<BertConfig>>();
+
+/**
+ * The dense configuration of a model spec (a config name, a directory, or a hub id fetched into the
+ * cache), resolved once per spec and process: a pruned directory gives the dense model it came from.
+ * @throws HubError when the hub and the cache cannot provide a hub id; Error for a bad spec
+ */
+export function denseConfigOf(spec: string): Promise<BertConfig> {
+  let found = denseConfigs.get(spec);
+  if (!found) {
+    found = resolveModelSource(spec).then((local) => resolveModel(local).dense);
+    found.catch(() => denseConfigs.delete(spec));
+    denseConfigs.set(spec, found);
+  }
+  return found;
 }
 
 /**

@@ -9,7 +9,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveModel } from '../bench/speedup.ts';
 import { getTask } from '../data/tasks.ts';
 import { comparisonCsv, comparisonMarkdown, comparisonTable, type ComparisonTable, averageVsBudgetSvg } from '../experiments/ensemble.ts';
 import type { Executor, ExperimentCell } from '../experiments/executors/executor.ts';
@@ -23,6 +22,7 @@ import { STRATEGIES, type StrategyName } from '../pruning/strategy.ts';
 import type { RunHooks } from '../training/run/run.ts';
 import { DEFAULT_MODEL, DEFAULT_SEED, RUN_OPTIONS } from './common_options.ts';
 import { commandLine, experimentFile, passThrough, slurmSettings, webpruneVersion } from './experiment.ts';
+import { denseConfigOf } from './inputs.ts';
 import { LOW_RESOURCE_FRACTION, MULTITASK_OPTIONS, MULTITASK_QUICK } from './multitask.ts';
 import { type OptionInput, OptionError, defineOptions, opt, resolveOptions } from './options.ts';
 
@@ -140,7 +140,7 @@ export function planMultitaskExperiment(input: MultitaskExperimentInput | Record
 
 /** How the runner runs the comparison's cells (the same for every executor). */
 export function multitaskCellRunOptions(plan: MultitaskExperimentPlan, hooks: RunHooks): RunCellsOptions {
-  return { dense: resolveModel(plan.o.model).dense, reportSplit: 'dev', target: plan.o.tasks[0]!, hooks, evalOptions: {} };
+  return { dense: () => denseConfigOf(plan.o.model), reportSplit: 'dev', target: plan.o.tasks[0]!, hooks, evalOptions: {} };
 }
 
 /** The executor the options choose: SLURM (one cell per array task), or here with a line per cell. */

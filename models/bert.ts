@@ -227,30 +227,43 @@ export class Bert {
     // [B, S] 1/0 → additive [B, S]: 0 for tokens, MASK_MIN for padding.
     const additive = inputs.attentionMask ? E.affine(inputs.attentionMask, -MASK_MIN, MASK_MIN) : undefined;
 
-    config.layers.forEach((layer, l) => {
-      const n = layerNames(l);
-      if (layer.numHeads > 0) {
-        const attn = this.attention(x, additive, layer.numHeads, n, masks, masks.headZ?.[l] ?? null, options.training);
-        const headLayerZ = masks.headLayerZ?.[l] ?? null;
-        const out = headLayerZ ? E.mul(attn, headLayerZ) : attn;
-        x = this.residual(out, x, n.attnNorm, hz, !!(headLayerZ || masks.headZ?.[l]), options.training);
-      }
-      if (layer.intermediateSize > 0) {
-        // (gelu(x·w1ᵀ + b1) ⊙ intermediate_z)·w2ᵀ + b2, units with z = 0 skipped on the GPU; a
-        // factorised FFN or one whose Linears are overridden runs as two Linears.
-        const iz = masks.intermediateZ?.[l] ?? null;
-        let out: Tensor;
-        if (masks.linear || this.isFactorised(n.intermediate) || this.isFactorised(n.output)) {
-          const h = E.gelu(this.linear(x, n.intermediate, masks));
-          out = this.linear(iz ? E.mul(h, iz) : h, n.output, masks);
-        } else out = maskedFfn(x, this.p(`${n.intermediate}.weight`), this.p(`${n.intermediate}.bias`), this.p(`${n.output}.weight`), this.p(`${n.output}.bias`), iz);
-        const mlpZ = masks.mlpZ?.[l] ?? null;
-        if (mlpZ) out = E.mul(out, mlpZ);
-        x = this.residual(out, x, n.outNorm, hz, !!(mlpZ || iz), options.training);
-      }
+    for (let l = 0; l < config.layers.length; l++) {
+      x = this.layer(x, l, additive, options);
       hiddenStates?.push(x);
-    });
+    }
     return { sequence: x, hiddenStates };
+  }
+
+  /**
+   * Encoder layer `l` (post-LN: attention, residual and layer norm, FFN, residual and layer norm),
+   * either sub-layer absent when the config removed it.
+   * Shapes: x [B, S, H], additive [B, S] (0 for tokens, MASK_MIN for padding) → [B, S, H].
+   */
+  layer(x: Tensor, l: number, additive: Tensor | undefined, options: ForwardOptions): Tensor {
+    const layer = this.config.layers[l]!;
+    const masks = options.masks ?? {};
+    const hz = masks.hiddenZ;
+    const n = layerNames(l);
+    if (layer.numHeads > 0) {
+      const attn = this.attention(x, additive, layer.numHeads, n, masks, masks.headZ?.[l] ?? null, options.training);
+      const headLayerZ = masks.headLayerZ?.[l] ?? null;
+      const out = headLayerZ ? E.mul(attn, headLayerZ) : attn;
+      x = this.residual(out, x, n.attnNorm, hz, !!(headLayerZ || masks.headZ?.[l]), options.training);
+    }
+    if (layer.intermediateSize > 0) {
+      // (gelu(x·w1ᵀ + b1) ⊙ intermediate_z)·w2ᵀ + b2, units with z = 0 skipped on the GPU; a
+      // factorised FFN or one whose Linears are overridden runs as two Linears.
+      const iz = masks.intermediateZ?.[l] ?? null;
+      let out: Tensor;
+      if (masks.linear || this.isFactorised(n.intermediate) || this.isFactorised(n.output)) {
+        const h = E.gelu(this.linear(x, n.intermediate, masks));
+        out = this.linear(iz ? E.mul(h, iz) : h, n.output, masks);
+      } else out = maskedFfn(x, this.p(`${n.intermediate}.weight`), this.p(`${n.intermediate}.bias`), this.p(`${n.output}.weight`), this.p(`${n.output}.bias`), iz);
+      const mlpZ = masks.mlpZ?.[l] ?? null;
+      if (mlpZ) out = E.mul(out, mlpZ);
+      x = this.residual(out, x, n.outNorm, hz, !!(mlpZ || iz), options.training);
+    }
+    return x;
   }
 
   /**

@@ -122,6 +122,48 @@ export const MAX_DIMENSION = 2 ** 31 - 1;
 /** An input value for an error message (JSON, cut to 200 characters). */
 const show = (x: unknown): string => showInput(x);
 
+/** Typed reads of a config.json object's keys, absent keys taking a default; failures name the file and key. */
+class ConfigReader {
+  constructor(
+    readonly o: Record<string, unknown>,
+    private readonly file: string,
+  ) {}
+
+  /** @throws ConfigError `FILE: msg` */
+  readonly fail = (msg: string): never => {
+    throw new ConfigError(`${this.file}: ${msg}`);
+  };
+
+  has(key: string): boolean {
+    return this.o[key] !== undefined && this.o[key] !== null;
+  }
+
+  posInt(key: string, def?: number): number {
+    if (!this.has(key)) return def ?? this.fail(`${key} is required (a positive integer)`);
+    const v = this.o[key];
+    if (isInt(v) && v > MAX_DIMENSION) this.fail(`${key} = ${v} is beyond ${MAX_DIMENSION} (2^31 - 1)`);
+    return isInt(v) && v > 0 ? v : this.fail(`${key} must be a positive integer (got ${show(v)})`);
+  }
+
+  nonNegInt(key: string, def: number): number {
+    if (!this.has(key)) return def;
+    const v = this.o[key];
+    return isInt(v) && v >= 0 ? v : this.fail(`${key} must be a non-negative integer (got ${show(v)})`);
+  }
+
+  prob(key: string, def: number): number {
+    if (!this.has(key)) return def;
+    const v = this.o[key];
+    return typeof v === 'number' && v >= 0 && v < 1 ? v : this.fail(`${key} must be a number in [0, 1) (got ${show(v)})`);
+  }
+
+  posNum(key: string, def: number): number {
+    if (!this.has(key)) return def;
+    const v = this.o[key];
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : this.fail(`${key} must be a positive number (got ${show(v)})`);
+  }
+}
+
 /**
  * Parses and validates a transformers BERT `config.json` object (plus webprune's extension keys).
  * Absent optional keys take transformers' BertConfig defaults: hidden_act "gelu", dropouts 0.1,
@@ -138,123 +180,138 @@ const show = (x: unknown): string => showInput(x);
  *   problem_type "multi_label_classification" (unsupported).
  */
 export function parseConfig(json: unknown, file: string): BertConfig {
-  const fail = (msg: string): never => {
-    throw new ConfigError(`${file}: ${msg}`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ConfigError(`${file}: must be a JSON object (got ${show(json)})`);
+  const r = new ConfigReader(json as Record<string, unknown>, file);
+  const dims = parseDimensions(r);
+  const layers = parseLayers(r, dims);
+  const head = parseTaskHead(r);
+  let architectures: string[] | undefined;
+  if (r.has('architectures')) {
+    const a = r.o['architectures'];
+    if (!Array.isArray(a) || !a.every((x) => typeof x === 'string')) r.fail(`architectures must be an array of strings (got ${show(a)})`);
+    architectures = [...(a as string[])];
+  }
+  const padTokenId = r.nonNegInt('pad_token_id', 0);
+  if (padTokenId >= dims.vocabSize) r.fail(`pad_token_id ${padTokenId} must be below vocab_size ${dims.vocabSize}`);
+  const config: BertConfig = {
+    ...dims,
+    layers,
+    maxPositionEmbeddings: r.posInt('max_position_embeddings', 512),
+    typeVocabSize: r.posInt('type_vocab_size', 2),
+    layerNormEps: r.posNum('layer_norm_eps', 1e-12),
+    hiddenDropout: r.prob('hidden_dropout_prob', 0.1),
+    attentionDropout: r.prob('attention_probs_dropout_prob', 0.1),
+    hiddenAct: 'gelu',
+    padTokenId,
+    initializerRange: r.posNum('initializer_range', 0.02),
+    numLabels: head.numLabels,
+    problemType: head.problemType,
   };
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) return fail(`must be a JSON object (got ${show(json)})`);
-  const o = json as Record<string, unknown>;
-  const has = (k: string) => o[k] !== undefined && o[k] !== null;
+  // transformers' placeholder names LABEL_i carry no information: leave id2label unset then.
+  if (head.id2label !== undefined && Object.entries(head.id2label).some(([i, n]) => n !== `LABEL_${i}`)) config.id2label = head.id2label;
+  if (architectures !== undefined) config.architectures = architectures;
+  if (r.has('webprune_pooler_size')) config.poolerSize = r.posInt('webprune_pooler_size');
+  return config;
+}
 
-  const posInt = (key: string, def?: number): number => {
-    if (!has(key)) return def ?? fail(`${key} is required (a positive integer)`);
-    const v = o[key];
-    if (isInt(v) && v > MAX_DIMENSION) fail(`${key} = ${v} is beyond ${MAX_DIMENSION} (2^31 - 1)`);
-    return isInt(v) && v > 0 ? v : fail(`${key} must be a positive integer (got ${show(v)})`);
-  };
-  const nonNegInt = (key: string, def: number): number => {
-    if (!has(key)) return def;
-    const v = o[key];
-    return isInt(v) && v >= 0 ? v : fail(`${key} must be a non-negative integer (got ${show(v)})`);
-  };
-  const prob = (key: string, def: number): number => {
-    if (!has(key)) return def;
-    const v = o[key];
-    return typeof v === 'number' && v >= 0 && v < 1 ? v : fail(`${key} must be a number in [0, 1) (got ${show(v)})`);
-  };
-  const posNum = (key: string, def: number): number => {
-    if (!has(key)) return def;
-    const v = o[key];
-    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(`${key} must be a positive number (got ${show(v)})`);
-  };
+/** The dense dimensions of a config. */
+type Dimensions = Pick<BertConfig, 'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'headSize' | 'intermediateSize'>;
 
+/** The model type, the dense dimensions and the unsupported variants of BERT (see parseConfig). */
+function parseDimensions(r: ConfigReader): Dimensions {
+  const { o, fail } = r;
   // "webprune_bert": a pruned model exported for transformers with remote code (export/transformers.ts).
-  if (has('model_type') && o['model_type'] !== 'bert' && o['model_type'] !== 'webprune_bert') fail(`model_type must be "bert" (got ${show(o['model_type'])})`);
-  const vocabSize = posInt('vocab_size');
-  const hiddenSize = posInt('hidden_size');
-  const numLayers = posInt('num_hidden_layers');
-  // The structure below has one entry per layer: a corrupt count (2^31) would exhaust memory.
+  if (r.has('model_type') && o['model_type'] !== 'bert' && o['model_type'] !== 'webprune_bert') fail(`model_type must be "bert" (got ${show(o['model_type'])})`);
+  const vocabSize = r.posInt('vocab_size');
+  const hiddenSize = r.posInt('hidden_size');
+  const numLayers = r.posInt('num_hidden_layers');
+  // The structure has one entry per layer: a corrupt count (2^31) would exhaust memory.
   if (numLayers > MAX_LAYERS) fail(`num_hidden_layers must be at most ${MAX_LAYERS} (got ${numLayers})`);
-  const numHeads = posInt('num_attention_heads');
-  const intermediateSize = posInt('intermediate_size');
-  const hiddenAct = has('hidden_act') ? o['hidden_act'] : 'gelu';
+  const numHeads = r.posInt('num_attention_heads');
+  const intermediateSize = r.posInt('intermediate_size');
+  const hiddenAct = r.has('hidden_act') ? o['hidden_act'] : 'gelu';
   if (hiddenAct !== 'gelu') fail(`hidden_act ${show(hiddenAct)} is not supported (only "gelu", the exact erf GELU)`);
-  if (has('position_embedding_type') && o['position_embedding_type'] !== 'absolute') {
+  if (r.has('position_embedding_type') && o['position_embedding_type'] !== 'absolute') {
     fail(`position_embedding_type ${show(o['position_embedding_type'])} is not supported (only "absolute")`);
   }
   if (o['is_decoder'] === true) fail('is_decoder true is not supported (BERT encoders only)');
   let headSize: number;
-  if (has('attention_head_size')) headSize = posInt('attention_head_size');
+  if (r.has('attention_head_size')) headSize = r.posInt('attention_head_size');
   else if (hiddenSize % numHeads !== 0) {
     return fail(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads} (and no attention_head_size is given)`);
   } else headSize = hiddenSize / numHeads;
+  return { vocabSize, hiddenSize, numLayers, numHeads, headSize, intermediateSize };
+}
 
-  // Per-layer structure.
-  let layers: LayerStructure[] = Array.from({ length: numLayers }, () => ({ numHeads, intermediateSize }));
-  if (has('webprune_layers')) {
+/**
+ * The per-layer structure: `webprune_layers` (with ranks), or transformers' `pruned_heads` (which must
+ * agree with it when both are given), else the dense defaults; every dimension within 2^31 - 1.
+ */
+function parseLayers(r: ConfigReader, d: Dimensions): LayerStructure[] {
+  const { o, fail } = r;
+  let layers: LayerStructure[] = Array.from({ length: d.numLayers }, () => ({ numHeads: d.numHeads, intermediateSize: d.intermediateSize }));
+  if (r.has('webprune_layers')) {
     const wl = o['webprune_layers'];
-    if (!Array.isArray(wl) || wl.length !== numLayers) {
-      fail(`webprune_layers must be an array of num_hidden_layers = ${numLayers} entries (got ${Array.isArray(wl) ? `${wl.length} entries` : show(wl)})`);
+    if (!Array.isArray(wl) || wl.length !== d.numLayers) {
+      fail(`webprune_layers must be an array of num_hidden_layers = ${d.numLayers} entries (got ${Array.isArray(wl) ? `${wl.length} entries` : show(wl)})`);
     }
-    layers = (wl as unknown[]).map((entry, i) => {
-      const key = `webprune_layers[${i}]`;
-      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return fail(`${key} must be an object {num_attention_heads, intermediate_size} (got ${show(entry)})`);
-      const e = entry as Record<string, unknown>;
-      const h = e['num_attention_heads'];
-      const m = e['intermediate_size'];
-      if (!isInt(h) || h < 0) fail(`${key}.num_attention_heads must be a non-negative integer (got ${show(h)})`);
-      if (!isInt(m) || m < 0) fail(`${key}.intermediate_size must be a non-negative integer (got ${show(m)})`);
-      const structure: LayerStructure = { numHeads: h as number, intermediateSize: m as number };
-      if (e['ranks'] !== undefined && e['ranks'] !== null) structure.ranks = parseRanks(e['ranks'], structure, `${key}.ranks`, hiddenSize, headSize, fail);
-      return structure;
-    });
+    layers = (wl as unknown[]).map((entry, i) => parseLayerEntry(entry, `webprune_layers[${i}]`, d, fail));
   }
-  if (has('pruned_heads')) {
-    const ph = o['pruned_heads'];
-    if (typeof ph !== 'object' || Array.isArray(ph)) fail(`pruned_heads must be an object {layer: [head, ...]} (got ${show(ph)})`);
-    const fromPruned = Array.from({ length: numLayers }, () => numHeads);
-    for (const [layerKey, heads] of Object.entries(ph as Record<string, unknown>)) {
-      const layer = Number(layerKey);
-      if (!isInt(layer) || layer < 0 || layer >= numLayers || String(layer) !== layerKey) fail(`pruned_heads key ${show(layerKey)} is not a layer index in [0, ${numLayers})`);
-      if (!Array.isArray(heads) || !heads.every((x) => isInt(x) && x >= 0 && x < numHeads)) {
-        fail(`pruned_heads["${layerKey}"] must be head indices in [0, ${numHeads}) (got ${show(heads)})`);
-      }
-      fromPruned[layer] = numHeads - new Set(heads as number[]).size;
-    }
-    if (has('webprune_layers')) {
+  if (r.has('pruned_heads')) {
+    const fromPruned = parsePrunedHeads(r, d);
+    if (r.has('webprune_layers')) {
       layers.forEach((l, i) => {
-        if (l.numHeads !== fromPruned[i]) {
-          fail(`webprune_layers[${i}].num_attention_heads = ${l.numHeads} disagrees with pruned_heads, which leaves ${fromPruned[i]} heads`);
-        }
+        if (l.numHeads !== fromPruned[i]) fail(`webprune_layers[${i}].num_attention_heads = ${l.numHeads} disagrees with pruned_heads, which leaves ${fromPruned[i]} heads`);
       });
     } else layers = layers.map((l, i) => ({ ...l, numHeads: fromPruned[i]! }));
   }
-
   // Every dimension must fit the u32 indexing of the kernels (a corrupt 2^53 − 1 would otherwise
   // make shapes that are not even safe integers).
-  const dims: Array<[string, number]> = [];
-  layers.forEach((l, i) => dims.push([`layer ${i}: heads × attention_head_size`, l.numHeads * headSize], [`layer ${i}: intermediate_size`, l.intermediateSize]));
-  for (const [what, v] of dims) if (v > MAX_DIMENSION) fail(`${what} = ${v} is beyond ${MAX_DIMENSION} (2^31 - 1)`);
+  layers.forEach((l, i) => {
+    if (l.numHeads * d.headSize > MAX_DIMENSION) fail(`layer ${i}: heads × attention_head_size = ${l.numHeads * d.headSize} is beyond ${MAX_DIMENSION} (2^31 - 1)`);
+    if (l.intermediateSize > MAX_DIMENSION) fail(`layer ${i}: intermediate_size = ${l.intermediateSize} is beyond ${MAX_DIMENSION} (2^31 - 1)`);
+  });
+  return layers;
+}
 
-  // Task head.
-  let id2label: Record<number, string> | undefined;
-  if (has('id2label')) {
-    const raw = o['id2label'];
-    if (typeof raw !== 'object' || Array.isArray(raw)) return fail(`id2label must be an object {"0": name, ...} (got ${show(raw)})`);
-    const entries = Object.entries(raw as Record<string, unknown>);
-    id2label = {};
-    for (const [k, v] of entries) {
-      const idx = Number(k);
-      if (!isInt(idx) || idx < 0 || idx >= entries.length || String(idx) !== k) fail(`id2label key ${show(k)} must be an index in [0, ${entries.length})`);
-      if (typeof v !== 'string') fail(`id2label["${k}"] must be a string (got ${show(v)})`);
-      id2label[idx] = v as string;
+/** One `webprune_layers` entry {num_attention_heads, intermediate_size, ranks?}. */
+function parseLayerEntry(entry: unknown, key: string, d: Dimensions, fail: (msg: string) => never): LayerStructure {
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return fail(`${key} must be an object {num_attention_heads, intermediate_size} (got ${show(entry)})`);
+  const e = entry as Record<string, unknown>;
+  const h = e['num_attention_heads'];
+  const m = e['intermediate_size'];
+  if (!isInt(h) || h < 0) fail(`${key}.num_attention_heads must be a non-negative integer (got ${show(h)})`);
+  if (!isInt(m) || m < 0) fail(`${key}.intermediate_size must be a non-negative integer (got ${show(m)})`);
+  const structure: LayerStructure = { numHeads: h as number, intermediateSize: m as number };
+  if (e['ranks'] !== undefined && e['ranks'] !== null) structure.ranks = parseRanks(e['ranks'], structure, `${key}.ranks`, d.hiddenSize, d.headSize, fail);
+  return structure;
+}
+
+/** The head count per layer that transformers' `pruned_heads` {layer: [head, ...]} leaves. */
+function parsePrunedHeads(r: ConfigReader, d: Dimensions): number[] {
+  const { fail } = r;
+  const ph = r.o['pruned_heads'];
+  if (typeof ph !== 'object' || Array.isArray(ph)) fail(`pruned_heads must be an object {layer: [head, ...]} (got ${show(ph)})`);
+  const heads = Array.from({ length: d.numLayers }, () => d.numHeads);
+  for (const [layerKey, pruned] of Object.entries(ph as Record<string, unknown>)) {
+    const layer = Number(layerKey);
+    if (!isInt(layer) || layer < 0 || layer >= d.numLayers || String(layer) !== layerKey) fail(`pruned_heads key ${show(layerKey)} is not a layer index in [0, ${d.numLayers})`);
+    if (!Array.isArray(pruned) || !pruned.every((x) => isInt(x) && x >= 0 && x < d.numHeads)) {
+      fail(`pruned_heads["${layerKey}"] must be head indices in [0, ${d.numHeads}) (got ${show(pruned)})`);
     }
+    heads[layer] = d.numHeads - new Set(pruned as number[]).size;
   }
+  return heads;
+}
+
+/** The task head: num_labels, id2label, label2id and problem_type, which must agree. */
+function parseTaskHead(r: ConfigReader): { numLabels: number; problemType: ProblemType; id2label: Record<number, string> | undefined } {
+  const { o, fail } = r;
+  const id2label = parseId2Label(r);
   const numLabelsFromMap = id2label === undefined ? undefined : Object.keys(id2label).length;
-  const numLabels = has('num_labels') ? posInt('num_labels') : (numLabelsFromMap ?? 2);
-  if (numLabelsFromMap !== undefined && numLabelsFromMap !== numLabels) {
-    fail(`num_labels ${numLabels} disagrees with id2label, which has ${numLabelsFromMap} entries`);
-  }
-  if (has('label2id')) {
+  const numLabels = r.has('num_labels') ? r.posInt('num_labels') : (numLabelsFromMap ?? 2);
+  if (numLabelsFromMap !== undefined && numLabelsFromMap !== numLabels) fail(`num_labels ${numLabels} disagrees with id2label, which has ${numLabelsFromMap} entries`);
+  if (r.has('label2id')) {
     const raw = o['label2id'];
     if (typeof raw !== 'object' || Array.isArray(raw)) fail(`label2id must be an object {name: index} (got ${show(raw)})`);
     for (const [name, idx] of Object.entries(raw as Record<string, unknown>)) {
@@ -263,47 +320,28 @@ export function parseConfig(json: unknown, file: string): BertConfig {
     }
   }
   let problemType: ProblemType;
-  const pt = has('problem_type') ? o['problem_type'] : undefined;
+  const pt = r.has('problem_type') ? o['problem_type'] : undefined;
   if (pt === undefined) problemType = numLabels === 1 ? 'regression' : 'single_label_classification';
   else if (pt === 'regression' || pt === 'single_label_classification') problemType = pt;
   else return fail(`problem_type ${show(pt)} is not supported ("single_label_classification" or "regression")`);
-  if ((problemType === 'regression') !== (numLabels === 1)) {
-    fail(`problem_type "${problemType}" needs num_labels ${problemType === 'regression' ? '= 1' : '≥ 2'} (got ${numLabels})`);
-  }
+  if ((problemType === 'regression') !== (numLabels === 1)) fail(`problem_type "${problemType}" needs num_labels ${problemType === 'regression' ? '= 1' : '≥ 2'} (got ${numLabels})`);
+  return { numLabels, problemType, id2label };
+}
 
-  let architectures: string[] | undefined;
-  if (has('architectures')) {
-    const a = o['architectures'];
-    if (!Array.isArray(a) || !a.every((x) => typeof x === 'string')) fail(`architectures must be an array of strings (got ${show(a)})`);
-    architectures = [...(a as string[])];
+/** `id2label` {"0": name, ...} with keys 0..n-1, or undefined when absent. */
+function parseId2Label(r: ConfigReader): Record<number, string> | undefined {
+  if (!r.has('id2label')) return undefined;
+  const raw = r.o['id2label'];
+  if (typeof raw !== 'object' || Array.isArray(raw)) return r.fail(`id2label must be an object {"0": name, ...} (got ${show(raw)})`);
+  const entries = Object.entries(raw as Record<string, unknown>);
+  const id2label: Record<number, string> = {};
+  for (const [k, v] of entries) {
+    const idx = Number(k);
+    if (!isInt(idx) || idx < 0 || idx >= entries.length || String(idx) !== k) r.fail(`id2label key ${show(k)} must be an index in [0, ${entries.length})`);
+    if (typeof v !== 'string') r.fail(`id2label["${k}"] must be a string (got ${show(v)})`);
+    id2label[idx] = v as string;
   }
-
-  const padTokenId = nonNegInt('pad_token_id', 0);
-  if (padTokenId >= vocabSize) fail(`pad_token_id ${padTokenId} must be below vocab_size ${vocabSize}`);
-  const config: BertConfig = {
-    vocabSize,
-    hiddenSize,
-    numLayers,
-    numHeads,
-    headSize,
-    intermediateSize,
-    layers,
-    maxPositionEmbeddings: posInt('max_position_embeddings', 512),
-    typeVocabSize: posInt('type_vocab_size', 2),
-    layerNormEps: posNum('layer_norm_eps', 1e-12),
-    hiddenDropout: prob('hidden_dropout_prob', 0.1),
-    attentionDropout: prob('attention_probs_dropout_prob', 0.1),
-    hiddenAct: 'gelu',
-    padTokenId,
-    initializerRange: posNum('initializer_range', 0.02),
-    numLabels,
-    problemType,
-  };
-  // transformers' placeholder names LABEL_i carry no information: leave id2label unset then.
-  if (id2label !== undefined && Object.entries(id2label).some(([i, n]) => n !== `LABEL_${i}`)) config.id2label = id2label;
-  if (architectures !== undefined) config.architectures = architectures;
-  if (has('webprune_pooler_size')) config.poolerSize = posInt('webprune_pooler_size');
-  return config;
+  return id2label;
 }
 
 /**

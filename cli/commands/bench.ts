@@ -12,6 +12,7 @@ import { inferenceCase, profileCase } from '../../bench/profile.ts';
 import { COFI_BATCH, COFI_SEQ, SPEEDUP_RUNTIMES, SPEEDUP_STRATEGIES, type SpeedupRuntime, type SpeedupStrategy, resolveModel, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
 import { resolveModelSource } from '../../hub/model.ts';
 import { writeProfile } from '../../training/run/profile.ts';
+import { registerBenchPeers } from './bench_peers.ts';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -194,4 +195,6 @@ export function registerBench(program: Command): void {
       writeProfile(await profileCase(forward, { seed: o.seed }), o.profile, `profile of the dense model's ${forward.name}`);
     }
   });
+
+  registerBenchPeers(bench);
 }

@@ -97,6 +97,20 @@ export function parseSafetensorsHeader(
   bytes: Uint8Array,
   file: string,
 ): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string>; dataStart: number } {
+  const { header, dataStart } = readHeaderObject(bytes, file);
+  const dataLength = bytes.length - dataStart;
+  let metadata: Record<string, string> = {};
+  const entries = new Map<string, SafetensorsEntry>();
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === '__metadata__') metadata = parseMetadata(raw, file);
+    else entries.set(name, parseEntry(raw, name, dataLength, file));
+  }
+  checkNoOverlap(entries, file);
+  return { entries, metadata, dataStart };
+}
+
+/** The 8-byte length and the JSON header object after it; dataStart is where the tensor bytes begin. */
+function readHeaderObject(bytes: Uint8Array, file: string): { header: Record<string, unknown>; dataStart: number } {
   if (bytes.length < 8) throw new SafetensorsError(file, `file is ${bytes.length} bytes, shorter than the 8-byte header length`);
   const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (headerLen > BigInt(MAX_HEADER_BYTES)) {
@@ -121,50 +135,55 @@ export function parseSafetensorsHeader(
   if (header === null || typeof header !== 'object' || Array.isArray(header)) {
     throw new SafetensorsError(file, `header must be a JSON object, got ${Array.isArray(header) ? 'an array' : header === null ? 'null' : typeof header}`);
   }
-  const dataStart = 8 + n;
-  const dataLength = bytes.length - dataStart;
-  const metadata: Record<string, string> = {};
-  const entries = new Map<string, SafetensorsEntry>();
-  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-        throw new SafetensorsError(file, '__metadata__ must be an object mapping strings to strings');
-      }
-      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw new SafetensorsError(file, `__metadata__["${k}"] must be a string, got ${JSON.stringify(v)}`);
-        metadata[k] = v;
-      }
-      continue;
-    }
-    const fail = (msg: string): never => {
-      throw new SafetensorsError(file, msg, name);
-    };
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail('header entry must be an object {dtype, shape, data_offsets}');
-    const info = raw as Record<string, unknown>;
-    const dtype = info['dtype'];
-    if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_SIZE, dtype)) fail(`unknown dtype ${JSON.stringify(dtype)}`);
-    const shape = info['shape'];
-    if (!Array.isArray(shape) || !shape.every(isNonNegInt)) fail(`shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
-    const offsets = info['data_offsets'];
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt)) {
-      fail(`data_offsets must be two non-negative integers [begin, end], got ${JSON.stringify(offsets)}`);
-    }
-    const [begin, end] = offsets as [number, number];
-    if (begin > end) fail(`data_offsets [${begin}, ${end}] has begin > end`);
-    let count: number;
-    try {
-      count = numel(shape as number[]);
-    } catch (err) {
-      return fail((err as Error).message);
-    }
-    const expected = count * DTYPE_SIZE[dtype as SafetensorsDType];
-    if (end - begin !== expected) {
-      fail(`data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${expected}`);
-    }
-    if (end > dataLength) fail(`data_offsets [${begin}, ${end}] run past the end of the data buffer (${dataLength} bytes): truncated file?`);
-    entries.set(name, { dtype: dtype as SafetensorsDType, shape: [...(shape as number[])], begin, end });
+  return { header: header as Record<string, unknown>, dataStart: 8 + n };
+}
+
+/** `__metadata__`: an object of strings. */
+function parseMetadata(raw: unknown, file: string): Record<string, string> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new SafetensorsError(file, '__metadata__ must be an object mapping strings to strings');
   }
-  // Gaps between tensors are allowed; overlaps are not (empty tensors occupy no bytes).
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (typeof v !== 'string') throw new SafetensorsError(file, `__metadata__["${k}"] must be a string, got ${JSON.stringify(v)}`);
+    metadata[k] = v;
+  }
+  return metadata;
+}
+
+/** One tensor's {dtype, shape, data_offsets}: a known dtype, a span of exactly its bytes within the data. */
+function parseEntry(raw: unknown, name: string, dataLength: number, file: string): SafetensorsEntry {
+  const fail = (msg: string): never => {
+    throw new SafetensorsError(file, msg, name);
+  };
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail('header entry must be an object {dtype, shape, data_offsets}');
+  const info = raw as Record<string, unknown>;
+  const dtype = info['dtype'];
+  if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_SIZE, dtype)) fail(`unknown dtype ${JSON.stringify(dtype)}`);
+  const shape = info['shape'];
+  if (!Array.isArray(shape) || !shape.every(isNonNegInt)) fail(`shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+  const offsets = info['data_offsets'];
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt)) {
+    fail(`data_offsets must be two non-negative integers [begin, end], got ${JSON.stringify(offsets)}`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (begin > end) fail(`data_offsets [${begin}, ${end}] has begin > end`);
+  let count: number;
+  try {
+    count = numel(shape as number[]);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  const expected = count * DTYPE_SIZE[dtype as SafetensorsDType];
+  if (end - begin !== expected) {
+    fail(`data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${expected}`);
+  }
+  if (end > dataLength) fail(`data_offsets [${begin}, ${end}] run past the end of the data buffer (${dataLength} bytes): truncated file?`);
+  return { dtype: dtype as SafetensorsDType, shape: [...(shape as number[])], begin, end };
+}
+
+/** Gaps between tensors are allowed; overlaps are not (empty tensors occupy no bytes). */
+function checkNoOverlap(entries: ReadonlyMap<string, SafetensorsEntry>, file: string): void {
   const spans = [...entries].filter(([, e]) => e.end > e.begin).sort((a, b) => a[1].begin - b[1].begin);
   for (let i = 1; i < spans.length; i++) {
     const [prevName, prev] = spans[i - 1]!;
@@ -173,7 +192,6 @@ export function parseSafetensorsHeader(
       throw new SafetensorsError(file, `bytes [${cur.begin}, ${cur.end}) overlap tensor "${prevName}" at [${prev.begin}, ${prev.end})`, name);
     }
   }
-  return { entries, metadata, dataStart };
 }
 
 /** A copy of `length` elements of `bytes` as the given typed array, whatever the alignment of `bytes`. */

@@ -7,6 +7,8 @@ import { HubError } from '../../hub/snapshot.ts';
 import { parseHubModelId, resolveModelSource } from '../../hub/model.ts';
 import type { DownloadProgress, HubSettings } from '../../hub/settings.ts';
 import { hubSettings } from '../../hub/settings.ts';
+import { denseConfigOf } from '../../jobs/inputs.ts';
+import { parameterCount } from '../../models/config.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../models/io/checkpoint.ts';
 import { initialValues } from '../../models/bert.ts';
 import { testConfig, writeTestModel } from '../export/fixtures.ts';
@@ -171,6 +173,23 @@ describe('hub: --model hub ids against a loopback hub @gpu', function () {
       process.env.HF_TOKEN = 'not-a-token';
       process.env.HF_HUB_OFFLINE = '';
       expect((await rejection(resolveModelSource('acme/pruned', {}))).message).to.match(/HF_TOKEN must be a Hugging Face access token/);
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  });
+
+  it('experiments take a hub id: the dense config behind a cell\'s sparsity (denseConfigOf, from the environment)', async () => {
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, { HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cacheDir, HF_TOKEN: '', HF_HUB_OFFLINE: '0' });
+      const dense = testConfig('dense');
+      expect(parameterCount(await denseConfigOf('acme/sharded')).total).to.equal(parameterCount(dense).total);
+      // A pruned repository: the dense model it was pruned from (every layer full).
+      const fromPruned = await denseConfigOf('acme/pruned');
+      expect(fromPruned.layers.every((l) => l.numHeads === fromPruned.numHeads && l.intermediateSize === fromPruned.intermediateSize)).to.equal(true);
+      expect(fromPruned.numHeads).to.equal(testConfig('pruned').numHeads);
+      expect((await rejection(denseConfigOf('acme/missing'))).message).to.match(/acme\/missing/);
     } finally {
       for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
       Object.assign(process.env, saved);

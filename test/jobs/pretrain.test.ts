@@ -214,8 +214,30 @@ describe('pretrain (MLM) @gpu @slow', function () {
     } catch (err) {
       caught = err;
     }
-    expect((caught as Error).message).to.match(/^loss is NaN at pretrain step 5; the last checkpoint \(step 3\) in .* is kept$/);
+    // Poisoned after step 4's check: step 5's check is the first to see it.
+    expect((caught as Error).message).to.match(/^non-finite state at pretrain step 5: bert\.embeddings\.word_embeddings\.weight \[85, 32\]: element 0 is the first of \d+ non-finite values \(NaN\); the last checkpoint \(step 3\) in .* is kept$/);
     expect(latestCheckpoint(path.join(out, 'checkpoint'))?.step).to.equal(3);
+  });
+
+  it('names the exact step of a NaN the loss never sees (an unused position embedding), between log steps', async () => {
+    // Position 63 is never used at sequence length 32: its gradient is 0, the loss stays finite,
+    // and AdamW's weight decay keeps the NaN. Logs and checkpoints come only at step 20.
+    const out = path.join(root, 'nan-unseen');
+    let caught: unknown;
+    try {
+      await pretrain(out, { ...base, checkpointEvery: 20, logEvery: 20, evalEvery: 100 }, {
+        onStep: (phase, s) => {
+          if (s === 6) {
+            const w = phase.stateTensors().get('bert.embeddings.position_embeddings.weight')!;
+            getEngine().queue.upload(w.buffer, new Float32Array([Number.NaN]), (w.size - 1) * 4);
+          }
+        },
+      });
+    } catch (err) {
+      caught = err;
+    }
+    expect((caught as Error).message).to.match(/^non-finite state at pretrain step 7: bert\.embeddings\.position_embeddings\.weight \[64, 32\]: element 2047 is the only non-finite value \(NaN\); no checkpoint was written yet$/);
+    expect(latestCheckpoint(path.join(out, 'checkpoint'))).to.equal(null);
   });
 
   it('stops at the time limit with a checkpoint', async () => {

@@ -4,7 +4,9 @@
  * metrics.jsonl rows and progress. A phase only says how to take a step and what its state is.
  *
  * Per step: the phase records the step's GPU work and returns its scalars (a [k] tensor, the loss
- * first); nothing is read back except at log steps. The GPU is kept at most one step behind the host
+ * first), and a FiniteWatch records a check of every f32 state tensor (parameters, optimizer
+ * moments); nothing is read back except at log steps and checkpoints, where the watch's flag names
+ * the exact step and tensor that first held a NaN or ±Infinity, even one the loss never sees. The GPU is kept at most one step behind the host
  * (the time limit then measures finished work, signals are seen every step).
  */
 import * as E from '../../engine/index.ts';
@@ -55,8 +57,9 @@ const WINDOW = 'run.scalar_window';
  * Runs `phase` to its last step inside the current stage of `run`, resuming from the stage's
  * checkpoint when there is one.
  * @throws RunStopped when the run stops early (after writing a checkpoint if this process took a step)
- * @throws Error when a logged loss is not finite or the state to checkpoint is not finite (naming
- *   the step; the last checkpoint is kept)
+ * @throws Error when a state tensor became non-finite (naming the step, the tensor and its first bad
+ *   element), a logged loss is not finite, or the state to checkpoint is not finite; the last
+ *   checkpoint is kept
  */
 export async function trainPhase(run: Run, phase: TrainingPhase): Promise<void> {
   const loop = new PhaseLoop(run, phase);
@@ -79,6 +82,8 @@ class PhaseLoop {
   private readonly engine = E.getEngine();
   private readonly stage: string;
   private progress: Progress | null = null;
+  /** Checks the state tensors every step on the GPU; read at log steps and before checkpoints. */
+  private readonly watch = new E.FiniteWatch();
 
   constructor(
     private readonly run: Run,
@@ -113,7 +118,23 @@ class PhaseLoop {
     return this.lastCheckpoint === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${this.lastCheckpoint}) in ${this.run.checkpointRoot} is kept`;
   }
 
+  /**
+   * Reads the watch's flag (flushing the GPU).
+   * @throws Error naming the step and tensor that first held a non-finite value
+   */
+  private async assertFinite(): Promise<void> {
+    const bad = await this.watch.read();
+    if (bad) throw new Error(`non-finite state at ${this.phase.name} ${E.describeNonFiniteValue(bad)}; ${this.kept()}`);
+  }
+
+  /** Records this step's check of every f32 state tensor (one elementwise pass each, no readback). */
+  private checkFinite(): void {
+    const f32 = [...this.phase.stateTensors()].filter(([, t]) => t.dtype === 'f32');
+    this.watch.check(this.step, f32);
+  }
+
   private async checkpoint(): Promise<void> {
+    await this.assertFinite();
     const state: LoopState & ReturnType<Run['checkpointState']> = { ...this.run.checkpointState(), phase: this.phase.saveState(), rng: this.engine.rngState(), windowSteps: this.windowSteps };
     try {
       await writeCheckpoint(this.run.checkpointRoot, this.step, this.tensors(), state);
@@ -142,6 +163,7 @@ class PhaseLoop {
       const scalars = phase.step(this.step);
       this.step++;
       this.stepsHere++;
+      this.checkFinite();
       this.accumulate(scalars);
       // Keep the GPU at most one step behind: the time limit then measures finished work.
       const previous = inFlight;
@@ -155,6 +177,7 @@ class PhaseLoop {
       if (run.settings.checkpointEvery > 0 && this.step % run.settings.checkpointEvery === 0 && this.step < phase.totalSteps) await this.checkpoint();
     }
     await inFlight;
+    await this.assertFinite();
     // The final state too, so a kill during the stage's work after the loop (compaction, saving)
     // resumes there instead of from an earlier checkpoint.
     if (this.stepsHere > 0 && run.settings.checkpointEvery > 0 && this.lastCheckpoint !== this.step) await this.checkpoint();
@@ -180,6 +203,7 @@ class PhaseLoop {
       this.window = E.keep(E.zeros([values.length]));
       this.windowSteps = 0;
     }
+    await this.assertFinite();
     if (!Number.isFinite(values[0]!)) throw new Error(`loss is ${values[0]} at ${this.phase.name} step ${this.step}; ${this.kept()}`);
     this.run.metrics.write({ phase: this.phase.name, step: this.step, ...this.phase.record(this.step, values) });
     this.progress?.update(this.step, { loss: values[0]! });
@@ -189,5 +213,6 @@ class PhaseLoop {
   dispose(): void {
     this.progress?.stop();
     this.window?.dispose();
+    this.watch.dispose();
   }
 }
