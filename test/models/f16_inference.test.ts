@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
@@ -122,6 +123,37 @@ describe('f16 inference of BERT @gpu', () => {
     } finally {
       f32.dispose();
       f16.dispose();
+    }
+  });
+});
+
+describe('webprune eval --dtype f16 @gpu @data @slow', () => {
+  before(useTestEngine);
+
+  it('scores a saved (random-weight) MRPC classifier in f16 as in f32, and refuses an unknown dtype', async function () {
+    const { defaultDataDir } = await import('../../data/paths.ts');
+    const { evalJob } = await import('../../jobs/finetune.ts');
+    const { saveModel } = await import('../../models/load.ts');
+    const { withLabels } = await import('../../models/config.ts');
+    const dataDir = defaultDataDir();
+    if (!fs.existsSync(path.join(dataDir, 'glue', 'MRPC'))) this.skip();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-eval-f16-'));
+    try {
+      const model = Bert.random(withLabels({ ...namedConfig('tiny'), maxPositionEmbeddings: 32 }, 2, ['0', '1']), 'classification', freshSeed());
+      await saveModel(model, dir);
+      model.dispose();
+      const vocab = path.join(dataDir, 'vocab', 'bert-base-uncased');
+      const f32 = await evalJob({ model: dir, task: 'mrpc', vocab, maxSeqLength: 32 });
+      const f16 = await evalJob({ model: dir, task: 'mrpc', vocab, maxSeqLength: 32, dtype: 'f16' });
+      expect(Object.keys(f16)).to.deep.equal(['accuracy', 'f1']);
+      // ≥ 99% of the 408 dev predictions agree, so accuracy moves by at most 1%.
+      expect(Math.abs(f16['accuracy']! - f32['accuracy']!)).to.be.at.most(0.01);
+      await evalJob({ model: dir, task: 'mrpc', vocab, maxSeqLength: 32, dtype: 'f64' as 'f16' }).then(
+        () => expect.fail('accepted --dtype f64'),
+        (err: Error) => expect(err.message).to.match(/--dtype must be one of f32, f16/),
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
