@@ -1,6 +1,6 @@
 // f16 GEMM for inference: c[b] = act(op(a[b]) · op(b[b]) + bias), a, b and c in f16 storage, bias in
 // f32, products accumulated in f32 (engine/ops/f16.ts matmulF16). Layout and batching as matmul.wgsl;
-// ACT fuses the activation that follows a Linear in BERT (0 none, 1 GELU erf form, 2 tanh) into the
+// ACT fuses the activation that follows a Linear in a transformer (0 none, 1 GELU erf form, 2 tanh) into the
 // epilogue, so the f32 accumulator is rounded to f16 once, after it.
 // Tiling: lib/gemm_tile.wgsl (64×64 tile per 8×8 workgroup, K slices of 32 in f32 workgroup memory).
 // Each f16 operand is widened exactly to f32 as it is staged, so the inner loop is matmul.wgsl's:
