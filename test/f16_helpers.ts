@@ -2,6 +2,7 @@
  * Helpers of the f16 inference tests: inputs rounded to f16 on the host (so the GPU and the float64
  * reference see the same values), and elementwise error bounds built from f16's unit roundoff.
  */
+import { appendFileSync } from 'node:fs';
 import { expect } from 'chai';
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
@@ -29,15 +30,13 @@ export function randomF16(rng: HostRandom, shape: readonly number[], lo = -1, hi
 
 /** An f16 tensor holding `a` (whose values are f16-representable: the cast is exact). */
 export function f16Tensor(a: NDArray): Tensor {
-  const t32 = E.tensor(Float32Array.from(a.data), a.shape);
-  const t = E.cast(t32, 'f16');
-  t32.dispose();
-  return t;
+  return E.tensor(a.data, a.shape, 'f16');
 }
 
 /**
  * Asserts |out_i − ref_i| ≤ bound_i for every element, and that out is finite where ref is (a NaN
- * is an element the kernel never wrote over the poison). Reports the worst error / bound.
+ * is an element the kernel never wrote over the poison). Reports the worst error / bound; with
+ * WEBPRUNE_TEST_ERRLOG=FILE appends it to FILE as expectClose does (auditing bounds over many seeds).
  * @returns the largest error / bound ratio
  */
 export function expectWithinBounds(out: ArrayLike<number>, ref: ArrayLike<number>, bound: ArrayLike<number>, context: string): number {
@@ -49,6 +48,8 @@ export function expectWithinBounds(out: ArrayLike<number>, ref: ArrayLike<number
     const r = Math.abs(out[i]! - ref[i]!) / bound[i]!;
     if (r > worst) [worst, at] = [r, i];
   }
+  const log = process.env.WEBPRUNE_TEST_ERRLOG;
+  if (log) appendFileSync(log, `${JSON.stringify({ check: context.replace(/ ?seed=\d+/g, ''), ratio: worst })}\n`);
   expect(worst, `${context}: element ${at} = ${out[at]}, reference ${ref[at]}, error ${Math.abs(out[at]! - ref[at]!).toExponential(2)} > bound ${Number(bound[at]).toExponential(2)}`).to.be.at.most(1);
   return worst;
 }

@@ -134,12 +134,14 @@ describe('f16 inference ops @gpu', () => {
     }
   });
 
-  it('shape ops (narrow, reshape) carry f16 through the templated copy kernel', async () => {
-    const x = f16Tensor(NDArray.from([1, 2, 3, 4, 5, 6], [2, 3]));
+  it('tensor() and full() make f16 tensors; shape ops (narrow) carry f16 through the templated copy kernel', async () => {
+    const x = E.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'f16');
     const col = E.narrow(x, 1, 1, 1);
     expect([...(await col.read())]).to.deep.equal([2, 5]);
     expect(col.dtype).to.equal('f16');
-    for (const t of [x, col]) t.dispose();
+    const half = E.full([3], 1 / 3, 'f16');
+    expect([...(await half.read())], 'full rounds to f16').to.deep.equal([toF16(1 / 3), toF16(1 / 3), toF16(1 / 3)]);
+    for (const t of [x, col, half]) t.dispose();
   });
 
   it('refuses f16 operands that want a gradient, mixed dtypes, and f16 kernels without shader-f16 (naming --dtype)', () => {
