@@ -17,7 +17,7 @@ function castFrom(x: Tensor, dtype: 'f16'): Tensor {
 
 /**
  * A tensor holding `data` (row-major). Integer tensors keep a host copy (Tensor.hostCopy). f16
- * tensors are uploaded as f32 and rounded on the GPU (to nearest even; ops/f16.ts cast).
+ * tensors are uploaded as f32 and rounded on the GPU (ops/f16.ts cast).
  * @param shape defaults to [data.length]
  * @throws Error when data.length does not match the shape, or an i32/u32 value is not an integer
  */

@@ -28,7 +28,7 @@ export function modelDtype(model: Bert): InferenceDType {
 /**
  * Casts `model` in place for inference in `dtype` and freezes it (no parameter takes a gradient).
  * f32 leaves the weights as they are. f16 replaces every parameter of rank ≥ 2 by its f16 rounding
- * (round to nearest even) and disposes the f32 original. Casting back to f32 is not offered: load
+ * (engine cast: an adjacent f16, the nearest on lavapipe) and disposes the f32 original. Casting back to f32 is not offered: load
  * the model again (the f16 rounding cannot be undone).
  * @throws F16RangeError naming the tensor when a weight exceeds f16's range (the model is left unchanged);
  *   F16UnsupportedError when the adapter lacks 'shader-f16'

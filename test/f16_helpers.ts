@@ -11,14 +11,19 @@ import { f16BitsToF32, f32ToF16Bits } from '../models/io/half.ts';
 import { NDArray } from './reference/ndarray.ts';
 import { randomArray } from './helpers.ts';
 
-/** f16's unit roundoff 2^-11 (round to nearest: |fl(x) − x| ≤ U16·|x| in the normal range). */
-export const U16 = 2 ** -11;
+/**
+ * The relative error of one rounding to f16 that WGSL allows: a value between two adjacent f16 may
+ * become either of them (WGSL § floating-point conversion), so |fl(x) − x| ≤ 2^-10·|x| in the
+ * normal range, twice the unit roundoff 2^-11 of rounding to nearest (which lavapipe does: the
+ * cast test checks the neighbours, and reports ties-to-even agreement).
+ */
+export const U16 = 2 ** -10;
 /** f32's unit roundoff 2^-24. */
 export const U32 = 2 ** -24;
-/** Half the spacing of f16 subnormals: the absolute rounding error near 0. */
-export const F16_TINY = 2 ** -25;
+/** The spacing of f16 subnormals: the absolute rounding error near 0 (either neighbour). */
+export const F16_TINY = 2 ** -24;
 
-/** x rounded to the nearest f16 (ties to even), as a JS number. */
+/** x rounded to the nearest f16 (ties to even), as a JS number (the host's rounding: models/io/half.ts). */
 export function toF16(x: number): number {
   return f16BitsToF32(f32ToF16Bits(x));
 }

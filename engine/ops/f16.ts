@@ -7,11 +7,13 @@
  * copy kernel is templated on the element type). These ops record no autograd: f16 is for
  * inference only, and an input that requires a gradient is refused.
  *
- * Precision (u16 = 2^-11, f16's unit roundoff; u32 = 2^-24): every op reads f16 values exactly as
- * f32, computes in f32, and rounds its result to f16 once. A GEMM's element therefore carries
- * |error| ≤ u16·|c| + K·u32·Σ_k|a_ik b_kj| (f32 accumulation, Higham 2002 §3.1) beyond the error
- * already in its f16 inputs; layer norm's statistics and the attention softmax are f32 (its kernel
- * is in models/). Values past f16's ±65504 become ±Infinity when rounded.
+ * Precision (u16 = 2^-10: WGSL rounds a value to either adjacent f16, so one rounding errs by at
+ * most one f16 unit, 2^-11 when the device rounds to nearest as lavapipe does; u32 = 2^-24): every
+ * op reads f16 values exactly as f32, computes in f32, and rounds its result to f16 once. A GEMM's
+ * element therefore carries |error| ≤ u16·|c| + (K + 1)·u32·Σ_k|a_ik b_kj| (f32 accumulation,
+ * Higham 2002 §3.1) beyond the error already in its f16 inputs; layer norm's statistics and the
+ * attention softmax are f32 (its kernel is in models/). Values past f16's ±65504 are not
+ * representable: WGSL leaves their conversion's result undefined (castModel refuses such weights).
  */
 import { getEngine } from '../context.ts';
 import type { DType } from '../dtype.ts';
@@ -30,8 +32,8 @@ function expect(op: string, t: Tensor, dtype: DType): void {
 }
 
 /**
- * x converted to `dtype` (f32 → f16 rounds to nearest even, past ±65504 to ±Infinity; f16 → f32 is
- * exact). Returns x itself when it already has that dtype. Shapes: any → the same.
+ * x converted to `dtype` (f32 → f16 rounds to an adjacent f16: the nearest on lavapipe, either
+ * neighbour by WGSL's rules; past ±65504 undefined; f16 → f32 is exact). Returns x itself when it already has that dtype. Shapes: any → the same.
  * @throws Error when x is not f32 or f16
  */
 export function cast(x: Tensor, dtype: 'f32' | 'f16'): Tensor {

@@ -2,32 +2,43 @@ import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
 import { K } from '../../engine/kernels/index.ts';
 import { HostRandom } from '../../engine/random.ts';
-import { F16_TINY, U16, U32, expectWithinBounds, f16Tensor, randomF16, toF16 } from '../f16_helpers.ts';
+import { f16BitsToF32, f32ToF16Bits } from '../../models/io/half.ts';
+import { F16_TINY, U16, U32, expectWithinBounds, f16Tensor, randomF16 } from '../f16_helpers.ts';
 import { AWKWARD, freshSeed, randomArray, useTestEngine } from '../helpers.ts';
 import { layerNormRef } from '../reference/nn.ts';
 import { NDArray, gelu64, matmulRef } from '../reference/ndarray.ts';
 
 // f16 inference kernels against float64 references computed on the same f16 inputs. Every bound is
-// f16's rounding of the result (U16·|ref|) plus the f32 arithmetic's error on the problem's
-// conditioning (Σ|terms| for sums), plus F16_TINY for results in f16's subnormal range.
+// one f16 rounding of the result as WGSL allows it (U16·|ref|, U16 = 2^-10: either neighbour) plus
+// the f32 arithmetic's error on the problem's conditioning (Σ|terms| for sums), plus F16_TINY for
+// results in f16's subnormal range.
 describe('f16 inference ops @gpu', () => {
   before(useTestEngine);
 
-  it('cast rounds f32 to the nearest f16 (ties to even) and widens f16 exactly', async () => {
+  it('cast rounds f32 to an adjacent f16 (WGSL: either neighbour; lavapipe: the nearest, ties to even) and widens exactly', async () => {
     const seed = freshSeed();
     const rng = new HostRandom(seed);
+    let nearest = 0;
+    let total = 0;
     for (const n of AWKWARD) {
+      total += n;
       // Magnitudes from 2^-14 (f16's smallest normal) to 2^15, both signs.
       const x = Float32Array.from({ length: n }, () => (rng.uniform() < 0.5 ? -1 : 1) * 2 ** (-14 + 29 * rng.uniform()));
       const h = E.cast(E.tensor(x), 'f16');
       const back = await h.read();
       const wide = await E.cast(h, 'f32').read();
       for (let i = 0; i < n; i++) {
-        expect(back[i], `cast of ${x[i]} (n=${n} seed=${seed})`).to.equal(toF16(x[i]!));
+        const bits = f32ToF16Bits(x[i]!);
+        // The other neighbour: the next f16 in magnitude on x's side of the nearest (bit patterns of
+        // one sign are ordered by magnitude).
+        const other = f16BitsToF32(Math.abs(x[i]!) > Math.abs(f16BitsToF32(bits)) ? bits + 1 : bits - 1);
+        expect([f16BitsToF32(bits), other], `cast of ${x[i]} (n=${n} seed=${seed})`).to.include(back[i]);
+        if (back[i] === f16BitsToF32(bits)) nearest++;
         expect(wide[i], `widening (n=${n} seed=${seed})`).to.equal(back[i]);
       }
       expect(h.bytes, 'f16 storage is 2 bytes per element, rounded up to a word').to.equal(Math.max(4, Math.ceil(n / 2) * 4));
     }
+    if (nearest < total) console.log(`      note: ${total - nearest} of ${total} casts rounded to the farther neighbour (allowed by WGSL; not round-to-nearest)`);
   });
 
   it('fresh f16 outputs are poisoned with NaN', async () => {
@@ -116,8 +127,8 @@ describe('f16 inference ops @gpu', () => {
       const b = randomF16(rng, [n, 3], -4, 4);
       const sum = E.tidy(() => E.add(f16Tensor(a), f16Tensor(b)));
       const sumRef = a.data.map((v, i) => v + b.data[i % b.size]!);
-      // The f32 sum of two f16 values errs by ≤ U32·|sum|, then one f16 rounding.
-      expectWithinBounds(await sum.read(), sumRef, sumRef.map((r) => (U16 + U32) * Math.abs(r) + F16_TINY), `add f16 n=${n} seed=${seed}`);
+      // The f32 sum of two f16 values errs by ≤ U32·|sum|, then one f16 rounding (of the rounded sum: U16·(1 + U32)).
+      expectWithinBounds(await sum.read(), sumRef, sumRef.map((r) => (U16 + 2 * U32) * Math.abs(r) + F16_TINY), `add f16 n=${n} seed=${seed}`);
       for (const [name, f, ref] of [['gelu', E.gelu, gelu64], ['tanh', E.tanh, Math.tanh]] as const) {
         const y = E.tidy(() => f(f16Tensor(a)));
         const r = a.data.map(ref);
@@ -140,7 +151,7 @@ describe('f16 inference ops @gpu', () => {
     expect([...(await col.read())]).to.deep.equal([2, 5]);
     expect(col.dtype).to.equal('f16');
     const half = E.full([3], 1 / 3, 'f16');
-    expect([...(await half.read())], 'full rounds to f16').to.deep.equal([toF16(1 / 3), toF16(1 / 3), toF16(1 / 3)]);
+    for (const v of await half.read()) expect(Math.abs(v - 1 / 3), 'full rounds to an adjacent f16').to.be.at.most((U16 / 3) * 1.0001);
     for (const t of [x, col, half]) t.dispose();
   });
 

@@ -1,5 +1,6 @@
 // y[i] = TO(x[i]) between f32 and f16 (templates FROM, TO): weights narrowed for f16 inference
-// (round to nearest even; callers refuse values past f16's ±65504 first), f16 results widened (exact).
+// (to an adjacent f16: the nearest on lavapipe, either by WGSL's rules; callers refuse values past
+// f16's ±65504 first, whose conversion WGSL leaves undefined), f16 results widened (exact).
 enable f16;
 
 struct Params { n: u32 }
