@@ -51,7 +51,7 @@ export function exportModel(options: ExportOptions): ExportResult {
   if (formats.length === 0) throw new Error(`--format: give one or more of ${EXPORT_FORMATS.join(', ')}`);
   for (const f of formats) if (!(EXPORT_FORMATS as readonly string[]).includes(f)) throw new Error(`--format: unknown format "${f}" (${EXPORT_FORMATS.join(', ')})`);
   const dtype = options.dtype ?? 'f32';
-  if (!INFERENCE_DTYPES.includes(dtype)) throw new Error(`--dtype must be one of ${INFERENCE_DTYPES.join(', ')} (got ${String(dtype)})`);
+  if (!INFERENCE_DTYPES.includes(dtype)) throw new Error(`--dtype must be ${INFERENCE_DTYPES.join(' or ')} (got ${String(dtype)})`);
   if (path.resolve(options.model) === path.resolve(options.out)) throw new Error('--out must differ from --model');
   const ckpt = loadCheckpoint(options.model, { head: 'classification' });
   validateOutputDir(options.out, '--out'); // refuses /proc, files, read-only or full places (mkdir under /proc never returns)
