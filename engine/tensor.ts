@@ -151,12 +151,13 @@ setTensorTest((v): v is Tensor => v instanceof Tensor);
 /** Fills a tensor with NaN bits (f32; f16: 0x7e00 in both halves of every word) or 0x7fc00000 (integers). */
 function poisonTensor(t: Tensor): void {
   const engine = getEngine();
-  const kernel = engine.kernel(K.fill, { T: t.dtype === 'f16' ? 'u32' : t.dtype });
-  const words = t.bytes / 4;
-  engine.queue.dispatch(kernel, {
-    buffers: { out: t.dtype === 'f16' ? { ...t.bind(), dtype: 'u32' } : t.bind() },
-    uniforms: { params: { n: t.dtype === 'f16' ? words : t.size, bits: t.dtype === 'f16' ? 0x7e007e00 : 0x7fc00000 } },
-    workgroups: grid1d(Math.max(t.dtype === 'f16' ? words : t.size, 1)),
+  // f16 holds two elements per word: its words are filled as u32 (a NaN in each half).
+  const f16 = t.dtype === 'f16';
+  const n = f16 ? t.bytes / 4 : t.size;
+  engine.queue.dispatch(engine.kernel(K.fill, { T: f16 ? 'u32' : t.dtype }), {
+    buffers: { out: f16 ? { ...t.bind(), dtype: 'u32' } : t.bind() },
+    uniforms: { params: { n, bits: f16 ? 0x7e007e00 : 0x7fc00000 } },
+    workgroups: grid1d(Math.max(n, 1)),
   });
 }
 
