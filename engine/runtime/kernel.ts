@@ -14,7 +14,7 @@ import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { DType } from '../dtype.ts';
 
 /** Element types a storage array may have, mapped to tensor dtypes. */
-const ELEMENT_DTYPES: Record<string, DType> = { f32: 'f32', i32: 'i32', u32: 'u32' };
+const ELEMENT_DTYPES: Record<string, DType> = { f32: 'f32', i32: 'i32', u32: 'u32', f16: 'f16' };
 
 export interface StorageBindingInfo {
   kind: 'storage';
@@ -90,7 +90,7 @@ function reflectBindings(name: string, reflect: WgslReflect): BindingInfo[] {
         if (element === 'atomic') element = type.format?.format?.name;
         const dtype = element ? ELEMENT_DTYPES[element] : undefined;
         if (type.name !== 'array' || !dtype) {
-          throw new KernelSourceError(`kernel ${name}: storage binding '${b.name}' must be array<f32|i32|u32>`);
+          throw new KernelSourceError(`kernel ${name}: storage binding '${b.name}' must be array<f32|i32|u32|f16>`);
         }
         out.push({ kind: 'storage', name: b.name, group: b.group, binding: b.binding, access: b.access as 'read' | 'read_write', dtype });
       } else if (b.resourceType === 0 /* uniform */) {

@@ -12,6 +12,8 @@ import ffnCompact from './ffn_compact.wgsl';
 import ffnGemm from './ffn_gemm.wgsl';
 import attentionKvTiles from './lib/attention_kv_tiles.wgsl';
 import attentionRows from './lib/attention_rows.wgsl';
+// f16 inference kernels (models/ops/f16_inference.ts), defined in their own table and spread in.
+import { BERT_F16_KERNELS } from './f16/index.ts';
 
 /** Row loaders and K/V tiles shared by the attention kernels. */
 const ATTENTION_LIBRARY = {
@@ -27,4 +29,5 @@ export const BERT_KERNELS = {
   ffnCompact: defineKernel('ffn_compact', ffnCompact),
   ffnGemm: defineKernel('ffn_gemm', ffnGemm),
   ffnColsum: defineKernel('ffn_colsum', ffnColsum),
+  ...BERT_F16_KERNELS,
 } as const;
