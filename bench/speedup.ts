@@ -20,6 +20,11 @@
  * Runtime's CPU and WebGPU execution providers, 'torch' in eager PyTorch (bench/torch_bench.py).
  * Each runtime times its models round-robin in its own block after ours; every speedup is a ratio
  * of that runtime's own times (dense / pruned), so load that differs between blocks cancels.
+ *
+ * Precisions (`dtypes`, `--dtype f32,f16`): with f16, every model is timed a second time with its
+ * weights cast to f16 (models/precision.ts) in the same round-robin, giving one row per structure
+ * and dtype; an f16 row's speedup is over the f16 dense model, and `over_f32` is the f32 row's
+ * median over its own. Other runtimes time the f32 rows (PyTorch reports its fp16 beside them).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -36,6 +41,7 @@ import { cofiLikeStructure, denseOf, isDense, prunableSparsity, rankLikeStructur
 import { type TorchOp, type TorchReport, type TorchRunOptions, runTorchBench } from './torch.ts';
 import { GpuTimer, type TimingMethod, type TimingStats, initBenchEngine } from './timer.ts';
 import { makeDirectory } from '../models/io/fs_errors.ts';
+import { castModel } from '../models/precision.ts';
 
 /** CoFi's latency setting: batch 128, sequences padded to 128. */
 export const COFI_BATCH = 128;
@@ -58,6 +64,8 @@ export interface SpeedupOptions {
   repeats?: number;
   /** Seed of the structures, weights and inputs. */
   seed?: number;
+  /** Precisions each model is timed in (default ['f32']; see the module comment). */
+  dtypes?: readonly E.InferenceDType[];
   wallClock?: boolean;
   /** Further pruned checkpoints (model directories) of the same dense model, each timed with its own weights. */
   checkpoints?: readonly string[];
@@ -117,6 +125,10 @@ export interface SpeedupRow {
   torch_result?: { fp32_ms: TimingStats; fp16_ms: TimingStats | null; ours_over_fp32: number; torch_speedup_fp32: number };
   /** Every runtime timed, webprune's (the fields above) included. */
   runtimes: Partial<Record<SpeedupRuntime, RuntimeResult>>;
+  /** Precision of weights and activations; speedup is over the dense row of the same dtype. */
+  dtype: E.InferenceDType;
+  /** The same structure's f32 median latency over this row's (1 for f32 rows; absent when f32 was not timed). */
+  over_f32?: number;
 }
 
 export interface SpeedupReport {
@@ -169,6 +181,8 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   for (const s of strategies) if (!SPEEDUP_STRATEGIES.includes(s)) throw new Error(`--strategies: ${s} is not one of ${SPEEDUP_STRATEGIES.join(', ')}`);
   // bench/torch_bench.py builds dense-Linear models from the configs: it would time rank rows unfactorised.
   if ((options.torch || options.runtimes?.includes('torch')) && strategies.includes('rank')) throw new Error('--torch does not time rank-pruned rows (bench/torch_bench.py has no factorised Linears); drop rank from --strategies');
+  const dtypes: E.InferenceDType[] = [...new Set<E.InferenceDType>(options.dtypes ?? ['f32'])];
+  for (const d of dtypes) if (!E.INFERENCE_DTYPES.includes(d)) throw new Error(`--dtype: ${d} is not one of ${E.INFERENCE_DTYPES.join(', ')}`);
   const targets = [...new Set([0, ...options.sparsities])].sort((a, b) => a - b);
   type Entry = { sparsity: number; source: 'drawn' | 'checkpoint'; strategy: SpeedupRow['strategy']; config: BertConfig; dir?: string };
   const entries: Entry[] = [{ sparsity: 0, source: 'drawn', strategy: 'dense', config: cofiLikeStructure(dense, 0, seed) }];
@@ -196,7 +210,14 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   try {
     // Drawn structures get random weights (enough for timing); a pruned checkpoint is timed with its own.
     // A multitask model (webprune multitask) is timed with its first task's head: the heads differ only in the classifier's width.
-    for (const e of entries) models.push(hasWeights(e.dir) ? loadModel(e.dir!, { head: 'classification', seed, task: readTaskHeads(e.dir!)?.[0]?.name }).model : Bert.random(e.config, 'classification', seed));
+    // Every entry once per dtype, f32 first: model i·entries + j is entry j in dtypes[i].
+    for (const dtype of dtypes) {
+      for (const e of entries) {
+        const m = hasWeights(e.dir) ? loadModel(e.dir!, { head: 'classification', seed, task: readTaskHeads(e.dir!)?.[0]?.name }).model : Bert.random(e.config, 'classification', seed);
+        models.push(m);
+        await castModel(m, dtype);
+      }
+    }
     let done = 0;
     const total = models.length * (warmup + repeats);
     const recorders = models.map((m) => (i: number) => {
@@ -209,7 +230,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
       hostInputs = await Promise.all(
         inputs.map(async (x) => ({ batch, seq, inputIds: (await x.inputIds.read()) as Int32Array, tokenTypeIds: (await x.tokenTypeIds.read()) as Int32Array, attentionMask: (await x.attentionMask.read()) as Float32Array })),
       );
-      for (const m of models) checkpoints.push({ config: m.config, tensors: await m.values(), head: 'classification' });
+      for (const m of models.slice(0, entries.length)) checkpoints.push({ config: m.config, tensors: await m.values(), head: 'classification' });
     }
   } finally {
     engine.poison = poison;
@@ -219,11 +240,12 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   }
 
   const denseFlops = encoderFlops(dense, batch, seq).total;
-  const denseMs = measured[0]!.median;
-  const rows: SpeedupRow[] = entries.map((e, i) => {
+  const rows: SpeedupRow[] = dtypes.flatMap((dtype, di) => entries.map((e, j) => {
+    const i = di * entries.length + j;
     const m = measured[i]!;
+    const denseTime = measured[di * entries.length]!;
     const flops = encoderFlops(e.config, batch, seq).total;
-    const speedup = denseMs / m.median;
+    const speedup = denseTime.median / m.median;
     const ideal = denseFlops / flops;
     return {
       sparsity: e.sparsity,
@@ -244,16 +266,23 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
         intermediate: e.config.layers.map((l) => l.intermediateSize),
         ...(e.config.layers.some((l) => l.ranks) ? { ranks: e.config.layers.map((l) => ({ ...l.ranks })) } : {}),
       },
-      name: e.dir && e.dir !== options.model ? `checkpoint ${e.dir}` : e.source === 'checkpoint' ? `checkpoint ${e.sparsity}` : e.strategy === 'rank' ? `rank sparsity ${e.sparsity}` : `sparsity ${e.sparsity}`,
+      name: (dtype === dtypes[0] ? '' : `${dtype} `) + (e.dir && e.dir !== options.model ? `checkpoint ${e.dir}` : e.source === 'checkpoint' ? `checkpoint ${e.sparsity}` : e.strategy === 'rank' ? `rank sparsity ${e.sparsity}` : `sparsity ${e.sparsity}`),
       torch: { op: 'bert_forward', config: configToJson(e.config), batch, seq },
-      runtimes: { webprune: { latency_ms: { median: m.median, min: m.min, max: m.max }, speedup, efficiency: speedup / ideal, speedup_of_min: measured[0]!.min / m.min } },
+      runtimes: { webprune: { latency_ms: { median: m.median, min: m.min, max: m.max }, speedup, efficiency: speedup / ideal, speedup_of_min: denseTime.min / m.min } },
+      dtype,
+      ...(dtypes.includes('f32') ? { over_f32: measured[dtypes.indexOf('f32') * entries.length + j]!.median / m.median } : {}),
     };
-  });
+  }));
+  // Other runtimes time the first dtype's rows (f32 unless only f16 was asked for).
+  const baseRows = rows.slice(0, entries.length);
   const notes = [
     'latency: sequence-classification forward (embeddings, encoder, pooler, classifier) of one batch, no gradient; first pass(es) dropped',
     'ideal_speedup counts encoder matrix-product FLOPs only (flops.ts)',
     'drawn structures have random weights: timing does not depend on their values',
   ];
+  if (dtypes.includes('f16')) {
+    notes.push('f16 rows: weight matrices and activations stored in f16 (biases and layer-norm parameters f32), every product and statistic accumulated in f32 (engine/ops/f16.ts); speedup is over the f16 dense row, over_f32 is the f32 row\'s median over the f16 one');
+  }
   if (strategies.includes('rank')) {
     notes.push('rank rows: every Linear factorised W = Q·P at the same share of its weights (bench/structures.ts rankLikeStructure), at the parameter count of the structured row of that sparsity; element-wise pruning has no row: with dense GEMMs it runs as fast as the dense model');
   }
@@ -276,7 +305,7 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   if (!(Number.isInteger(otherRepeats) && otherRepeats >= 1)) throw new Error(`--runtime-repeats must be a positive integer (got ${otherRepeats})`);
   // Each runtime's speedups are ratios of its own times (see the module comment).
   const record = (runtime: SpeedupRuntime, times: readonly TimingStats[]) =>
-    rows.forEach((r, i) => {
+    baseRows.forEach((r, i) => {
       const speedup = times[0]!.median / times[i]!.median;
       r.runtimes[runtime] = { latency_ms: times[i]!, speedup, efficiency: speedup / r.ideal_speedup, speedup_of_min: times[0]!.min / times[i]!.min };
     });
@@ -296,16 +325,16 @@ export async function runSpeedupBench(options: SpeedupOptions): Promise<SpeedupR
   }
   const torch = options.torch ?? (runtimes.includes('torch') ? {} : undefined);
   if (torch) {
-    const t = await runTorchBench(rows, { ...torch, warmup, repeats: otherRepeats, roundRobin: true });
+    const t = await runTorchBench(baseRows, { ...torch, warmup, repeats: otherRepeats, roundRobin: true });
     const { results, ...meta } = t;
     report.torch = meta;
     report.runtimes.torch = `torch ${meta.torch_version}, eager, fp32 (TF32 off), on ${meta.device_name}; ${warmup} warm-up + ${otherRepeats} timed runs per model`;
     const denseTorch = results[rows[0]!.name]!.fp32.median;
-    rows.forEach((r) => {
+    baseRows.forEach((r) => {
       const res = results[r.name]!;
       r.torch_result = { fp32_ms: res.fp32, fp16_ms: res.fp16, ours_over_fp32: r.latency_ms.median / res.fp32.median, torch_speedup_fp32: denseTorch / res.fp32.median };
     });
-    record('torch', rows.map((r) => results[r.name]!.fp32));
+    record('torch', baseRows.map((r) => results[r.name]!.fp32));
   }
   return report;
 }
@@ -316,11 +345,14 @@ const f2 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.
 export function speedupTable(report: SpeedupReport): string {
   const torch = report.rows.some((r) => r.torch_result);
   const withStrategy = report.rows.some((r) => r.strategy === 'rank');
-  const head = [...(withStrategy ? ['strategy'] : []), 'sparsity', 'achieved', 'params', 'GFLOPs', 'median ms', 'min ms', 'max ms', 'speedup', 'ideal', 'speedup/ideal'];
+  const withDtype = new Set(report.rows.map((r) => r.dtype ?? 'f32')).size > 1;
+  const head = [...(withDtype ? ['dtype'] : []), ...(withStrategy ? ['strategy'] : []), 'sparsity', 'achieved', 'params', 'GFLOPs', 'median ms', 'min ms', 'max ms', 'speedup', 'ideal', 'speedup/ideal'];
+  if (withDtype) head.push('f32/this');
   if (torch) head.push('torch fp32 ms', 'ours/torch', 'torch speedup');
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of report.rows) {
     const cells = [
+      ...(withDtype ? [r.dtype] : []),
       ...(withStrategy ? [r.strategy] : []),
       `${(100 * r.sparsity).toFixed(1)}%${r.source === 'checkpoint' ? ' (checkpoint)' : ''}`,
       `${(100 * r.achieved_sparsity).toFixed(2)}%`,
@@ -333,7 +365,9 @@ export function speedupTable(report: SpeedupReport): string {
       `${r.ideal_speedup.toFixed(2)}×`,
       r.efficiency.toFixed(2),
     ];
-    if (torch) {
+    if (withDtype) cells.push(r.over_f32 === undefined ? '–' : `${r.over_f32.toFixed(2)}×`);
+    if (torch && !r.torch_result) cells.push('–', '–', '–');
+    else if (torch) {
       const t = r.torch_result!;
       cells.push(f2(t.fp32_ms.median), `${t.ours_over_fp32.toFixed(2)}×`, `${t.torch_speedup_fp32.toFixed(2)}×`);
     }
@@ -344,7 +378,7 @@ export function speedupTable(report: SpeedupReport): string {
     `model ${report.model}, batch ${report.batch_size} × sequence ${report.seq_len}; device: ${report.device.description}, ${report.device.class} kernels (${report.device.class_reason})`,
     `timing: ${t.method}${t.quantized === null ? '' : t.quantized ? ' (quantised by Dawn)' : ' (unquantised)'}, ${t.warmup} warm-up + ${t.repeats} timed runs per model, round-robin`,
     ...report.notes,
-    ...report.rows.map((r) => `${r.strategy === 'rank' ? 'rank structure' : 'structure'} at ${(100 * r.sparsity).toFixed(1)}%: H=${r.structure.hidden_size} heads=[${r.structure.heads.join(',')}] ffn=[${r.structure.intermediate.join(',')}]${r.structure.ranks ? ` ranks=${JSON.stringify(r.structure.ranks)}` : ''}`),
+    ...report.rows.filter((r) => r.dtype === report.rows[0]!.dtype).map((r) => `${r.strategy === 'rank' ? 'rank structure' : 'structure'} at ${(100 * r.sparsity).toFixed(1)}%: H=${r.structure.hidden_size} heads=[${r.structure.heads.join(',')}] ffn=[${r.structure.intermediate.join(',')}]${r.structure.ranks ? ` ranks=${JSON.stringify(r.structure.ranks)}` : ''}`),
   ];
   if (report.torch) notes.push(`torch ${report.torch.torch_version} on ${report.torch.device_name}, TF32 ${report.torch.tf32 ? 'on' : 'off'} (eager, fp32)`);
   return `${lines.join('\n')}\n${runtimeTable(report)}\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
@@ -375,7 +409,8 @@ export function runtimeTable(report: SpeedupReport): string {
 
 /** The vega-lite spec of the speedup plot: measured speedup against sparsity, with the ideal. */
 export function speedupChartSpec(report: SpeedupReport): Record<string, unknown> {
-  const drawn = report.rows.filter((r) => r.source === 'drawn');
+  // The first dtype's rows (the plot compares structures, not precisions).
+  const drawn = report.rows.filter((r) => r.source === 'drawn' && r.dtype === report.rows[0]!.dtype);
   const withRank = drawn.some((r) => r.strategy === 'rank');
   // The dense row starts every strategy's lines; one line per runtime ('measured' is webprune's), beside the ideal.
   const rowsOf = (strategy: SpeedupStrategy) => drawn.filter((r) => r.strategy === 'dense' || r.strategy === strategy);

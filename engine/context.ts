@@ -90,7 +90,7 @@ export class Engine {
     let k = this.kernels.get(key);
     if (!k) {
       const library = { ...CORE_LIBRARY, ...handle.library };
-      k = new Kernel(handle.name, preprocess(handle.name, handle.source, library, defines));
+      k = new Kernel(handle.name, enableF16(handle.name, preprocess(handle.name, handle.source, library, defines), this.gpu));
       this.kernels.set(key, k);
     }
     return k;
@@ -141,6 +141,29 @@ export class Engine {
   async sync(): Promise<void> {
     await this.queue.sync();
   }
+}
+
+/** Thrown when an f16 kernel is needed on an adapter without 'shader-f16'; names the option to change. */
+export class F16UnsupportedError extends Error {
+  constructor(kernel: string, adapter: string) {
+    super(
+      `--dtype f16 needs the WebGPU feature 'shader-f16' (kernel ${kernel}), which this adapter (${adapter}) does not offer: ` +
+        'run with --dtype f32, or on an adapter that has it (webprune info lists the features)',
+    );
+    this.name = 'F16UnsupportedError';
+  }
+}
+
+/**
+ * WGSL that uses f16 (its own kernels, or a templated one instantiated with T = f16) gets the
+ * `enable f16;` directive it needs, once the device has 'shader-f16' (requested by openGpu when
+ * the adapter offers it).
+ * @throws F16UnsupportedError when the code uses f16 and the device lacks the feature
+ */
+function enableF16(name: string, code: string, gpu: Pick<Gpu, 'features' | 'description'>): string {
+  if (!/\bf16\b/.test(code.replace(/\/\/.*$/gm, ''))) return code;
+  if (!gpu.features.has('shader-f16')) throw new F16UnsupportedError(name, gpu.description.description || gpu.description.device);
+  return /^\s*enable\s+f16\s*;/m.test(code) ? code : `enable f16;\n${code}`;
 }
 
 function splitmix64(x: bigint): bigint {

@@ -5,13 +5,24 @@ import { HostRandom } from './random.ts';
 import { keep } from './scope.ts';
 import { type Shape, Tensor, checkShape, grid1d, shapeString, sizeOf } from './tensor.ts';
 import { K } from './kernels/index.ts';
+import { cast } from './ops/f16.ts';
+
+/** `x` cast to `dtype` in a new tensor with x's label; x is disposed. */
+function castFrom(x: Tensor, dtype: 'f16'): Tensor {
+  const y = cast(x, dtype);
+  y.label = x.label;
+  x.dispose();
+  return y;
+}
 
 /**
- * A tensor holding `data` (row-major). Integer tensors keep a host copy (Tensor.hostCopy).
+ * A tensor holding `data` (row-major). Integer tensors keep a host copy (Tensor.hostCopy). f16
+ * tensors are uploaded as f32 and rounded on the GPU (ops/f16.ts cast).
  * @param shape defaults to [data.length]
  * @throws Error when data.length does not match the shape, or an i32/u32 value is not an integer
  */
 export function tensor(data: ArrayLike<number>, shape: Shape = [data.length], dtype: DType = 'f32', label?: string): Tensor {
+  if (dtype === 'f16') return castFrom(tensor(data, shape, 'f32', label), 'f16'); // f16 inference
   checkShape(shape, label ?? 'tensor');
   if (data.length !== sizeOf(shape)) throw new Error(`tensor${label ? ` ${label}` : ''}: ${data.length} values for shape ${shapeString(shape)}`);
   const t = Tensor.empty(shape, dtype, label);
@@ -30,6 +41,7 @@ export function tensor(data: ArrayLike<number>, shape: Shape = [data.length], dt
 
 /** A tensor with every element equal to `value`. */
 export function full(shape: Shape, value: number, dtype: DType = 'f32', label?: string): Tensor {
+  if (dtype === 'f16') return castFrom(full(shape, value, 'f32', label), 'f16'); // f16 inference
   const t = Tensor.empty(shape, dtype, label);
   const bits = new DataView(new ArrayBuffer(4));
   if (dtype === 'f32') bits.setFloat32(0, value, true);

@@ -7,7 +7,7 @@
  */
 import type { GradNode } from './autograd.ts';
 import { getEngine } from './context.ts';
-import { BYTES_PER_ELEMENT, type DType, typedArray } from './dtype.ts';
+import { BYTES_PER_ELEMENT, type DType, storageBytes, typedArray } from './dtype.ts';
 import type { BoundBuffer } from './runtime/command_queue.ts';
 import { setTensorTest, trackTensor } from './scope.ts';
 import { K } from './kernels/index.ts';
@@ -76,8 +76,7 @@ export class Tensor {
   static empty(shape: Shape, dtype: DType = 'f32', label?: string): Tensor {
     checkShape(shape, label ?? 'empty');
     const engine = getEngine();
-    const bytes = Math.max(sizeOf(shape), 1) * BYTES_PER_ELEMENT;
-    const t = new Tensor([...shape], dtype, engine.pool.acquire(bytes), label);
+    const t = new Tensor([...shape], dtype, engine.pool.acquire(storageBytes(dtype, sizeOf(shape))), label);
     if (engine.poison) poisonTensor(t);
     return t;
   }
@@ -92,9 +91,9 @@ export class Tensor {
     return this.storage.buffer;
   }
 
-  /** Bytes of the tensor's elements (at least 4: empty tensors still bind one element). */
+  /** Bytes of the tensor's elements, rounded up to 4 (at least 4: empty tensors still bind one element). */
   get bytes(): number {
-    return Math.max(this.size, 1) * BYTES_PER_ELEMENT;
+    return storageBytes(this.dtype, this.size);
   }
 
   get rank(): number {
@@ -119,6 +118,7 @@ export class Tensor {
 
   /** Copies the values to the host (flushes pending GPU work and waits for it). */
   async read(): Promise<Float32Array | Int32Array | Uint32Array> {
+    if (this.dtype === 'f16') return readF16(this);
     const data = await getEngine().queue.read(this.buffer, this.size * BYTES_PER_ELEMENT);
     return typedArray(this.dtype, data, this.size);
   }
@@ -148,15 +148,33 @@ export class Tensor {
 
 setTensorTest((v): v is Tensor => v instanceof Tensor);
 
-/** Fills a tensor with NaN bits (f32) or 0x7fc00000 (integers). */
+/** Fills a tensor with NaN bits (f32; f16: 0x7e00 in both halves of every word) or 0x7fc00000 (integers). */
 function poisonTensor(t: Tensor): void {
   const engine = getEngine();
-  const kernel = engine.kernel(K.fill, { T: t.dtype });
-  engine.queue.dispatch(kernel, {
-    buffers: { out: t.bind() },
-    uniforms: { params: { n: t.size, bits: 0x7fc00000 } },
-    workgroups: grid1d(Math.max(t.size, 1)),
+  // f16 holds two elements per word: its words are filled as u32 (a NaN in each half).
+  const f16 = t.dtype === 'f16';
+  const n = f16 ? t.bytes / 4 : t.size;
+  engine.queue.dispatch(engine.kernel(K.fill, { T: f16 ? 'u32' : t.dtype }), {
+    buffers: { out: f16 ? { ...t.bind(), dtype: 'u32' } : t.bind() },
+    uniforms: { params: { n, bits: f16 ? 0x7e007e00 : 0x7fc00000 } },
+    workgroups: grid1d(Math.max(n, 1)),
   });
+}
+
+/** The values of an f16 tensor as f32 (exact): widened on the GPU (cast_f16.wgsl), then read. */
+async function readF16(t: Tensor): Promise<Float32Array> {
+  const engine = getEngine();
+  const wide = engine.pool.acquire(storageBytes('f32', t.size));
+  try {
+    engine.queue.dispatch(engine.kernel(K.castF16, { FROM: 'f16', TO: 'f32' }), {
+      buffers: { x: t.bind(), y: { buffer: wide, bytes: storageBytes('f32', t.size), dtype: 'f32', label: `${t.label} (as f32)` } },
+      uniforms: { params: { n: t.size } },
+      workgroups: grid1d(Math.max(t.size, 1)),
+    });
+    return new Float32Array(await engine.queue.read(wide, t.size * BYTES_PER_ELEMENT), 0, t.size);
+  } finally {
+    engine.pool.release(wide);
+  }
 }
 
 /** Workgroup counts covering n threads in groups of `wg`, spilling into y past 65535 groups. */

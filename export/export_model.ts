@@ -15,6 +15,7 @@ import { writeFileAtomic } from '../models/io/atomic.ts';
 import { loadCheckpoint } from '../models/io/checkpoint.ts';
 import { findRunFacts, modelCard } from './model_card.ts';
 import { type OnnxDType, writeOnnx } from './onnx.ts';
+import { INFERENCE_DTYPES } from '../engine/dtype.ts';
 import { MODELING_FILE, TOKENIZER_FILES, writeTransformersExport } from './transformers.ts';
 import { validateOutputDir } from '../training/output_dir.ts';
 
@@ -50,7 +51,7 @@ export function exportModel(options: ExportOptions): ExportResult {
   if (formats.length === 0) throw new Error(`--format: give one or more of ${EXPORT_FORMATS.join(', ')}`);
   for (const f of formats) if (!(EXPORT_FORMATS as readonly string[]).includes(f)) throw new Error(`--format: unknown format "${f}" (${EXPORT_FORMATS.join(', ')})`);
   const dtype = options.dtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`--dtype must be f32 or f16 (got ${String(dtype)})`);
+  if (!INFERENCE_DTYPES.includes(dtype)) throw new Error(`--dtype must be ${INFERENCE_DTYPES.join(' or ')} (got ${String(dtype)})`);
   if (path.resolve(options.model) === path.resolve(options.out)) throw new Error('--out must differ from --model');
   const ckpt = loadCheckpoint(options.model, { head: 'classification' });
   validateOutputDir(options.out, '--out'); // refuses /proc, files, read-only or full places (mkdir under /proc never returns)

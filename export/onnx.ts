@@ -28,6 +28,7 @@ import { type BertConfig, configToJson } from '../models/config.ts';
 import { MASK_MIN } from '../models/bert.ts';
 import type { Checkpoint, HostTensor } from '../models/io/checkpoint.ts';
 import { writeFileAtomic } from '../models/io/atomic.ts';
+import type { InferenceDType } from '../engine/dtype.ts';
 import { DataType, type FloatType, OnnxGraph, type OnnxModelProto, encodeModel } from './onnx_graph.ts';
 
 /** ai.onnx opset of the exported graphs (LayerNormalization needs 17). */
@@ -35,7 +36,8 @@ export const ONNX_OPSET = 17;
 /** Largest finite float16 magnitude: the additive mask of a float16 graph. */
 const F16_MAX = 65504;
 
-export type OnnxDType = 'f32' | 'f16';
+/** The float type of an ONNX export: the project's inference precision (engine/dtype.ts). */
+export type OnnxDType = InferenceDType;
 
 /** The file an ONNX export of this dtype is written to, inside the export's `onnx/` folder. */
 export function onnxFileName(dtype: OnnxDType): string {

@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { getTask } from '../data/tasks.ts';
 import type { BertTokenizer } from '../data/tokenizer.ts';
 import { loadModel } from '../models/load.ts';
+import { castModel } from '../models/precision.ts';
+import { INFERENCE_DTYPES } from '../engine/dtype.ts';
 import type { EncodedSplit } from '../training/data.ts';
 import { evaluate, loadFineTuned } from '../training/evaluate.ts';
 import { FinetunePhase, totalSteps } from '../training/finetune.ts';
@@ -127,6 +129,7 @@ export const EVAL_OPTIONS = defineOptions({
   vocab: opt.string.optional('--vocab <path>', "vocab.txt or tokenizer directory (default: the model's)"),
   maxSeqLength: DATA_OPTIONS.maxSeqLength,
   batchSize: opt.count('--batch-size <n>', 'batch size', 64),
+  dtype: opt.choice('--dtype <dtype>', 'inference precision: f16 stores weights and activations in half precision, accumulating in f32 (needs the adapter feature shader-f16)', INFERENCE_DTYPES, 'f32'),
 });
 
 export type EvalInput = OptionInput<typeof EVAL_OPTIONS>;
@@ -144,6 +147,7 @@ export async function evalJob(input: EvalInput): Promise<Record<string, number>>
   // Its own head (a multitask model directory's head for this task); refused when it has none or it does not fit.
   const model = loadFineTuned(o.model, task);
   try {
+    await castModel(model, o.dtype); // f16: models/precision.ts
     const { encoded } = loadEncoded(task, dataDir, o.split, tokenizer, o.maxSeqLength);
     return (await evaluate(model, encoded, task, { batchSize: o.batchSize })).metrics;
   } finally {

@@ -191,7 +191,10 @@ export class Bert {
     const bias = this.p(`${name}.bias`);
     if (!this.isFactorised(name)) return E.matmul(x, this.p(`${name}.weight`), { transB: true, bias });
     const q = this.params.get(`${name}.weight_q`);
-    if (!q) return E.expand(bias, [...x.shape.slice(0, -1), bias.shape[0]!]);
+    if (!q) {
+      const b = E.expand(bias, [...x.shape.slice(0, -1), bias.shape[0]!]);
+      return x.dtype === 'f16' ? E.cast(b, 'f16') : b; // f16 inference: biases stay f32 (models/precision.ts)
+    }
     return E.matmul(E.matmul(x, this.p(`${name}.weight_p`), { transB: true }), q, { transB: true, bias });
   }
 

@@ -362,9 +362,9 @@ installed_peers() {
 if begin_stage bench $([ $dry -eq 1 ] && echo 150 || echo 240); then
   status=ok
   if [ $dry -eq 1 ]; then
-    K=(--size tiny --repeats 1 --warmup 0) S=(--model tiny --sparsities 0.95 --batch-size 2 --seq-len 16 --repeats 1 --warmup 0) P=(--size tiny --repeats 1)
+    K=(--size tiny --repeats 1 --warmup 0) S=(--model tiny --sparsities 0.95 --batch-size 2 --seq-len 16 --repeats 1 --warmup 0 --dtype f32,f16) P=(--size tiny --repeats 1)
   else
-    K=(--size base) S=(--model base) P=(--size base)
+    K=(--size base) S=(--model base --dtype f32,f16) P=(--size base)
   fi
   run_cmd "bench kernels" --stdout "$R/kernels.md" "${WEBPRUNE[@]}" bench kernels "${K[@]}" "${TORCH[@]}" --json "$R/kernels.json" || status=failed
   run_cmd "bench speedup" "${WEBPRUNE[@]}" bench speedup "${S[@]}" "${TORCH[@]}" --json "$R/speedup.json" --out "$WORK/speedup" || status=failed

@@ -13,6 +13,7 @@ import { COFI_BATCH, COFI_SEQ, SPEEDUP_RUNTIMES, SPEEDUP_STRATEGIES, type Speedu
 import { resolveModelSource } from '../../hub/model.ts';
 import { writeProfile } from '../../training/run/profile.ts';
 import { registerBenchPeers } from './bench_peers.ts';
+import { INFERENCE_DTYPES, type InferenceDType } from '../../engine/dtype.ts';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -56,6 +57,12 @@ function strategyList(v: string): SpeedupStrategy[] {
   const xs = v.split(',').map((s) => s.trim());
   for (const s of xs) if (!(SPEEDUP_STRATEGIES as readonly string[]).includes(s)) throw new InvalidArgumentError(`each strategy must be one of ${SPEEDUP_STRATEGIES.join(', ')} (got "${s}" in "${v}")`);
   return [...new Set(xs)] as SpeedupStrategy[];
+}
+
+function dtypeList(v: string): InferenceDType[] {
+  const xs = v.split(',').map((s) => s.trim());
+  for (const s of xs) if (!(INFERENCE_DTYPES as readonly string[]).includes(s)) throw new InvalidArgumentError(`each dtype must be one of ${INFERENCE_DTYPES.join(', ')} (got "${s}" in "${v}")`);
+  return [...new Set(xs)] as InferenceDType[];
 }
 
 function sizeName(v: string): KernelBenchSize {
@@ -167,9 +174,10 @@ export function registerBench(program: Command): void {
       .option('--strategies <list>', 'structures drawn per sparsity at equal parameter counts: structured (CoFi-like), rank (every Linear factorised)', strategyList, ['structured'] as SpeedupStrategy[])
       .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), COFI_BATCH)
       .option('--seq-len <n>', 'sequence length (padded)', positiveInt('--seq-len'), COFI_SEQ)
+      .option('--dtype <list>', `precisions to time every model in, comma-separated: ${INFERENCE_DTYPES.join(', ')} (f16 needs the adapter feature shader-f16)`, dtypeList, ['f32'] as InferenceDType[])
       .option('--out <dir>', 'write speedup.json, speedup.md and speedup.svg to DIR'),
     { repeats: 5, warmup: 1 },
-  ).action(async (o: CommonOptions & { model: string; strategies: SpeedupStrategy[]; sparsities: number[]; batchSize: number; seqLen: number; out?: string; runtime: SpeedupRuntime[]; runtimeRepeats?: number }) => {
+  ).action(async (o: CommonOptions & { model: string; strategies: SpeedupStrategy[]; sparsities: number[]; batchSize: number; seqLen: number; out?: string; runtime: SpeedupRuntime[]; runtimeRepeats?: number; dtype: InferenceDType[] }) => {
     const model = await resolveModelSource(o.model); // hub ids → the HF cache (hub/model.ts)
     const bar = progressBar('bench speedup');
     const report = await runSpeedupBench({
@@ -180,6 +188,7 @@ export function registerBench(program: Command): void {
       sparsities: o.sparsities,
       batchSize: o.batchSize,
       seqLen: o.seqLen,
+      dtypes: o.dtype,
       repeats: o.repeats,
       warmup: o.warmup,
       seed: o.seed,

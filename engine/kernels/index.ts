@@ -55,6 +55,8 @@ import gatherSource from './gather.wgsl';
 import gatherBackwardSource from './gather_backward.wgsl';
 import crossEntropySource from './cross_entropy.wgsl';
 import crossEntropyBackwardSource from './cross_entropy_backward.wgsl';
+// f16 inference kernels (engine/ops/f16.ts), defined in their own table and spread into K.
+import { F16_KERNELS } from './f16/index.ts';
 
 /** Include files every kernel can use, by the path written in `#include "..."`. */
 export const CORE_LIBRARY: Readonly<Record<string, string>> = {
@@ -112,4 +114,5 @@ export const K = {
   gatherBackward: defineKernel('gather_backward', gatherBackwardSource),
   crossEntropy: defineKernel('cross_entropy', crossEntropySource),
   crossEntropyBackward: defineKernel('cross_entropy_backward', crossEntropyBackwardSource),
+  ...F16_KERNELS,
 } as const;

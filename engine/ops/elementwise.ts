@@ -13,6 +13,7 @@ import { launch } from './dispatch.ts';
 import { broadcastShapes, broadcastStrides, mergeDims, pack8, sameShape } from './layout.ts';
 import { sumTo } from './reduce.ts';
 import { K } from '../kernels/index.ts';
+import { addF16, geluF16, tanhF16 } from './f16.ts'; // f16 inference routes
 
 /** Op codes of unary.wgsl and unary_backward.wgsl. */
 export const UNARY_OPS = {
@@ -87,10 +88,10 @@ export const neg = (x: Tensor) => unary('neg', x);
 export const exp = (x: Tensor) => unary('exp', x);
 export const log = (x: Tensor) => unary('log', x);
 export const sqrt = (x: Tensor) => unary('sqrt', x);
-export const tanh = (x: Tensor) => unary('tanh', x);
+export const tanh = (x: Tensor) => (x.dtype === 'f16' ? tanhF16(x) : unary('tanh', x));
 export const sigmoid = (x: Tensor) => unary('sigmoid', x);
 /** GELU: x Φ(x) with the exact normal CDF (the erf form, not the tanh approximation). */
-export const gelu = (x: Tensor) => unary('gelu', x);
+export const gelu = (x: Tensor) => (x.dtype === 'f16' ? geluF16(x) : unary('gelu', x));
 export const relu = (x: Tensor) => unary('relu', x);
 export const abs = (x: Tensor) => unary('abs', x);
 export const square = (x: Tensor) => unary('square', x);
@@ -214,7 +215,7 @@ function reduceGrad(g: Tensor | null, operand: Tensor): Tensor | null {
   return sameShape(g.shape, operand.shape) ? g : sumTo(g, operand.shape);
 }
 
-export const add = (a: Tensor, b: Tensor) => binaryOp('add')([a, b], undefined);
+export const add = (a: Tensor, b: Tensor) => (a.dtype === 'f16' ? addF16(a, b) : binaryOp('add')([a, b], undefined));
 export const sub = (a: Tensor, b: Tensor) => binaryOp('sub')([a, b], undefined);
 export const mul = (a: Tensor, b: Tensor) => binaryOp('mul')([a, b], undefined);
 export const div = (a: Tensor, b: Tensor) => binaryOp('div')([a, b], undefined);

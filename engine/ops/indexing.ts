@@ -13,6 +13,7 @@ import { launch } from './dispatch.ts';
 import { normalizeAxis } from './layout.ts';
 import { reshape } from './shape.ts';
 import { K } from '../kernels/index.ts';
+import { embeddingF16 } from './f16.ts'; // f16 inference route
 
 function checkIndex(op: string, idx: Tensor): void {
   if (idx.dtype !== 'i32') throw new Error(`${op}: indices ${idx.label} are ${idx.dtype}, expected i32`);
@@ -111,6 +112,7 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor, options: {
  * @throws Error for an id outside [0, V) (checked on the ids' host copy)
  */
 export function embedding(table: Tensor, ids: Tensor, options: { paddingIdx?: number } = {}): Tensor {
+  if (table.dtype === 'f16') return embeddingF16(table, ids); // f16 inference (engine/ops/f16.ts)
   if (table.shape.length !== 2) throw new Error(`embedding: table ${table.label} must be [vocab, dim], got ${shapeString(table.shape)}`);
   const flat = reshape(ids, [ids.size]);
   const rows = indexSelect(table, 0, flat, { skipGradientOf: options.paddingIdx });

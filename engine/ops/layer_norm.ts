@@ -9,6 +9,7 @@ import { Tensor, grid1d, shapeString } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { sum } from './reduce.ts';
 import { K } from '../kernels/index.ts';
+import { layerNormF16 } from './f16.ts'; // f16 inference route
 
 export interface LayerNormOptions {
   /** Added to the variance. */
@@ -100,6 +101,7 @@ const layerNormOp = defineOp<{ eps: number; hasKeep: boolean }, Saved>({
  * @throws Error when gamma, beta or keep do not have shape [C]
  */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, options: LayerNormOptions): Tensor {
+  if (x.dtype === 'f16') return layerNormF16(x, gamma, beta, options); // f16 inference (engine/ops/f16.ts)
   const inputs = options.keep ? [x, gamma, beta, options.keep] : [x, gamma, beta];
   return layerNormOp(inputs, { eps: options.eps, hasKeep: !!options.keep });
 }

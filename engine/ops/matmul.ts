@@ -11,6 +11,7 @@ import { launch } from './dispatch.ts';
 import { sameShape } from './layout.ts';
 import { sumTo } from './reduce.ts';
 import { K } from '../kernels/index.ts';
+import { matmulF16 } from './f16.ts'; // f16 inference route
 
 export interface MatmulOptions {
   /** Use aᵀ: a is [..., K, M]. */
@@ -31,7 +32,7 @@ interface Plan {
   outShape: number[];
 }
 
-function planMatmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Plan {
+export function planMatmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Plan {
   const fail = (why: string) =>
     new Error(`matmul: ${a.label} ${shapeString(a.shape)}${transA ? 'ᵀ' : ''} · ${b.label} ${shapeString(b.shape)}${transB ? 'ᵀ' : ''}: ${why}`);
   if (a.shape.length < 2 || b.shape.length < 2) throw fail('operands need rank ≥ 2');
@@ -163,6 +164,7 @@ function fitGrad(grad: Tensor, operand: Tensor): Tensor {
  * @throws Error naming both operands when shapes do not fit, or a tensor is not f32
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  if (a.dtype === 'f16') return matmulF16(a, b, options); // f16 inference (engine/ops/f16.ts)
   const inputs = options.bias ? [a, b, options.bias] : [a, b];
   return matmulOp(inputs, { transA: options.transA ?? false, transB: options.transB ?? false });
 }

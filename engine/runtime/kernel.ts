@@ -20,7 +20,7 @@ import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { DType } from '../dtype.ts';
 
 /** Element types a storage array may have, mapped to tensor dtypes. */
-const ELEMENT_DTYPES: Record<string, DType> = { f32: 'f32', i32: 'i32', u32: 'u32' };
+const ELEMENT_DTYPES: Record<string, DType> = { f32: 'f32', i32: 'i32', u32: 'u32', f16: 'f16' };
 
 export interface StorageBindingInfo {
   kind: 'storage';
@@ -187,7 +187,7 @@ function reflectBindings(name: string, reflect: WgslReflect): BindingInfo[] {
         }
         const dtype = element ? ELEMENT_DTYPES[element] : undefined;
         if (type.name !== 'array' || !dtype) {
-          throw new KernelSourceError(`kernel ${name}: storage binding '${b.name}' must be array<T>, array<vec2<T>> or array<vec4<T>> with T f32, i32 or u32`);
+          throw new KernelSourceError(`kernel ${name}: storage binding '${b.name}' must be array<T>, array<vec2<T>> or array<vec4<T>> with T f32, i32, u32 or f16`);
         }
         out.push({ kind: 'storage', name: b.name, group: b.group, binding: b.binding, access: b.access as 'read' | 'read_write', dtype, components });
       } else if (b.resourceType === 0 /* uniform */) {

@@ -16,6 +16,8 @@ import ffnGemm from './ffn_gemm.wgsl';
 import ffnGemmCpu from './ffn_gemm_cpu.wgsl';
 import attentionKvTiles from './lib/attention_kv_tiles.wgsl';
 import attentionRows from './lib/attention_rows.wgsl';
+// f16 inference kernels (models/ops/f16_inference.ts), defined in their own table and spread in.
+import { BERT_F16_KERNELS } from './f16/index.ts';
 
 /** Row loaders and K/V tiles shared by the attention kernels. */
 const ATTENTION_LIBRARY = {
@@ -32,4 +34,5 @@ export const BERT_KERNELS = {
   ffnGemm: defineKernel('ffn_gemm', ffnGemm),
   ffnGemmCpu: defineKernel('ffn_gemm_cpu', ffnGemmCpu),
   ffnColsum: defineKernel('ffn_colsum', ffnColsum),
+  ...BERT_F16_KERNELS,
 } as const;

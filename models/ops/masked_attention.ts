@@ -15,6 +15,7 @@
 import { defineOp, getEngine, launch, shapeString, Tensor } from '../../engine/index.ts';
 import { BERT_KERNELS } from '../kernels/index.ts';
 import { attentionCpuBackward, attentionCpuForward } from './masked_attention_cpu.ts';
+import { attentionF16 } from './f16_inference.ts'; // f16 inference route
 
 export interface MaskedAttentionOptions {
   /** Number of heads h; q, k, v are [B, S, h·d] (the projection outputs, heads side by side). */
@@ -176,6 +177,7 @@ const attentionOp = defineOp<Attrs, Saved>({
  * @throws Error when shapes disagree, d exceeds 1024, or p is outside [0, 1]
  */
 export function maskedAttention(q: Tensor, k: Tensor, v: Tensor, options: MaskedAttentionOptions): Tensor {
+  if (q.dtype === 'f16') return attentionF16(q, k, v, options); // f16 inference (models/ops/f16_inference.ts)
   const { heads, mask, headZ } = options;
   const fail = (why: string) => new Error(`maskedAttention: ${why}`);
   if (q.shape.length !== 3) throw fail(`q ${q.label} ${shapeString(q.shape)} is not [B, S, heads·d]`);

@@ -13,6 +13,7 @@
 import { defineOp, getEngine, launch, shapeString, Tensor, zeros } from '../../engine/index.ts';
 import { cpuGemmTile } from '../../engine/kernels/cpu_tiles.ts';
 import { BERT_KERNELS } from '../kernels/index.ts';
+import { ffnF16 } from './f16_inference.ts'; // f16 inference route
 
 interface Attrs {
   /** Rows (the product of x's leading dimensions), hidden size, intermediate size. */
@@ -207,6 +208,7 @@ const maskedFfnOp = defineOp<Attrs, Saved>({
  * @throws Error when shapes disagree or a tensor is not f32
  */
 export function maskedFfn(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, z: Tensor | null): Tensor {
+  if (x.dtype === 'f16') return ffnF16(x, w1, b1, w2, b2, z); // f16 inference (models/ops/f16_inference.ts)
   const fail = (why: string) => new Error(`maskedFfn: ${why}`);
   for (const t of [x, w1, b1, w2, b2, ...(z ? [z] : [])]) {
     if (t.dtype !== 'f32') throw fail(`${t.label} is ${t.dtype}, expected f32`);

@@ -129,6 +129,19 @@ describe('bench: speedup @gpu @slow', function () {
     expect(series.has('ONNX Runtime CPU')).to.equal(true);
   });
 
+  it('times every model in f32 and f16 in one run: f16 rows against the f16 dense row, with f32/this', async () => {
+    const r = await runSpeedupBench({ model: 'tiny', sparsities: [0.7], dtypes: ['f32', 'f16'], batchSize: 1, seqLen: 8, repeats: 1, warmup: 0 });
+    expect(r.rows.map((x) => `${x.dtype} ${x.sparsity}`)).to.deep.equal(['f32 0', 'f32 0.7', 'f16 0', 'f16 0.7']);
+    const [dense32, , dense16, pruned16] = r.rows;
+    expect(pruned16!.speedup).to.be.closeTo(dense16!.latency_ms.median / pruned16!.latency_ms.median, 1e-9);
+    expect(pruned16!.over_f32).to.be.closeTo(r.rows[1]!.latency_ms.median / pruned16!.latency_ms.median, 1e-9);
+    expect(dense32!.over_f32).to.equal(1);
+    expect(pruned16!.params, 'same structure in both dtypes').to.equal(r.rows[1]!.params);
+    expect(speedupTable(r)).to.include('| dtype |').and.include('| f32/this |').and.include('| f16 | 70.0% |');
+    expect(r.notes.join('\n')).to.include('f16 rows:');
+    expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [], batchSize: 1, seqLen: 8, dtypes: ['bf16' as 'f16'] })))?.message).to.match(/--dtype: bf16 is not one of f32, f16/);
+  });
+
   it('refuses bad sparsities and too long sequences', async () => {
     expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [1], batchSize: 1, seqLen: 8 })))?.message).to.match(/not in \[0, 1\)/);
     expect((await rejection(runSpeedupBench({ model: 'tiny', sparsities: [0.5], batchSize: 1, seqLen: 513 })))?.message).to.match(/exceeds max_position_embeddings/);

@@ -10,6 +10,7 @@ import { loadCheckpoint } from '../../models/io/checkpoint.ts';
 import { loadModel } from '../../models/load.ts';
 import { freshSeed, useTestEngine } from '../helpers.ts';
 import { type HostBatch, maxAbsDiff, mrpcBatches, testConfig, webpruneLogits, writeTestModel } from './fixtures.ts';
+import { castModel } from '../../models/precision.ts';
 
 const int64 = (a: Int32Array, b: HostBatch) => new ort.Tensor('int64', BigInt64Array.from(a, (v) => BigInt(v)), [b.B, b.S]);
 
@@ -36,13 +37,16 @@ describe('export: ONNX @gpu @data @slow', function () {
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   for (const kind of ['dense', 'pruned', 'rank'] as const) {
-    it(`${kind}: ONNX Runtime's logits equal webprune's within 1e-4 (f32) on MRPC batches, and about 1e-2 in f16`, async () => {
+    it(`${kind}: ONNX Runtime's logits equal webprune's within 1e-4 (f32) on MRPC batches, and about 1e-2 in f16 (ORT's f16 graph and webprune's own f16 inference)`, async () => {
       const seed = freshSeed();
       const dir = path.join(tmp, kind);
       writeTestModel(dir, testConfig(kind), seed);
       const ckpt = loadCheckpoint(dir);
       const { model } = loadModel(dir, { head: 'classification', seed });
       const ours = await webpruneLogits(model, batches);
+      // The same model in webprune's own f16 inference (--dtype f16; models/precision.ts).
+      await castModel(model, 'f16');
+      const ours16 = await webpruneLogits(model, batches);
       model.dispose();
       const scale = Math.max(...ours.map((l) => Math.max(...l.map(Math.abs))));
       expect(scale, 'logits of order 1: the comparison is not trivially small').to.be.greaterThan(0.1);
@@ -57,6 +61,9 @@ describe('export: ONNX @gpu @data @slow', function () {
       const err16 = Math.max(...f16.map((l, i) => maxAbsDiff(l, ours[i]!)));
       // Half precision: 11-bit mantissas through the encoder; relative to the logits' scale.
       expect(err16 / scale, `f16 max |ORT − webprune| / scale (seed=${seed})`).to.be.below(3e-2);
+      const errOurs16 = Math.max(...ours16.map((l, i) => maxAbsDiff(l, ours[i]!)));
+      expect(errOurs16 / scale, `webprune f16 max |f16 − f32| / scale (seed=${seed})`).to.be.below(1e-2);
+      expect(Math.max(...ours16.map((l, i) => maxAbsDiff(l, f16[i]!))) / scale, `max |webprune f16 − ORT f16| / scale (seed=${seed})`).to.be.below(3e-2);
     });
   }
 

@@ -51,3 +51,47 @@ export function klDivRef(student: NDArray, teacher: NDArray, T: number): NDArray
   }
   return NDArray.from([(kl * T * T) / rows], []);
 }
+
+/**
+ * Multi-head attention in the projection layout: q, k, v [B, S, heads·d], additive mask [B, S]
+ * (optional), headZ [heads] (optional) → out [B, S, heads·d] = z_h·softmax(q_h k_hᵀ/√d + mask)·v_h,
+ * with `absPV` = z_h·Σ_j p_ij |v_jc| (the conditioning of the output sum) and `maxScore` = the
+ * largest |q·k|/√d of each output row (what an error in the exponent is relative to).
+ */
+export function attentionRef(q: NDArray, k: NDArray, v: NDArray, heads: number, mask?: NDArray, headZ?: NDArray): { out: NDArray; absPV: NDArray; maxScore: NDArray } {
+  const [B, S, HD] = q.shape as [number, number, number];
+  const d = HD / heads;
+  const out = NDArray.zeros(q.shape);
+  const absPV = NDArray.zeros(q.shape);
+  const maxScore = NDArray.zeros(q.shape);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < heads; h++) {
+      const z = headZ ? headZ.data[h]! : 1;
+      for (let i = 0; i < S; i++) {
+        const scores = new Float64Array(S);
+        let big = 0;
+        for (let j = 0; j < S; j++) {
+          let s = 0;
+          for (let c = 0; c < d; c++) s += q.data[(b * S + i) * HD + h * d + c]! * k.data[(b * S + j) * HD + h * d + c]!;
+          scores[j] = s / Math.sqrt(d) + (mask ? mask.data[b * S + j]! : 0);
+          big = Math.max(big, Math.abs(s / Math.sqrt(d)));
+        }
+        const p = softmaxRow(scores);
+        for (let c = 0; c < d; c++) {
+          let o = 0;
+          let a = 0;
+          for (let j = 0; j < S; j++) {
+            const vj = v.data[(b * S + j) * HD + h * d + c]!;
+            o += p[j]! * vj;
+            a += p[j]! * Math.abs(vj);
+          }
+          const at = (b * S + i) * HD + h * d + c;
+          out.data[at] = z * o;
+          absPV.data[at] = Math.abs(z) * a;
+          maxScore.data[at] = big;
+        }
+      }
+    }
+  }
+  return { out, absPV, maxScore };
+}
