@@ -8,12 +8,16 @@
  * records the op on the inputs (a fused masked-attention kernel, say, with its own inputs and
  * counts); add `torch` to have torch_bench.py time the same thing.
  *
+ * Kernel variants: every row runs with the engine's device class (CPU or GPU kernels, see
+ * engine/runtime/device_class.ts); the peak GEMM also runs with the other class, so each report
+ * compares the two on its adapter; `variants: 'both'` runs every row with both, interleaved.
+ *
  * Conventions: FLOPs count a multiply-add as 2 (matrix products only, plus the nominal per-element
  * counts stated per op); bytes are the inputs read once plus the outputs written once (the least
  * traffic the op needs), 4 bytes per f32.
  */
 import * as E from '../engine/index.ts';
-import type { Shape, Tensor } from '../engine/index.ts';
+import type { DeviceClass, Shape, Tensor } from '../engine/index.ts';
 import { Bert, parameterShapes } from '../models/bert.ts';
 import { type BertConfig, type ModelSizeName, configToJson, namedConfig } from '../models/config.ts';
 import { classifierForwardFlops } from './flops.ts';
@@ -21,6 +25,9 @@ import { type TorchOp, type TorchReport, type TorchRunOptions, runTorchBench } f
 import { GpuTimer, type Recorder, type TimingMethod, type TimingStats, initBenchEngine, randomTensor, randomValues, rotationCopies } from './timer.ts';
 import { maskedAttention } from '../models/ops/masked_attention.ts';
 import { maskedFfn } from '../models/ops/masked_ffn.ts';
+import { K } from '../engine/kernels/index.ts';
+
+const K_FILL = K.fill;
 
 /** A recorder with the resources it holds. */
 export interface PreparedCase {
@@ -390,6 +397,8 @@ export function kernelCases(size: KernelBenchSize): KernelCase[] {
 /** One measured row. */
 export interface KernelRow {
   name: string;
+  /** Kernel variants the row ran with. */
+  variant: DeviceClass;
   kind: string;
   shape: string;
   flops: number;
@@ -398,6 +407,8 @@ export interface KernelRow {
   time_ms: TimingStats;
   /** Record + submit + wait, whatever the method (ms). */
   wall_ms: TimingStats;
+  /** Process CPU time per run (ms): the driver's work on a CPU adapter, robust to other load. */
+  cpu_ms: TimingStats;
   /** flops / median time. */
   gflops: number;
   /** bytes / median time (GB = 10⁹ bytes). */
@@ -419,6 +430,21 @@ export interface DeviceInfo {
   architecture: string;
   device: string;
   description: string;
+  /** The engine's device class while the bench ran, and why (runtime/device_class.ts). */
+  class: DeviceClass;
+  class_reason: string;
+}
+
+/** Launch cost of a dispatch measured in the run (see measureDispatchCost). */
+export interface DispatchCost {
+  /** Dispatches timed per measurement. */
+  dispatches: number;
+  /** GPU time per dispatch of a trivial kernel recorded in one shared compute pass (µs). */
+  in_pass_us: number;
+  /** The same, each dispatch in a compute pass of its own (µs). */
+  own_pass_us: number;
+  /** Host time to record, submit and wait, per dispatch in one pass (µs). */
+  host_us: number;
 }
 
 export interface KernelReport {
@@ -434,6 +460,8 @@ export interface KernelReport {
    */
   peaks: { gflops: number; gbps: number; compute_row: string; bandwidth_row: string; measured: Array<{ row: string; first_ms: number; last_ms: number }> };
   rows: KernelRow[];
+  /** Measured launch overhead of a dispatch on this adapter. */
+  dispatch_cost: DispatchCost;
   torch?: Omit<TorchReport, 'results'>;
 }
 
@@ -446,6 +474,11 @@ export interface KernelBenchOptions {
   wallClock?: boolean;
   /** Keep only the rows whose names pass (the peak rows always run). */
   filter?: (c: KernelCase) => boolean;
+  /**
+   * Kernel variants per row: 'auto' (default) the engine's class, and both classes for the peak
+   * GEMM; 'both' every row with both (interleaved); or one class for every row.
+   */
+  variants?: 'auto' | 'both' | DeviceClass;
   /** Run torch_bench.py on the same rows. */
   torch?: Omit<TorchRunOptions, 'warmup' | 'repeats'>;
   /** Progress: after every run, with the row being measured. */
@@ -455,7 +488,35 @@ export interface KernelBenchOptions {
 /** The device fields of a report. */
 export function deviceInfo(engine = E.getEngine()): DeviceInfo {
   const d = engine.gpu.description;
-  return { vendor: d.vendor, architecture: d.architecture, device: d.device, description: d.description };
+  const reason = engine.deviceClass === engine.deviceClassChoice.deviceClass ? engine.deviceClassChoice.reason : 'set on the engine';
+  return { vendor: d.vendor, architecture: d.architecture, device: d.device, description: d.description, class: engine.deviceClass, class_reason: reason };
+}
+
+/** The other device class. */
+function otherClass(c: DeviceClass): DeviceClass {
+  return c === 'cpu' ? 'gpu' : 'cpu';
+}
+
+/**
+ * Launch cost of a dispatch: `count` dispatches of a trivial kernel (a 64-element fill) recorded
+ * as one region, once in a single compute pass and once with a pass per dispatch; GPU time per
+ * dispatch (wall clock without timestamps) and host time per dispatch.
+ */
+export async function measureDispatchCost(timer: GpuTimer, count = 200, repeats = 3): Promise<DispatchCost> {
+  const engine = timer.engine;
+  const out = E.keep(E.zeros([64]));
+  const fill = (ownPass: boolean) => () => {
+    for (let i = 0; i < count; i++) {
+      if (ownPass) engine.queue.endPass();
+      E.launch(K_FILL, { defines: { T: 'f32' }, tensors: { out }, uniforms: { params: { n: 64, bits: 0 } }, workgroups: [1] });
+    }
+  };
+  try {
+    const [shared, own] = await timer.timeInterleaved([fill(false), fill(true)], { warmup: 1, repeats });
+    return { dispatches: count, in_pass_us: (1000 * shared!.median) / count, own_pass_us: (1000 * own!.median) / count, host_us: (1000 * shared!.wall.median) / count };
+  } finally {
+    out.dispose();
+  }
 }
 
 /**
@@ -470,55 +531,75 @@ export async function runKernelBench(options: KernelBenchOptions): Promise<Kerne
   const warmup = options.warmup ?? 2;
   const repeats = options.repeats ?? 5;
   const seed = options.seed ?? 0;
+  const active = engine.deviceClass;
+  const variantsOf = (c: KernelCase): DeviceClass[] => {
+    const v = options.variants ?? 'auto';
+    if (v === 'both') return [active, otherClass(active)];
+    if (v !== 'auto') return [v];
+    return c.peak === 'compute' ? [active, otherClass(active)] : [active];
+  };
   const cases = kernelCases(options.size).filter((c) => c.peak || !options.filter || options.filter(c));
   const timer = new GpuTimer(engine, options.wallClock ? 'wall' : 'auto');
   const poison = engine.poison;
   engine.poison = false;
-  const measured: Array<{ c: KernelCase; time: TimingStats; wall: TimingStats; peakMemory?: number }> = [];
+  interface Measured { c: KernelCase; variant: DeviceClass; time: TimingStats; wall: TimingStats; cpu: TimingStats; peakMemory?: number }
+  const measured: Measured[] = [];
   const repeatedPeaks: Array<{ row: string; first_ms: number; last_ms: number }> = [];
   let done = 0;
-  const total = (cases.length + 2) * (warmup + repeats);
+  const total = (cases.reduce((n, c) => n + variantsOf(c).length, 0) + 2) * (warmup + repeats);
+  let dispatchCost: DispatchCost;
   try {
-    const measure = async (c: KernelCase) => {
+    // Each variant's recorder switches the engine to its class, so interleaved runs alternate.
+    const measure = async (c: KernelCase, variants: DeviceClass[]): Promise<Measured[]> => {
       const prepared = c.prepare(seed);
       try {
         await engine.sync();
         engine.pool.resetPeak();
-        const m = await timer.time(prepared.run, { warmup, repeats, onRun: () => options.onProgress?.(++done, total, c.name) });
-        return { c, time: m as TimingStats, wall: m.wall, peakMemory: c.reportMemory ? engine.pool.stats().peakInUseBytes : undefined };
+        const runs = variants.map((v) => (i: number) => {
+          engine.deviceClass = v;
+          prepared.run(i);
+        });
+        const ms = await timer.timeInterleaved(runs, { warmup, repeats, onRun: () => options.onProgress?.(++done, total, c.name) });
+        const peakMemory = c.reportMemory ? engine.pool.stats().peakInUseBytes : undefined;
+        return ms.map((m, i) => ({ c, variant: variants[i]!, time: m as TimingStats, wall: m.wall, cpu: m.cpu, peakMemory }));
       } finally {
+        engine.deviceClass = active;
         prepared.dispose();
       }
     };
-    for (const c of cases) measured.push(await measure(c));
+    for (const c of cases) measured.push(...(await measure(c, variantsOf(c))));
     // The peaks again at the end: on a shared machine the load may have changed during the run.
     // Each peak row keeps its faster measurement; both are reported.
-    for (const m of measured.filter((x) => x.c.peak)) {
-      const again = await measure(m.c);
+    for (const m of measured.filter((x) => x.c.peak && x.variant === active)) {
+      const [again] = await measure(m.c, [active]);
       const first = m.time.median;
-      if (again.time.median < first) Object.assign(m, again);
-      repeatedPeaks.push({ row: m.c.name, first_ms: first, last_ms: again.time.median });
+      if (again!.time.median < first) Object.assign(m, again);
+      repeatedPeaks.push({ row: m.c.name, first_ms: first, last_ms: again!.time.median });
     }
+    dispatchCost = await measureDispatchCost(timer);
   } finally {
     engine.poison = poison;
+    engine.deviceClass = active;
     timer.dispose();
   }
   const rate = (x: number, ms: number) => x / (ms * 1e-3) / GB;
-  const computePeak = measured.find((m) => m.c.peak === 'compute')!;
+  const computePeak = measured.find((m) => m.c.peak === 'compute' && m.variant === active)!;
   const bandwidthPeak = measured.find((m) => m.c.peak === 'bandwidth')!;
   const peakGflops = rate(computePeak.c.flops, computePeak.time.median);
   const peakGbps = rate(bandwidthPeak.c.bytes, bandwidthPeak.time.median);
-  const rows: KernelRow[] = measured.map(({ c, time, wall, peakMemory }) => {
+  const rows: KernelRow[] = measured.map(({ c, variant, time, wall, cpu, peakMemory }) => {
     const gflops = rate(c.flops, time.median);
     const gbps = rate(c.bytes, time.median);
     const row: KernelRow = {
       name: c.name,
+      variant,
       kind: c.kind,
       shape: c.shape,
       flops: c.flops,
       bytes: c.bytes,
       time_ms: time,
       wall_ms: wall,
+      cpu_ms: cpu,
       gflops,
       gbps,
       frac_peak_flops: gflops / peakGflops,
@@ -535,9 +616,10 @@ export async function runKernelBench(options: KernelBenchOptions): Promise<Kerne
     timing: { method: timer.method, quantized: timer.quantized, warmup, repeats },
     peaks: { gflops: peakGflops, gbps: peakGbps, compute_row: computePeak.c.name, bandwidth_row: bandwidthPeak.c.name, measured: repeatedPeaks },
     rows,
+    dispatch_cost: dispatchCost!,
   };
   if (options.torch) {
-    const withTorch = rows.filter((r) => r.torch).map((r) => ({ name: r.name, torch: r.torch! }));
+    const withTorch = [...new Map(rows.filter((r) => r.torch).map((r) => [r.name, { name: r.name, torch: r.torch! }])).values()];
     const t = await runTorchBench(withTorch, { ...options.torch, warmup, repeats });
     const { results, ...meta } = t;
     report.torch = meta;
@@ -570,19 +652,28 @@ export function formatBytes(bytes: number): string {
 
 const fmt = (x: number, digits = 3) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toPrecision(digits));
 
+/** Rows measured with both kernel variants, by name. */
+export function variantPairs(report: KernelReport): Map<string, Partial<Record<DeviceClass, KernelRow>>> {
+  const byName = new Map<string, Partial<Record<DeviceClass, KernelRow>>>();
+  for (const r of report.rows) byName.set(r.name, { ...byName.get(r.name), [r.variant]: r });
+  return new Map([...byName].filter(([, p]) => p.cpu && p.gpu));
+}
+
 /** The report as a markdown table (one line per row). */
 export function kernelTable(report: KernelReport): string {
   const torch = report.rows.some((r) => r.torch_result);
-  const head = ['row', 'shape', 'median ms', 'min ms', 'max ms', 'GFLOP/s', 'GB/s', '% peak FLOP/s', '% peak GB/s'];
+  const head = ['row', 'kernels', 'shape', 'median ms', 'min ms', 'max ms', 'CPU ms', 'GFLOP/s', 'GB/s', '% peak FLOP/s', '% peak GB/s'];
   if (torch) head.push('torch fp32 ms', 'ours/torch fp32', 'torch fp16 ms');
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of report.rows) {
     const cells = [
       r.name,
+      r.variant,
       r.shape,
       fmt(r.time_ms.median),
       fmt(r.time_ms.min),
       fmt(r.time_ms.max),
+      fmt(r.cpu_ms.median),
       r.flops ? fmt(r.gflops) : '—',
       fmt(r.gbps),
       r.flops ? (100 * r.frac_peak_flops).toFixed(0) : '—',
@@ -595,11 +686,17 @@ export function kernelTable(report: KernelReport): string {
     lines.push(`| ${cells.join(' | ')} |`);
   }
   const t = report.timing;
+  const dc = report.dispatch_cost;
   const notes = [
-    `device: ${report.device.description} (${report.device.vendor})`,
+    `device: ${report.device.description} (${report.device.vendor}); ${report.device.class} kernels (${report.device.class_reason})`,
+    `dispatch cost: ${dc.in_pass_us.toFixed(0)} µs per dispatch in a shared compute pass, ${dc.own_pass_us.toFixed(0)} µs with a pass of its own (GPU time of ${dc.dispatches} trivial dispatches); host ${dc.host_us.toFixed(0)} µs per dispatch to record, submit and wait`,
     `timing: ${t.method}${t.quantized === null ? '' : t.quantized ? ' (quantised by Dawn)' : ' (unquantised)'}, ${t.warmup} warm-up + ${t.repeats} timed runs`,
     `peaks of this run: ${fmt(report.peaks.gflops)} GFLOP/s (${report.peaks.compute_row}), ${fmt(report.peaks.gbps)} GB/s (${report.peaks.bandwidth_row}); each measured first and last (median ${report.peaks.measured.map((p) => `${fmt(p.first_ms)} / ${fmt(p.last_ms)} ms`).join(', ')}), the faster counts`,
   ];
+  for (const [name, pair] of variantPairs(report)) {
+    const [cpu, gpu] = [pair.cpu!, pair.gpu!];
+    notes.push(`${name}: cpu kernels ${(gpu.time_ms.median / cpu.time_ms.median).toFixed(2)}× the speed of the gpu kernels (median ${fmt(cpu.time_ms.median)} vs ${fmt(gpu.time_ms.median)} ms; CPU time ${(gpu.cpu_ms.median / cpu.cpu_ms.median).toFixed(2)}×)`);
+  }
   if (report.torch) notes.push(`torch ${report.torch.torch_version} on ${report.torch.device_name}, TF32 ${report.torch.tf32 ? 'on' : 'off'}`);
   const mem = report.rows.filter((r) => r.peak_memory_bytes !== undefined);
   for (const r of mem) {

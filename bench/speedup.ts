@@ -375,7 +375,7 @@ export function speedupTable(report: SpeedupReport): string {
   }
   const t = report.timing;
   const notes = [
-    `model ${report.model}, batch ${report.batch_size} × sequence ${report.seq_len}; device: ${report.device.description}`,
+    `model ${report.model}, batch ${report.batch_size} × sequence ${report.seq_len}; device: ${report.device.description}, ${report.device.class} kernels (${report.device.class_reason})`,
     `timing: ${t.method}${t.quantized === null ? '' : t.quantized ? ' (quantised by Dawn)' : ' (unquantised)'}, ${t.warmup} warm-up + ${t.repeats} timed runs per model, round-robin`,
     ...report.notes,
     ...report.rows.filter((r) => r.dtype === report.rows[0]!.dtype).map((r) => `${r.strategy === 'rank' ? 'rank structure' : 'structure'} at ${(100 * r.sparsity).toFixed(1)}%: H=${r.structure.hidden_size} heads=[${r.structure.heads.join(',')}] ffn=[${r.structure.intermediate.join(',')}]${r.structure.ranks ? ` ranks=${JSON.stringify(r.structure.ranks)}` : ''}`),

@@ -44,6 +44,12 @@ export interface Measurement extends TimingStats {
   method: TimingMethod;
   /** Wall-clock time of record + submit + wait for each timed run (ms), whatever the method. */
   wall: TimingStats;
+  /**
+   * Process CPU time (user + system, all threads) of each timed run (ms). On a CPU adapter the
+   * driver's worker threads are in the process, so this is the work done, less sensitive to other
+   * load on a shared machine than any clock.
+   */
+  cpu: TimingStats;
   /** Timed samples in run order (ms, by `method`). */
   samples: number[];
 }
@@ -124,18 +130,22 @@ export class GpuTimer {
     if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`GpuTimer: repeats must be a positive integer (got ${repeats})`);
     const samples = runs.map(() => [] as number[]);
     const walls = runs.map(() => [] as number[]);
+    const cpus = runs.map(() => [] as number[]);
     await this.engine.queue.sync();
     for (let it = 0; it < warmup + repeats; it++) {
       for (let r = 0; r < runs.length; r++) {
+        const c0 = process.cpuUsage();
         const { gpu, wall } = await this.runOnce(runs[r]!, it);
+        const c = process.cpuUsage(c0);
         if (it >= warmup) {
           samples[r]!.push(gpu ?? wall);
           walls[r]!.push(wall);
+          cpus[r]!.push((c.user + c.system) / 1000);
         }
         options.onRun?.();
       }
     }
-    return runs.map((_, r) => ({ ...summarize(samples[r]!), method: this.method, wall: summarize(walls[r]!), samples: samples[r]! }));
+    return runs.map((_, r) => ({ ...summarize(samples[r]!), method: this.method, wall: summarize(walls[r]!), cpu: summarize(cpus[r]!), samples: samples[r]! }));
   }
 
   /** Releases the query set and its buffer. */

@@ -12,7 +12,7 @@
 import { getEngine } from './context.ts';
 import { full } from './creation.ts';
 import { keep } from './scope.ts';
-import { Tensor, grid1d, shapeString } from './tensor.ts';
+import { Tensor, grid1d, shapeString, vec4Grid } from './tensor.ts';
 import { K } from './kernels/index.ts';
 
 let gradEnabled = true;
@@ -189,10 +189,11 @@ function copyTensor(t: Tensor): Tensor {
 /** dst += src, in place (same size). */
 export function accumulateInto(dst: Tensor, src: Tensor): void {
   const engine = getEngine();
-  engine.queue.dispatch(engine.kernel(K.accumulate), {
+  const cpu = engine.deviceClass === 'cpu';
+  engine.queue.dispatch(engine.kernel(cpu ? K.accumulateCpu : K.accumulate), {
     buffers: { dst: dst.bind(), src: src.bind() },
     uniforms: { params: { n: dst.size } },
-    workgroups: grid1d(dst.size),
+    workgroups: cpu ? vec4Grid(dst.size) : grid1d(dst.size),
   });
 }
 

@@ -7,6 +7,7 @@ import { CORE_LIBRARY } from './kernels/index.ts';
 import type { DType } from './dtype.ts';
 import { BufferPool, type PoolStats, STORAGE_USAGE } from './runtime/buffer_pool.ts';
 import { type BoundBuffer, CommandQueue } from './runtime/command_queue.ts';
+import { type DeviceClass, type DeviceClassChoice, chooseDeviceClass } from './runtime/device_class.ts';
 import { type Gpu, type OpenGpuOptions, openGpu } from './runtime/gpu.ts';
 import { Kernel, preprocess } from './runtime/kernel.ts';
 import type { KernelHandle } from './runtime/kernel_registry.ts';
@@ -19,6 +20,12 @@ export interface EngineOptions extends OpenGpuOptions {
   poison?: boolean;
   /** Seed of the engine's RNG stream (dropout masks, random masks of custom ops). Default 0. */
   seed?: number;
+  /**
+   * Kernel variants to launch: 'cpu' (CPU adapters such as lavapipe) or 'gpu'; 'auto' (default)
+   * classifies the adapter, unless the environment variable WEBPRUNE_DEVICE_CLASS forces one
+   * (runtime/device_class.ts).
+   */
+  deviceClass?: DeviceClass | 'auto';
 }
 
 export interface MemoryStats extends PoolStats {
@@ -30,6 +37,19 @@ export class Engine {
   readonly pool: BufferPool;
   readonly queue: CommandQueue;
   poison: boolean;
+  /** How the class was chosen at start-up (the adapter's class, or what forced another). */
+  readonly deviceClassChoice: DeviceClassChoice;
+  /**
+   * The class whose kernel variants ops launch. Settable (tests run both variants on one adapter);
+   * change it only between steps, never while a step's tensors are being recorded.
+   */
+  deviceClass: DeviceClass;
+  /**
+   * Lanes per subgroup when the device has 'subgroups' and one fixed subgroup size (lavapipe: 8
+   * with 256-bit vectors); null otherwise. CPU kernels that share values across lanes need it
+   * (without it those ops launch their GPU variant).
+   */
+  readonly subgroupSize: number | null;
   /** Counter of the engine's random stream: each random op takes the next 64-bit seed. */
   private rngCounter = 0n;
   private rngSeed: bigint;
@@ -46,6 +66,15 @@ export class Engine {
     this.queue = new CommandQueue(gpu.device);
     this.poison = options.poison ?? false;
     this.rngSeed = BigInt(options.seed ?? 0);
+    this.deviceClassChoice = chooseDeviceClass(gpu.description, options.deviceClass);
+    this.deviceClass = this.deviceClassChoice.deviceClass;
+    const { subgroupMinSize: lo, subgroupMaxSize: hi } = gpu.description;
+    this.subgroupSize = gpu.features.has('subgroups') && lo > 0 && lo === hi ? lo : null;
+  }
+
+  /** Whether ops should launch their CPU variants that share values across a subgroup. */
+  get cpuSubgroupKernels(): boolean {
+    return this.deviceClass === 'cpu' && this.subgroupSize !== null;
   }
 
   get device(): GPUDevice {
@@ -150,14 +179,18 @@ let opening: Promise<Engine> | null = null;
 
 /**
  * Opens the GPU and makes the engine current. Calling it again returns the same engine
- * (options of later calls other than `poison` and `seed` are ignored).
+ * (options of later calls other than `poison`, `seed` and `deviceClass` are ignored).
  * @throws NoAdapterError when no WebGPU adapter exists
+ * @throws Error when deviceClass or WEBPRUNE_DEVICE_CLASS is not cpu, gpu or auto
  */
 export async function initEngine(options: EngineOptions = {}): Promise<Engine> {
   if (!opening) opening = openGpu(options).then((gpu) => (current = new Engine(gpu, options)));
   const engine = await opening;
   if (options.poison !== undefined) engine.poison = options.poison;
   if (options.seed !== undefined) engine.setSeed(options.seed);
+  if (options.deviceClass !== undefined) {
+    engine.deviceClass = options.deviceClass === 'auto' ? engine.deviceClassChoice.detected : options.deviceClass;
+  }
   return engine;
 }
 

@@ -6,7 +6,7 @@
  *   tidy(() => { const loss = mean(square(matmul(x, w))); backward(loss); });
  */
 export { initEngine, getEngine, Engine, type EngineOptions, type MemoryStats } from './context.ts';
-export { Tensor, type Shape, sizeOf, shapeString, grid1d } from './tensor.ts';
+export { Tensor, type Shape, sizeOf, shapeString, grid1d, vec4Grid } from './tensor.ts';
 export { launch, type LaunchArgs } from './ops/dispatch.ts';
 export { defineKernel, definedKernels, type KernelHandle, type DefineKernelOptions } from './runtime/kernel_registry.ts';
 export type { DType } from './dtype.ts';
@@ -29,3 +29,5 @@ export { FiniteWatch, type NonFiniteValue, type NonFiniteKind, describeNonFinite
 export { AdamW, type ParamGroup, type AdamWOptions, linearWarmupDecay } from './optim/adamw.ts';
 export { HostRandom, philox4x32, uniformStream } from './random.ts';
 export { NoAdapterError } from './runtime/gpu.ts';
+export { type DeviceClass, DEVICE_CLASSES, DEVICE_CLASS_ENV } from './runtime/device_class.ts';
+export { Profiler, startProfiling, profileStep, profileStepStart, activeProfiler, formatProfile, type ProfileReport, type ProfileOptions, type KernelProfile, type StepProfile } from './runtime/profiler.ts';

@@ -22,9 +22,16 @@ function mulhi(a: number, b: number): number {
   return (aHi * bHi + (t >>> 16) + (t2 >>> 16)) >>> 0;
 }
 
-/** Philox4x32 with 10 rounds: four u32 outputs for a 4-word counter and 2-word key. */
+/**
+ * Philox4x32 with 10 rounds: four u32 outputs for a 4-word counter and 2-word key. Written without
+ * temporary arrays: model initialisation draws millions of blocks, and allocating per round made
+ * it seconds of host time and garbage collection.
+ */
 export function philox4x32(counter: readonly [number, number, number, number], key: readonly [number, number]): [number, number, number, number] {
-  let [c0, c1, c2, c3] = counter.map((x) => x >>> 0) as [number, number, number, number];
+  let c0 = counter[0] >>> 0;
+  let c1 = counter[1] >>> 0;
+  let c2 = counter[2] >>> 0;
+  let c3 = counter[3] >>> 0;
   let k0 = key[0] >>> 0;
   let k1 = key[1] >>> 0;
   for (let round = 0; round < 10; round++) {
@@ -36,7 +43,12 @@ export function philox4x32(counter: readonly [number, number, number, number], k
     const lo0 = Math.imul(M0, c0) >>> 0;
     const hi1 = mulhi(M1, c2);
     const lo1 = Math.imul(M1, c2) >>> 0;
-    [c0, c1, c2, c3] = [(hi1 ^ c1 ^ k0) >>> 0, lo1, (hi0 ^ c3 ^ k1) >>> 0, lo0];
+    const n0 = (hi1 ^ c1 ^ k0) >>> 0;
+    const n2 = (hi0 ^ c3 ^ k1) >>> 0;
+    c0 = n0;
+    c1 = lo1;
+    c2 = n2;
+    c3 = lo0;
   }
   return [c0, c1, c2, c3];
 }

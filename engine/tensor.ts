@@ -184,3 +184,11 @@ export function grid1d(n: number, wg = 256): [number, number, number] {
   const y = Math.ceil(groups / 65535);
   return [Math.ceil(groups / y), y, 1];
 }
+
+/**
+ * Workgroups of 64 for the CPU elementwise kernels (unary_cpu.wgsl and kin), whose invocations
+ * each take 4 vec4s: ⌈n / 16⌉ invocations.
+ */
+export function vec4Grid(n: number): [number, number, number] {
+  return grid1d(Math.max(1, Math.ceil(n / 16)), 64);
+}

@@ -25,6 +25,7 @@ export const RUN_OPTIONS = {
     valid: (v) => (v >= 0 ? null : 'must be a non-negative number of seconds'),
   }),
   logEvery: opt.count('--log-every <n>', 'a metrics.jsonl row every n steps', 10),
+  profile: opt.string.optional('--profile <file>', 'profile the training steps: GPU time per kernel (timestamp queries where the adapter has them), dispatches, host time and readbacks per step; printed as a table at the end and written to FILE as JSON'),
 } as const;
 
 /** Options of jobs that read a task's data. */

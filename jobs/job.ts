@@ -3,6 +3,7 @@
  * stopped (continue with the same options and resume).
  */
 import type { Fingerprint } from '../training/run/fingerprint.ts';
+import { withProfile } from '../training/run/profile.ts';
 import { Run, type RunHooks, type RunSettings, RunStopped, type StopReason } from '../training/run/run.ts';
 
 export type JobResult<S> =
@@ -15,7 +16,8 @@ export interface JobContext {
 }
 
 /**
- * Opens the run, runs `body` unless the run is already complete, writes summary.json.
+ * Opens the run, runs `body` unless the run is already complete (under the engine profiler with
+ * settings.profile), writes summary.json.
  * @param outputs the job's own files and folders in out (removed by overwrite)
  * @throws whatever body throws, except RunStopped (a 'stopped' result)
  */
@@ -33,7 +35,7 @@ export async function runJob<S>(
       run.info(`the ${job} run in ${settings.out} is complete: nothing to do`);
       return { status: 'done', summary: run.storedSummary<S>(), out: settings.out };
     }
-    const summary = await body(run);
+    const summary = await withProfile(settings.profile, `profile of the ${job} run's training steps`, () => body(run));
     run.finish(summary);
     return { status: 'done', summary, out: settings.out };
   } catch (err) {

@@ -4,13 +4,36 @@
  */
 import { appendFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { type Tensor, backward, initEngine, tensor, tidy } from '../engine/index.ts';
+import { type DeviceClass, type Tensor, backward, getEngine, initEngine, tensor, tidy } from '../engine/index.ts';
+import { DEVICE_CLASSES } from '../engine/runtime/device_class.ts';
 import { HostRandom } from '../engine/random.ts';
 import { NDArray } from './reference/ndarray.ts';
 
 /** Opens the engine with NaN poisoning of every fresh op output. Call from before(). */
 export async function useTestEngine(): Promise<void> {
   await initEngine({ poison: true });
+}
+
+/**
+ * Declares the suite `body` once per device class (`title [cpu kernels]`, `title [gpu kernels]`),
+ * each with the test engine switched to that class's kernel variants, so both variants run on
+ * whatever adapter the tests have, against the same references. Restores the class afterwards.
+ */
+export function describeEachDeviceClass(title: string, body: (deviceClass: DeviceClass) => void): void {
+  for (const deviceClass of DEVICE_CLASSES) {
+    describe(`${title} [${deviceClass} kernels]`, () => {
+      let previous: DeviceClass;
+      before(async () => {
+        await useTestEngine();
+        previous = getEngine().deviceClass;
+        getEngine().deviceClass = deviceClass;
+      });
+      after(() => {
+        getEngine().deviceClass = previous;
+      });
+      body(deviceClass);
+    });
+  }
 }
 
 /** A fresh seed per call (printed in every failure message). WEBPRUNE_TEST_SEED pins it. */

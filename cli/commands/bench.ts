@@ -5,9 +5,13 @@
 import * as fs from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
-import { KERNEL_BENCH_SIZES, type KernelBenchSize, kernelTable, runKernelBench } from '../../bench/kernels.ts';
-import { COFI_BATCH, COFI_SEQ, SPEEDUP_RUNTIMES, SPEEDUP_STRATEGIES, type SpeedupRuntime, type SpeedupStrategy, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
+import type { DeviceClass } from '../../engine/index.ts';
+import { runGemmSweep, sweepTable } from '../../bench/gemm_sweep.ts';
+import { KERNEL_BENCH_SIZES, type KernelBenchSize, kernelCases, kernelTable, runKernelBench } from '../../bench/kernels.ts';
+import { inferenceCase, profileCase } from '../../bench/profile.ts';
+import { COFI_BATCH, COFI_SEQ, SPEEDUP_RUNTIMES, SPEEDUP_STRATEGIES, type SpeedupRuntime, type SpeedupStrategy, resolveModel, runSpeedupBench, speedupTable, writeSpeedupOutputs } from '../../bench/speedup.ts';
 import { resolveModelSource } from '../../hub/model.ts';
+import { writeProfile } from '../../training/run/profile.ts';
 import { registerBenchPeers } from './bench_peers.ts';
 import { INFERENCE_DTYPES, type InferenceDType } from '../../engine/dtype.ts';
 
@@ -34,6 +38,11 @@ function sparsityList(v: string): number[] {
     if (s === '' || !(x >= 0 && x < 1)) throw new InvalidArgumentError(`each sparsity must be a number in [0, 1) (got "${s}" in "${v}")`);
     return x;
   });
+}
+
+function variantsArg(v: string): 'auto' | 'both' | DeviceClass {
+  if (!['auto', 'both', 'cpu', 'gpu'].includes(v)) throw new InvalidArgumentError(`--variants must be auto, both, cpu or gpu (got "${v}")`);
+  return v as 'auto' | 'both' | DeviceClass;
 }
 
 function runtimeList(v: string): SpeedupRuntime[] {
@@ -88,6 +97,7 @@ function progressBar(label: string) {
 
 interface CommonOptions {
   json?: string;
+  profile?: string;
   repeats: number;
   warmup: number;
   seed: number;
@@ -100,6 +110,7 @@ interface CommonOptions {
 function addCommon(cmd: Command, defaults: { repeats: number; warmup: number }): Command {
   return cmd
     .option('--json <file>', 'write the report as JSON to FILE')
+    .option('--profile <file>', 'also profile a few runs of the training step (kernels) or the dense forward (speedup): per-kernel GPU time, dispatches, host time and readbacks per step, printed and written as JSON to FILE')
     .option('--repeats <n>', 'timed runs per row', positiveInt('--repeats'), defaults.repeats)
     .option('--warmup <n>', 'untimed runs first', nonNegativeInt('--warmup'), defaults.warmup)
     .option('--seed <n>', 'seed of inputs, weights and structures', nonNegativeInt('--seed'), 0)
@@ -121,9 +132,18 @@ export function registerBench(program: Command): void {
     bench
       .command('kernels')
       .description('GEMMs (incl. uneven pruned shapes), attention products, softmax, layer norm, GELU and a training step: time, GFLOP/s, GB/s, fractions of this run\'s peaks')
-      .option('--size <size>', `shape set: ${KERNEL_BENCH_SIZES.join(', ')} (tiny and small finish on a CPU Vulkan driver)`, sizeName, 'tiny' as KernelBenchSize),
+      .option('--size <size>', `shape set: ${KERNEL_BENCH_SIZES.join(', ')} (tiny and small finish on a CPU Vulkan driver)`, sizeName, 'tiny' as KernelBenchSize)
+      .option('--variants <v>', 'kernel variants per row: auto (the adapter\'s class; the peak GEMM with both), both, cpu or gpu', variantsArg, 'auto')
+      .option('--sweep', 'instead: measure the CPU GEMM tile candidates at BERT shapes and print the tile table (engine/kernels/cpu_tiles.ts)'),
     { repeats: 5, warmup: 2 },
-  ).action(async (o: CommonOptions & { size: KernelBenchSize }) => {
+  ).action(async (o: CommonOptions & { size: KernelBenchSize; variants: 'auto' | 'both' | DeviceClass; sweep?: boolean }) => {
+    if (o.sweep) {
+      const bar = progressBar('bench kernels --sweep');
+      const sweep = await runGemmSweep({ onProgress: (d, t, what) => bar.update(d, t, what) }).finally(() => bar.stop());
+      if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(sweep, null, 2)}\n`);
+      process.stdout.write(sweepTable(sweep));
+      return;
+    }
     const bar = progressBar(`bench kernels --size ${o.size}`);
     const report = await runKernelBench({
       size: o.size,
@@ -131,11 +151,16 @@ export function registerBench(program: Command): void {
       warmup: o.warmup,
       seed: o.seed,
       wallClock: o.wallClock,
+      variants: o.variants,
       torch: torchOptions(o),
       onProgress: (d, t, row) => bar.update(d, t, row),
     }).finally(() => bar.stop());
     if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
     process.stdout.write(kernelTable(report));
+    if (o.profile) {
+      const step = kernelCases(o.size).find((c) => c.kind === 'train_step')!;
+      writeProfile(await profileCase(step, { seed: o.seed }), o.profile, `profile of ${step.name} (${step.shape})`);
+    }
   });
 
   addCommon(
@@ -174,6 +199,10 @@ export function registerBench(program: Command): void {
     if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
     if (o.out) await writeSpeedupOutputs(report, o.out);
     process.stdout.write(speedupTable(report));
+    if (o.profile) {
+      const forward = inferenceCase(resolveModel(model).dense, o.batchSize, o.seqLen);
+      writeProfile(await profileCase(forward, { seed: o.seed }), o.profile, `profile of the dense model's ${forward.name}`);
+    }
   });
 
   registerBenchPeers(bench);

@@ -2,16 +2,17 @@
 import { defineOp } from '../autograd.ts';
 import { getEngine } from '../context.ts';
 import { zerosLike } from '../creation.ts';
-import { Tensor, grid1d } from '../tensor.ts';
+import { Tensor, grid1d, vec4Grid } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { K } from '../kernels/index.ts';
 
 function applyMask(x: Tensor, p: number, key: readonly [number, number]): Tensor {
   const y = Tensor.empty(x.shape, 'f32', 'dropout#');
-  launch(K.dropout, {
+  const cpu = getEngine().deviceClass === 'cpu';
+  launch(cpu ? K.dropoutCpu : K.dropout, {
     tensors: { x, y },
     uniforms: { params: { n: x.size, p, scale: 1 / (1 - p), key: [...key] } },
-    workgroups: grid1d(Math.ceil(x.size / 4), 64),
+    workgroups: cpu ? vec4Grid(x.size) : grid1d(Math.ceil(x.size / 4), 64),
   });
   return y;
 }

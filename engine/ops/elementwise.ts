@@ -6,8 +6,9 @@
  * passes are written with the forward ops themselves, then summed back to each operand's shape.
  */
 import { defineOp } from '../autograd.ts';
+import { getEngine } from '../context.ts';
 import { full } from '../creation.ts';
-import { Tensor, grid1d } from '../tensor.ts';
+import { Tensor, grid1d, vec4Grid } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { broadcastShapes, broadcastStrides, mergeDims, pack8, sameShape } from './layout.ts';
 import { sumTo } from './reduce.ts';
@@ -53,21 +54,23 @@ function unaryOp(name: UnaryOpName) {
       forward([x], attrs) {
         checkF32(name, x!);
         const y = Tensor.empty(x!.shape, 'f32', `${name}#`);
-        launch(K.unary, {
+        const cpu = getEngine().deviceClass === 'cpu';
+        launch(cpu ? K.unaryCpu : K.unary, {
           constants: { OP: code },
           tensors: { x: x!, y },
           uniforms: { params: { n: x!.size, alpha: attrs.alpha, beta: attrs.beta } },
-          workgroups: grid1d(x!.size),
+          workgroups: cpu ? vec4Grid(x!.size) : grid1d(x!.size),
         });
         return { output: y, saved: undefined };
       },
       backward({ inputs: [x], output, attrs }, dy) {
         const dx = Tensor.empty(x!.shape);
-        launch(K.unaryBackward, {
+        const cpu = getEngine().deviceClass === 'cpu';
+        launch(cpu ? K.unaryBackwardCpu : K.unaryBackward, {
           constants: { OP: code },
           tensors: { x: x!, y: output, dy, dx },
           uniforms: { params: { n: x!.size, alpha: attrs.alpha, beta: attrs.beta } },
-          workgroups: grid1d(x!.size),
+          workgroups: cpu ? vec4Grid(x!.size) : grid1d(x!.size),
         });
         return [dx];
       },
@@ -109,11 +112,43 @@ export const clamp = (x: Tensor, lo: number, hi: number) => unary('clamp', x, lo
 export const BINARY_OPS = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, pow: 6, gt: 7, ge: 8, lt: 9, le: 10, eq: 11 } as const;
 export type BinaryOpName = keyof typeof BINARY_OPS;
 
+/**
+ * How binary_cpu.wgsl / where_cpu.wgsl read an operand with these merged strides
+ * (lib/strided_vec4.wgsl): a vec4 (innermost stride 1, other strides on vec4s), one broadcast
+ * element (innermost stride 0), or element by element.
+ */
+function vec4Mode(strides: readonly number[]): number {
+  const inner = strides[strides.length - 1] ?? 0;
+  if (inner === 0) return 2;
+  if (inner === 1 && strides.slice(0, -1).every((s) => s % 4 === 0)) return 1;
+  return 0;
+}
+
 function launchBinary(name: BinaryOpName, a: Tensor, b: Tensor): Tensor {
   checkF32(name, a, b);
   const shape = broadcastShapes(name, a.shape, b.shape);
   const c = Tensor.empty(shape, 'f32', `${name}#`);
   const merged = mergeDims(shape, [broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
+  if (getEngine().deviceClass === 'cpu') {
+    launch(K.binaryCpu, {
+      constants: { OP: BINARY_OPS[name] },
+      tensors: { a, b, c },
+      uniforms: {
+        params: {
+          n: c.size,
+          rank: merged.shape.length,
+          vec4_rows: (merged.shape[merged.shape.length - 1] ?? 1) % 4 === 0 ? 1 : 0,
+          a_mode: vec4Mode(merged.strides[0]!),
+          b_mode: vec4Mode(merged.strides[1]!),
+          shape: pack8(merged.shape, name),
+          a_strides: pack8(merged.strides[0]!, name),
+          b_strides: pack8(merged.strides[1]!, name),
+        },
+      },
+      workgroups: vec4Grid(c.size),
+    });
+    return c;
+  }
   launch(K.binary, {
     constants: { OP: BINARY_OPS[name] },
     tensors: { a, b, c },
@@ -201,6 +236,27 @@ const whereOp = defineOp({
     const shape = broadcastShapes('where', cond!.shape, a!.shape, b!.shape);
     const out = Tensor.empty(shape, 'f32', 'where#');
     const merged = mergeDims(shape, [cond!, a!, b!].map((t) => broadcastStrides(t.shape, shape)));
+    if (getEngine().deviceClass === 'cpu') {
+      launch(K.whereCpu, {
+        tensors: { cond: cond!, a: a!, b: b!, out },
+        uniforms: {
+          params: {
+            n: out.size,
+            rank: merged.shape.length,
+            vec4_rows: (merged.shape[merged.shape.length - 1] ?? 1) % 4 === 0 ? 1 : 0,
+            cond_mode: vec4Mode(merged.strides[0]!),
+            a_mode: vec4Mode(merged.strides[1]!),
+            b_mode: vec4Mode(merged.strides[2]!),
+            shape: pack8(merged.shape, 'where'),
+            cond_strides: pack8(merged.strides[0]!, 'where'),
+            a_strides: pack8(merged.strides[1]!, 'where'),
+            b_strides: pack8(merged.strides[2]!, 'where'),
+          },
+        },
+        workgroups: vec4Grid(out.size),
+      });
+      return { output: out, saved: undefined };
+    }
     launch(K.where, {
       tensors: { cond: cond!, a: a!, b: b!, out },
       uniforms: {

@@ -1,5 +1,10 @@
-/** Layer normalisation over the last axis (layer_norm*.wgsl). */
+/**
+ * Layer normalisation over the last axis: layer_norm*.wgsl (a workgroup per row) on GPU adapters,
+ * layer_norm*_cpu.wgsl (a row per invocation, parameters shared by subgroup shuffles) on CPU
+ * adapters.
+ */
 import { defineOp } from '../autograd.ts';
+import { getEngine } from '../context.ts';
 import { Tensor, grid1d, shapeString } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { sum } from './reduce.ts';
@@ -38,8 +43,11 @@ const layerNormOp = defineOp<{ eps: number; hasKeep: boolean }, Saved>({
     const y = Tensor.empty(x!.shape, 'f32', 'layer_norm#');
     const mean = Tensor.empty([rows]);
     const rstd = Tensor.empty([rows]);
-    const [gx, gy] = grid1d(rows, 1);
-    launch(K.layerNorm, {
+    const engine = getEngine();
+    const cpu = engine.cpuSubgroupKernels;
+    const [gx, gy] = cpu ? grid1d(rows, 64) : grid1d(rows, 1);
+    launch(cpu ? K.layerNormCpu : K.layerNorm, {
+      defines: cpu ? { SG: engine.subgroupSize! } : undefined,
       constants: { HAS_KEEP: hasKeep ? 1 : 0 },
       tensors: { x: x!, gamma: gamma!, beta: beta!, keep: keep ?? null, y, mean, rstd },
       uniforms: { params: { rows, cols, eps } },
@@ -51,11 +59,14 @@ const layerNormOp = defineOp<{ eps: number; hasKeep: boolean }, Saved>({
     const cols = x!.shape[x!.shape.length - 1]!;
     const rows = x!.size / cols;
     const constants = { HAS_KEEP: hasKeep ? 1 : 0 };
+    const engine = getEngine();
+    const cpu = engine.cpuSubgroupKernels;
     let dx: Tensor | null = null;
     if (x!.requiresGrad) {
       dx = Tensor.empty(x!.shape);
-      const [gx, gy] = grid1d(rows, 1);
-      launch(K.layerNormBackward, {
+      const [gx, gy] = cpu ? grid1d(rows, 64) : grid1d(rows, 1);
+      launch(cpu ? K.layerNormBackwardCpu : K.layerNormBackward, {
+        defines: cpu ? { SG: engine.subgroupSize! } : undefined,
         constants,
         tensors: { x: x!, gamma: gamma!, keep: keep ?? null, mean, rstd, dy, dx },
         uniforms: { params: { rows, cols } },
@@ -68,11 +79,12 @@ const layerNormOp = defineOp<{ eps: number; hasKeep: boolean }, Saved>({
       const blocks = Math.ceil(rows / BLOCK);
       const dgPart = Tensor.empty([blocks, cols]);
       const dbPart = Tensor.empty([blocks, cols]);
-      launch(K.layerNormParamGrad, {
+      launch(cpu ? K.layerNormParamGradCpu : K.layerNormParamGrad, {
         constants,
         tensors: { x: x!, keep: keep ?? null, mean, rstd, dy, dgamma_part: dgPart, dbeta_part: dbPart },
         uniforms: { params: { rows, cols } },
-        workgroups: [Math.ceil(cols / 64), blocks],
+        // The CPU kernel takes 4 columns per invocation.
+        workgroups: [Math.ceil(cols / (cpu ? 256 : 64)), blocks],
       });
       dgamma = gamma!.requiresGrad ? sum(dgPart, 0) : null;
       dbeta = beta!.requiresGrad ? sum(dbPart, 0) : null;

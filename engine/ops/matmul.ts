@@ -1,7 +1,11 @@
 /**
- * Matrix products (matmul.wgsl): 2-D and batched, either operand transposed, with a fused bias.
+ * Matrix products: 2-D and batched, either operand transposed, with a fused bias. GPU adapters run
+ * matmul.wgsl (64×64 tiles through workgroup memory), CPU adapters matmul_cpu.wgsl (register
+ * tiles shared through subgroup shuffles; lib/gemm_cpu.wgsl says why).
  */
 import { defineOp } from '../autograd.ts';
+import { getEngine } from '../context.ts';
+import { launchCpuGemm } from './gemm_cpu.ts';
 import { type Shape, Tensor, shapeString, sizeOf } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { sameShape } from './layout.ts';
@@ -76,6 +80,24 @@ function gemm(a: Tensor, b: Tensor, bias: Tensor | null, transA: boolean, transB
     throw new Error(`matmul: bias ${bias.label} ${shapeString(bias.shape)} does not match N = ${p.N}`);
   }
   const c = Tensor.empty(p.outShape, 'f32', 'matmul#');
+  if (getEngine().cpuSubgroupKernels) {
+    launchCpuGemm({
+      a,
+      b,
+      c,
+      M: p.M,
+      N: p.N,
+      K: p.K,
+      transA,
+      transB,
+      bias,
+      batch: [p.batch, 1],
+      strideA: { outer: p.strideA, inner: 0 },
+      strideB: { outer: p.strideB, inner: 0 },
+      strideC: { outer: p.M * p.N, inner: 0 },
+    });
+    return c;
+  }
   launch(K.matmul, {
     constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, HAS_BIAS: bias ? 1 : 0 },
     tensors: { a, b, bias, c },

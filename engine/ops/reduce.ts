@@ -5,8 +5,11 @@
  * Every reduction is brought to the form [outer, R, inner] → [outer, inner]: reduced axes that are
  * not adjacent are first permuted to the end. Long reductions are split into chunks whose partial
  * sums are reduced again, so no thread or workgroup walks more than a few thousand elements.
+ * CPU adapters run the sums with reduce_sum_*_cpu.wgsl (an invocation per output and chunk, vec4
+ * accesses, no workgroup tree).
  */
 import { defineOp } from '../autograd.ts';
+import { getEngine } from '../context.ts';
 import { zeros } from '../creation.ts';
 import { type Shape, Tensor, grid1d, shapeString, sizeOf } from '../tensor.ts';
 import { launch } from './dispatch.ts';
@@ -32,10 +35,12 @@ function sum3(x: Tensor, outer: number, R: number, inner: number, scale: number,
     const chunks = Math.ceil(R / chunk);
     const last = chunks === 1;
     const partial = Tensor.empty(last ? outShape : [chunks, outputs]);
-    launch(K.reduceSumCols, {
+    // The CPU kernel takes 4 columns per invocation (reduce_sum_cols_cpu.wgsl).
+    const cpu = getEngine().deviceClass === 'cpu';
+    launch(cpu ? K.reduceSumColsCpu : K.reduceSumCols, {
       tensors: { x, partial },
       uniforms: { params: { outer, R, inner, chunk, scale: last ? scale : 1 } },
-      workgroups: [Math.ceil(inner / 64), outer, chunks],
+      workgroups: [Math.ceil(inner / (cpu ? 256 : 64)), outer, chunks],
     });
     if (last) return partial;
     const r = sum3(partial, 1, chunks, outputs, scale, outShape);
@@ -45,12 +50,21 @@ function sum3(x: Tensor, outer: number, R: number, inner: number, scale: number,
   const chunks = Math.ceil(R / ROWS_CHUNK);
   const last = chunks === 1;
   const partial = Tensor.empty(last ? outShape : [outputs, chunks]);
-  const [gx, gy] = grid1d(outputs, 1);
-  launch(K.reduceSumRows, {
-    tensors: { x, partial },
-    uniforms: { params: { outputs, R, inner, chunk: ROWS_CHUNK, scale: last ? scale : 1 } },
-    workgroups: [gx, gy, chunks],
-  });
+  if (getEngine().deviceClass === 'cpu') {
+    // One invocation per (output, chunk), no workgroup tree (reduce_sum_rows_cpu.wgsl).
+    launch(K.reduceSumRowsCpu, {
+      tensors: { x, partial },
+      uniforms: { params: { outputs, R, inner, chunk: ROWS_CHUNK, scale: last ? scale : 1, chunks } },
+      workgroups: grid1d(outputs * chunks, 64),
+    });
+  } else {
+    const [gx, gy] = grid1d(outputs, 1);
+    launch(K.reduceSumRows, {
+      tensors: { x, partial },
+      uniforms: { params: { outputs, R, inner, chunk: ROWS_CHUNK, scale: last ? scale : 1 } },
+      workgroups: [gx, gy, chunks],
+    });
+  }
   if (last) return partial;
   const r = sum3(partial, outputs, chunks, 1, scale, outShape);
   partial.dispose();

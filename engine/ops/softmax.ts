@@ -1,5 +1,9 @@
-/** Softmax and log-softmax over the last axis, with an optional additive mask (softmax.wgsl). */
+/**
+ * Softmax and log-softmax over the last axis, with an optional additive mask: softmax.wgsl (a
+ * workgroup per row) on GPU adapters, softmax_cpu.wgsl (a row per invocation) on CPU adapters.
+ */
 import { defineOp } from '../autograd.ts';
+import { getEngine } from '../context.ts';
 import { Tensor, grid1d, shapeString } from '../tensor.ts';
 import { launch } from './dispatch.ts';
 import { broadcastShapes, broadcastStrides, mergeDims, pack8, sameShape } from './layout.ts';
@@ -40,8 +44,9 @@ const softmaxOp = defineOp<Attrs>({
       maskCols = strides[strides.length - 1] === 0 ? 1 : cols;
       lead = mergeDims(x!.shape.slice(0, -1), [strides.slice(0, -1)]);
     }
-    const [gx, gy] = grid1d(rows, 1);
-    launch(K.softmax, {
+    const cpu = getEngine().deviceClass === 'cpu';
+    const [gx, gy] = cpu ? grid1d(rows, 64) : grid1d(rows, 1);
+    launch(cpu ? K.softmaxCpu : K.softmax, {
       constants: { LOG: log ? 1 : 0, HAS_MASK: mask ? 1 : 0 },
       tensors: { x: x!, mask: mask ?? null, y },
       uniforms: {
@@ -54,8 +59,9 @@ const softmaxOp = defineOp<Attrs>({
   backward({ inputs: [x], output, attrs: { log } }, dy) {
     const [rows, cols] = rowsOf(x!);
     const dx = Tensor.empty(x!.shape);
-    const [gx, gy] = grid1d(rows, 1);
-    launch(K.softmaxBackward, {
+    const cpu = getEngine().deviceClass === 'cpu';
+    const [gx, gy] = cpu ? grid1d(rows, 64) : grid1d(rows, 1);
+    launch(cpu ? K.softmaxBackwardCpu : K.softmaxBackward, {
       constants: { LOG: log ? 1 : 0 },
       tensors: { y: output, dy, dx },
       uniforms: { params: { rows, cols } },

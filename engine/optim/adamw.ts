@@ -3,7 +3,11 @@
  *
  * Groups have their own learning rates; a negative learning rate ascends (constrained training
  * maximises over Lagrange multipliers this way). A step records one dispatch per parameter and reads nothing back.
+ * CPU adapters run adamw_cpu.wgsl (vec4s, 16 elements per invocation) and take the clipping norm
+ * from one sum-of-squares dispatch per gradient (sum_squares_cpu.wgsl) instead of a square,
+ * a reduction and a concatenation each.
  */
+import { getEngine } from '../context.ts';
 import { full, zeros } from '../creation.ts';
 import { launch } from '../ops/dispatch.ts';
 import { concat } from '../ops/shape.ts';
@@ -11,7 +15,7 @@ import { sum } from '../ops/reduce.ts';
 import { square } from '../ops/elementwise.ts';
 import { noGrad } from '../autograd.ts';
 import { keep, tidy } from '../scope.ts';
-import { type Tensor, grid1d } from '../tensor.ts';
+import { Tensor, grid1d } from '../tensor.ts';
 import { K } from '../kernels/index.ts';
 import type { FiniteWatch } from '../finite_watch.ts';
 
@@ -98,14 +102,15 @@ export class AdamW {
     if (withGrad.length === 0) return;
     this.finiteWatch?.check(t, withGrad.map(([, p]) => [`${p.label}.grad`, p.grad] as const));
     const scale = this.maxGradNorm === undefined ? this.one : this.clipScale(withGrad.map(([, p]) => p.grad!));
+    const cpu = getEngine().deviceClass === 'cpu';
     for (const [group, p] of withGrad) {
       const s = this.stateOf(p);
-      launch(K.adamw, {
+      launch(cpu ? K.adamwCpu : K.adamw, {
         tensors: { param: p, grad: p.grad!, m: s.m, v: s.v, clip_scale: scale },
         uniforms: {
           params: { n: p.size, lr: group.lr * lrScale, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weight_decay: group.weightDecay ?? 0, bc1, bc2 },
         },
-        workgroups: grid1d(p.size),
+        workgroups: cpu ? grid1d(Math.ceil(p.size / (4 * ADAMW_CPU_VEC4S)), 64) : grid1d(p.size),
       });
     }
     this.finiteWatch?.check(t, withGrad.map(([, p]) => [p.label, p] as const));
@@ -114,6 +119,10 @@ export class AdamW {
   /** [scale, norm] on the GPU: the clipping factor for max_norm over all gradients. */
   private clipScale(grads: Tensor[]): Tensor {
     this.lastClip?.dispose();
+    if (getEngine().deviceClass === 'cpu') {
+      this.lastClip = noGrad(() => tidy(() => keep(clipScaleCpu(grads, this.maxGradNorm!))));
+      return this.lastClip;
+    }
     this.lastClip = noGrad(() =>
       tidy(() => {
         const sq = concat(
@@ -160,6 +169,31 @@ export class AdamW {
     this.one.dispose();
     this.lastClip?.dispose();
   }
+}
+
+/** vec4s per invocation of adamw_cpu.wgsl (its V). */
+const ADAMW_CPU_VEC4S = 4;
+/** vec4s per partial sum of sum_squares_cpu.wgsl. */
+const SUM_SQUARES_BLOCK = 256;
+
+/** [scale, norm] for clipping to maxNorm: partial sums of squares of every gradient, then clip_scale over all partials. */
+function clipScaleCpu(grads: Tensor[], maxNorm: number): Tensor {
+  // Empty gradients have no blocks (and add nothing).
+  const blocks = grads.map((g) => Math.ceil(g.size / (4 * SUM_SQUARES_BLOCK)));
+  const partials = Tensor.empty([Math.max(1, blocks.reduce((a, b) => a + b, 0))], 'f32', 'grad_sq_partials#');
+  let offset = 0;
+  grads.forEach((g, i) => {
+    launch(K.sumSquaresCpu, {
+      defines: { BLOCK: SUM_SQUARES_BLOCK },
+      tensors: { x: g, partials },
+      uniforms: { params: { n: g.size, offset } },
+      workgroups: grid1d(blocks[i]!, 64),
+    });
+    offset += blocks[i]!;
+  });
+  const out = zeros([2]);
+  launch(K.clipScale, { tensors: { sq: partials, out }, uniforms: { params: { count: offset, max_norm: maxNorm } }, workgroups: [1] });
+  return out;
 }
 
 /**

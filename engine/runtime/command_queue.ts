@@ -35,6 +35,18 @@ export interface QueueStats {
   submits: number;
 }
 
+/** Watches the command stream (the profiler, runtime/profiler.ts). */
+export interface QueueObserver {
+  /**
+   * A dispatch of `kernel` is being recorded. Returning timestamp writes puts the dispatch in a
+   * compute pass of its own that writes them.
+   */
+  onDispatch(kernel: string): GPUComputePassTimestampWrites | null;
+  onSubmit(): void;
+  /** The host waited `ms` for the GPU: a read of `readBytes` bytes, or a sync (null). */
+  onWait(ms: number, readBytes: number | null): void;
+}
+
 /** Where a recorded region writes its two GPU timestamps (see CommandQueue.region). */
 export interface RegionTimestamps {
   querySet: GPUQuerySet;
@@ -58,6 +70,8 @@ export class CommandQueue {
   private readonly uniformAlign: number;
   private readonly maxWorkgroups: number;
   readonly stats: QueueStats = { dispatches: 0, submits: 0 };
+  /** Set by the profiler while it runs. */
+  observer: QueueObserver | null = null;
 
   /**
    * @param maxCommandsPerSubmit a batch is submitted once it holds this many commands, so the GPU
@@ -119,7 +133,11 @@ export class CommandQueue {
             }
           }
         }
-        entriesByGroup[info.group]!.push({ binding: info.binding, resource: { buffer: b.buffer, offset: 0, size: b.bytes } });
+        // A vector array binds whole elements: the tensor's bytes rounded up (pooled buffers are
+        // multiples of 256 bytes, so the rounded range exists).
+        const unit = 4 * info.components;
+        const size = Math.min(b.buffer.size, Math.ceil(b.bytes / unit) * unit);
+        entriesByGroup[info.group]!.push({ binding: info.binding, resource: { buffer: b.buffer, offset: 0, size } });
       } else {
         const values = uniforms[info.name];
         if (!values) throw new Error(`kernel ${kernel.name}: uniform '${info.name}' not given`);
@@ -127,12 +145,15 @@ export class CommandQueue {
         entriesByGroup[info.group]!.push({ binding: info.binding, resource: { buffer, offset, size: info.size } });
       }
     }
+    const timestampWrites = this.observer?.onDispatch(kernel.name) ?? null;
+    if (timestampWrites) this.beginTimedPass(timestampWrites);
     const pass = this.computePass();
     pass.setPipeline(pipeline);
     entriesByGroup.forEach((entries, group) => {
       pass.setBindGroup(group, this.device.createBindGroup({ layout: bindGroupLayouts[group]!, entries }));
     });
     pass.dispatchWorkgroups(x, y, z);
+    if (timestampWrites) this.endPass();
     this.stats.dispatches++;
     this.countCommand();
   }
@@ -218,6 +239,7 @@ export class CommandQueue {
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = null;
       this.stats.submits++;
+      this.observer?.onSubmit();
     }
     // Destroying a buffer used by submitted work is allowed: the implementation keeps it alive
     // until that work is done.
@@ -237,7 +259,9 @@ export class CommandQueue {
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(buffer, offset, staging, 0, size);
     this.flush();
+    const t0 = performance.now();
     await staging.mapAsync(0x0001 /* GPUMapMode.READ */);
+    this.observer?.onWait(performance.now() - t0, bytes);
     const out = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
     staging.destroy();
@@ -248,7 +272,9 @@ export class CommandQueue {
   /** Flushes and waits until the GPU has finished all submitted work. */
   async sync(): Promise<void> {
     this.flush();
+    const t0 = performance.now();
     await this.device.queue.onSubmittedWorkDone();
+    this.observer?.onWait(performance.now() - t0, null);
     this.throwDeviceError();
   }
 

@@ -32,6 +32,11 @@ export interface AdapterDescription {
   architecture: string;
   device: string;
   description: string;
+  /** GPUAdapterInfo.isFallbackAdapter: a CPU implementation (see device_class.ts). */
+  isFallbackAdapter: boolean;
+  /** GPUAdapterInfo.subgroupMinSize / subgroupMaxSize (0 when the adapter does not say). */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
   features: string[];
   limits: Record<string, number>;
 }
@@ -104,7 +109,7 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<Gpu> {
 }
 
 function describeAdapter(adapter: GPUAdapter): AdapterDescription {
-  const info = adapter.info;
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number };
   const limits: Record<string, number> = {};
   // GPUSupportedLimits exposes its fields as prototype getters, so enumerate with for-in.
   for (const key in adapter.limits) limits[key] = (adapter.limits as unknown as Record<string, number>)[key]!;
@@ -113,6 +118,9 @@ function describeAdapter(adapter: GPUAdapter): AdapterDescription {
     architecture: info.architecture,
     device: info.device,
     description: info.description,
+    isFallbackAdapter: info.isFallbackAdapter ?? false,
+    subgroupMinSize: info.subgroupMinSize ?? 0,
+    subgroupMaxSize: info.subgroupMaxSize ?? 0,
     features: [...adapter.features].sort(),
     limits,
   };

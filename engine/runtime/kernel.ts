@@ -6,8 +6,14 @@
  * (never written by hand), checks what a dispatch binds by name, and packs uniform structs from
  * plain objects keyed by member name.
  *
- * Sources may use two preprocessor forms before reflection:
+ * Sources may use three preprocessor forms before reflection:
  *   `#include "lib/philox.wgsl"`  pastes another kernel source (once);
+ *   `#unroll i COUNT` ... `#end`  repeats the lines between for i = 0 .. COUNT − 1 with `{{i}}`
+ *                                 replaced by the index (COUNT: an integer expression of numbers,
+ *                                 + − * / % and parentheses, after template substitution; / is
+ *                                 integer division). Blocks nest. CPU kernels use it for their
+ *                                 register tiles: a loop the shader compiler does not unroll
+ *                                 leaves the tile in memory, indexed per lane (10× slower);
  *   `{{NAME}}`                    replaced by defines[NAME] (element types, workgroup sizes).
  */
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
@@ -23,6 +29,12 @@ export interface StorageBindingInfo {
   binding: number;
   access: 'read' | 'read_write';
   dtype: DType;
+  /**
+   * Components per array element: 1 for array<f32>, 2 or 4 for array<vec2<f32>> / array<vec4<f32>>
+   * (CPU kernels read rows as vec4s). A tensor bound to a vector array is bound rounded up to a
+   * whole element, so its last partial vector stays addressable.
+   */
+  components: number;
 }
 
 /** One member of a uniform struct: byte offset, scalar type, component count, array length. */
@@ -54,8 +66,9 @@ export type UniformValues = Record<string, number | readonly number[]>;
 export class KernelSourceError extends Error {}
 
 /**
- * Resolves `#include` lines and `{{NAME}}` templates.
- * @throws KernelSourceError for an unknown include or an undefined template name.
+ * Resolves `#include` lines, `#unroll` blocks and `{{NAME}}` templates.
+ * @throws KernelSourceError for an unknown include, an undefined template name, an unterminated or
+ *   stray `#unroll`/`#end`, or a count that is not a non-negative integer expression
  */
 export function preprocess(
   name: string,
@@ -72,11 +85,90 @@ export function preprocess(
       if (body === undefined) throw new KernelSourceError(`kernel ${from}: #include "${file}" not found in the kernel's library or the core library`);
       return expand(body, file);
     });
-  return expand(source, name).replace(/\{\{(\w+)\}\}/g, (_m, key: string) => {
-    const value = defines[key];
-    if (value === undefined) throw new KernelSourceError(`kernel ${name}: template {{${key}}} has no value`);
-    return String(value);
-  });
+  const substitute = (text: string, values: Readonly<Record<string, string | number>>, strict: boolean) =>
+    text.replace(/\{\{(\w+)\}\}/g, (m, key: string) => {
+      const value = values[key];
+      if (value === undefined) {
+        if (strict) throw new KernelSourceError(`kernel ${name}: template {{${key}}} has no value`);
+        return m;
+      }
+      return String(value);
+    });
+  const unrolled = unrollBlocks(name, expand(source, name).split('\n'), (count) => evalCount(name, substitute(count, defines, true)), defines);
+  return substitute(unrolled.join('\n'), defines, true);
+}
+
+const UNROLL = /^[ \t]*#unroll[ \t]+(\w+)[ \t]+(.+?)[ \t]*$/;
+const END = /^[ \t]*#end[ \t]*$/;
+
+/** Expands `#unroll VAR COUNT` ... `#end` blocks (outermost first, so inner counts may use outer indices). */
+function unrollBlocks(kernel: string, lines: string[], count: (expr: string) => number, defines: Readonly<Record<string, string | number>>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const head = UNROLL.exec(lines[i]!);
+    if (!head) {
+      if (END.test(lines[i]!)) throw new KernelSourceError(`kernel ${kernel}: #end without #unroll`);
+      out.push(lines[i]!);
+      continue;
+    }
+    const [, variable, expr] = head as unknown as [string, string, string];
+    if (variable in defines) throw new KernelSourceError(`kernel ${kernel}: #unroll variable ${variable} is also a template value`);
+    let depth = 1;
+    let j = i + 1;
+    for (; j < lines.length; j++) {
+      if (UNROLL.test(lines[j]!)) depth++;
+      else if (END.test(lines[j]!) && --depth === 0) break;
+    }
+    if (depth !== 0) throw new KernelSourceError(`kernel ${kernel}: #unroll ${variable} has no #end`);
+    const body = lines.slice(i + 1, j);
+    const n = count(expr);
+    for (let v = 0; v < n; v++) {
+      const copy = body.map((line) => line.replace(new RegExp(`\\{\\{${variable}\\}\\}`, 'g'), String(v)));
+      out.push(...unrollBlocks(kernel, copy, count, defines));
+    }
+    i = j;
+  }
+  return out;
+}
+
+/**
+ * Value of an unroll count: integers, + - * / % and parentheses (/ truncates).
+ * @throws KernelSourceError for anything else, or a negative or non-integer result
+ */
+function evalCount(kernel: string, expr: string): number {
+  const tokens = expr.match(/\d+|[-+*/%()]|\S/g) ?? [];
+  let at = 0;
+  const fail = (): never => {
+    throw new KernelSourceError(`kernel ${kernel}: #unroll count "${expr}" is not an integer expression`);
+  };
+  const primary = (): number => {
+    const t = tokens[at++];
+    if (t === '(') {
+      const v = sum();
+      if (tokens[at++] !== ')') fail();
+      return v;
+    }
+    if (t === '-') return -primary();
+    if (t === undefined || !/^\d+$/.test(t)) return fail();
+    return Number(t);
+  };
+  const product = (): number => {
+    let v = primary();
+    while (tokens[at] === '*' || tokens[at] === '/' || tokens[at] === '%') {
+      const op = tokens[at++];
+      const r = primary();
+      v = op === '*' ? v * r : op === '/' ? Math.trunc(v / r) : v % r;
+    }
+    return v;
+  };
+  const sum = (): number => {
+    let v = product();
+    while (tokens[at] === '+' || tokens[at] === '-') v = tokens[at++] === '+' ? v + product() : v - product();
+    return v;
+  };
+  const v = sum();
+  if (at !== tokens.length || !Number.isInteger(v) || v < 0) fail();
+  return v;
 }
 
 function reflectBindings(name: string, reflect: WgslReflect): BindingInfo[] {
@@ -87,12 +179,17 @@ function reflectBindings(name: string, reflect: WgslReflect): BindingInfo[] {
       const type = b.type as unknown as { name: string; format?: { name: string; format?: { name: string } } };
       if (b.resourceType === 1 /* storage */) {
         let element = type.format?.name;
+        let components = 1;
         if (element === 'atomic') element = type.format?.format?.name;
+        else if (element === 'vec2' || element === 'vec4') {
+          components = Number(element[3]);
+          element = type.format?.format?.name;
+        }
         const dtype = element ? ELEMENT_DTYPES[element] : undefined;
         if (type.name !== 'array' || !dtype) {
-          throw new KernelSourceError(`kernel ${name}: storage binding '${b.name}' must be array<f32|i32|u32|f16>`);
+          throw new KernelSourceError(`kernel ${name}: storage binding '${b.name}' must be array<T>, array<vec2<T>> or array<vec4<T>> with T f32, i32, u32 or f16`);
         }
-        out.push({ kind: 'storage', name: b.name, group: b.group, binding: b.binding, access: b.access as 'read' | 'read_write', dtype });
+        out.push({ kind: 'storage', name: b.name, group: b.group, binding: b.binding, access: b.access as 'read' | 'read_write', dtype, components });
       } else if (b.resourceType === 0 /* uniform */) {
         out.push({ kind: 'uniform', name: b.name, group: b.group, binding: b.binding, size: b.size, members: uniformMembers(name, b) });
       } else {

@@ -1,6 +1,9 @@
 /**
  * BERT's fused kernels as typed handles: masked multi-head attention (forward, dQ, dK/dV, d head_z)
  * and the masked FFN (active-unit list, indexed GEMM, column sums). Their ops are in models/ops/.
+ * `*Cpu` handles are the variants for CPU adapters (engine/runtime/device_class.ts), launched by
+ * the same ops with the same contract (attention on CPU adapters is composed from engine kernels:
+ * models/ops/masked_attention_cpu.ts).
  */
 import { defineKernel } from '../../engine/index.ts';
 import attentionBackwardDkv from './attention_backward_dkv.wgsl';
@@ -10,6 +13,7 @@ import attentionForward from './attention_forward.wgsl';
 import ffnColsum from './ffn_colsum.wgsl';
 import ffnCompact from './ffn_compact.wgsl';
 import ffnGemm from './ffn_gemm.wgsl';
+import ffnGemmCpu from './ffn_gemm_cpu.wgsl';
 import attentionKvTiles from './lib/attention_kv_tiles.wgsl';
 import attentionRows from './lib/attention_rows.wgsl';
 // f16 inference kernels (models/ops/f16_inference.ts), defined in their own table and spread in.
@@ -28,6 +32,7 @@ export const BERT_KERNELS = {
   attentionDz: defineKernel('attention_dz', attentionDz),
   ffnCompact: defineKernel('ffn_compact', ffnCompact),
   ffnGemm: defineKernel('ffn_gemm', ffnGemm),
+  ffnGemmCpu: defineKernel('ffn_gemm_cpu', ffnGemmCpu),
   ffnColsum: defineKernel('ffn_colsum', ffnColsum),
   ...BERT_F16_KERNELS,
 } as const;

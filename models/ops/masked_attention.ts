@@ -8,10 +8,13 @@
  * permutes are materialised; the S×S probabilities exist neither in the forward nor the backward
  * pass (the backward pass recomputes them from per-row softmax statistics, FlashAttention-style).
  * Heads whose CoFi head_z is exactly 0 are skipped by every kernel: their output and their
- * gradients are exactly 0.
+ * gradients are exactly 0. On CPU adapters the same op runs as strided GEMMs around the CPU
+ * softmax and dropout kernels (masked_attention_cpu.ts says why), keeping the probabilities
+ * instead of the softmax statistics.
  */
 import { defineOp, getEngine, launch, shapeString, Tensor } from '../../engine/index.ts';
 import { BERT_KERNELS } from '../kernels/index.ts';
+import { attentionCpuBackward, attentionCpuForward } from './masked_attention_cpu.ts';
 import { attentionF16 } from './f16_inference.ts'; // f16 inference route
 
 export interface MaskedAttentionOptions {
@@ -76,11 +79,18 @@ function common(a: Attrs, inputs: readonly Tensor[]) {
   };
 }
 
-const attentionOp = defineOp<Attrs, { stats: Tensor }>({
+/** What the forward keeps for the backward pass: the GPU kernels' softmax statistics, or the CPU path's probabilities. */
+type Saved = { stats: Tensor; probs?: undefined } | { probs: Tensor; stats?: undefined };
+
+const attentionOp = defineOp<Attrs, Saved>({
   name: 'masked_attention',
   forward(inputs, a) {
     const [q, k, v] = inputs as [Tensor, Tensor, Tensor];
     const c = common(a, inputs);
+    if (getEngine().cpuSubgroupKernels) {
+      const { out, probs } = attentionCpuForward(q, k, v, c.mask, c.headz, a);
+      return { output: out, saved: { probs } };
+    }
     const { DV, BK } = tiles(a.d);
     const out = Tensor.empty(q.shape, 'f32', 'attention#');
     const stats = Tensor.empty([a.B * a.heads * a.S * 2], 'f32', 'attention_stats#');
@@ -92,9 +102,17 @@ const attentionOp = defineOp<Attrs, { stats: Tensor }>({
     });
     return { output: out, saved: { stats } };
   },
-  backward({ inputs, output, attrs: a, saved: { stats } }, g) {
+  backward({ inputs, output, attrs: a, saved }, g) {
     const [q, k, v] = inputs as [Tensor, Tensor, Tensor];
     const c = common(a, inputs);
+    if (saved.probs) {
+      const r = attentionCpuBackward(q, k, v, c.headz, output, saved.probs, g, a);
+      const grads: (Tensor | null)[] = [r.dq, r.dk, r.dv];
+      if (a.maskAt >= 0) grads.push(null);
+      if (a.zAt >= 0) grads.push(r.dz);
+      return grads;
+    }
+    const stats = saved.stats!;
     const { DV, BK, BQT } = tiles(a.d);
     const delta = Tensor.empty([a.B * a.heads * a.S], 'f32', 'attention_delta#');
     const dq = Tensor.empty(q.requiresGrad ? q.shape : [1], 'f32', 'attention_dq#');

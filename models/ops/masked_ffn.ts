@@ -10,7 +10,8 @@
  * through the list. Activations are kept compact: [rows, I] with unit active[r] in column r.
  * Everything is deterministic (no atomics).
  */
-import { defineOp, launch, shapeString, Tensor, zeros } from '../../engine/index.ts';
+import { defineOp, getEngine, launch, shapeString, Tensor, zeros } from '../../engine/index.ts';
+import { cpuGemmTile } from '../../engine/kernels/cpu_tiles.ts';
 import { BERT_KERNELS } from '../kernels/index.ts';
 import { ffnF16 } from './f16_inference.ts'; // f16 inference route
 
@@ -64,7 +65,13 @@ interface Gemm {
 function gemm(g: Gemm): void {
   // c2 is written (read_write): it cannot share the f32 placeholder with the read-only bindings.
   const c2 = g.c2 ?? Tensor.empty([1], 'f32', 'ffn_unused#');
-  launch(BERT_KERNELS.ffnGemm, {
+  const engine = getEngine();
+  const cpu = engine.cpuSubgroupKernels;
+  const SG = engine.subgroupSize ?? 1;
+  const tile = cpu ? cpuGemmTile(g.M, !!g.transA, !!g.transB, SG) : null;
+  launch(cpu ? BERT_KERNELS.ffnGemmCpu : BERT_KERNELS.ffnGemm, {
+    defines: tile ? { SG, ...tile } : undefined,
+    constants: tile ? { TRANS_A: g.transA ? 1 : 0, TRANS_B: g.transB ? 1 : 0 } : undefined,
     tensors: { a: g.a, b: g.b, bias: g.bias ?? null, z: g.z ?? null, aux: g.aux ?? null, units: g.active ?? null, c: g.c, c2 },
     uniforms: {
       params: {
@@ -87,9 +94,17 @@ function gemm(g: Gemm): void {
         write_c2: g.c2 ? 1 : 0,
       },
     },
-    workgroups: [Math.ceil(g.N / 64), Math.ceil(g.M / 64)],
+    workgroups: tile ? [Math.ceil(g.N / (4 * tile.TQ * SG)), Math.ceil(g.M / tile.TM)] : [Math.ceil(g.N / 64), Math.ceil(g.M / 64)],
   });
   if (!g.c2) c2.dispose();
+}
+
+/**
+ * Row length of the compact [M, ·] activations: I, padded to a multiple of 4 for the CPU kernel
+ * (its vec4 loads need rows that start on a vec4; columns past the count are never read).
+ */
+function compactWidth(I: number): number {
+  return getEngine().cpuSubgroupKernels ? Math.ceil(I / 4) * 4 : I;
 }
 
 /** out[unit(r)] = Σ_m src[m·ld + r] over the active columns (all `cols` without a list). */
@@ -112,19 +127,21 @@ const maskedFfnOp = defineOp<Attrs, Saved>({
       launch(BERT_KERNELS.ffnCompact, { tensors: { z, units: active }, uniforms: { params: { n: I } }, workgroups: [1] });
     }
     const listed = !!active;
-    const pre = Tensor.empty([M, I], 'f32', 'ffn_pre#');
-    const act = Tensor.empty([M, I], 'f32', 'ffn_act#');
+    const W = compactWidth(I);
+    const pre = Tensor.empty([M, W], 'f32', 'ffn_pre#');
+    const act = Tensor.empty([M, W], 'f32', 'ffn_act#');
     // pre = x·w1[active]ᵀ + b1[active], act = gelu(pre) ⊙ z[active]: [M, count].
-    gemm({ M, N: I, K: H, lda: H, ldb: H, ldc: I, a: x, b: w1, transB: true, gatherN: listed, count: listed ? COUNT_N : 0, epilogue: 1, bias: b1, z, c: pre, c2: act, active });
+    gemm({ M, N: I, K: H, lda: H, ldb: H, ldc: W, a: x, b: w1, transB: true, gatherN: listed, count: listed ? COUNT_N : 0, epilogue: 1, bias: b1, z, c: pre, c2: act, active });
     // out = act·w2[:, active]ᵀ + b2: K = count.
     const out = Tensor.empty(x.shape, 'f32', 'masked_ffn#');
-    gemm({ M, N: H, K: I, lda: I, ldb: I, ldc: H, a: act, b: w2, transB: true, gatherK: listed, count: listed ? COUNT_K : 0, bias: b2, c: out, active });
+    gemm({ M, N: H, K: I, lda: W, ldb: I, ldc: H, a: act, b: w2, transB: true, gatherK: listed, count: listed ? COUNT_K : 0, bias: b2, c: out, active });
     return { output: out, saved: { pre, act, active } };
   },
   backward({ inputs, attrs: { M, H, I, hasZ }, saved: { pre, act, active } }, g) {
     const [x, w1, b1, w2, b2] = inputs as [Tensor, Tensor, Tensor, Tensor, Tensor];
     const z = hasZ ? inputs[5]! : null;
     const listed = !!active;
+    const W = pre.shape[1]!;
     const needDpre = x.requiresGrad || w1.requiresGrad || b1.requiresGrad;
     const needT = !!z?.requiresGrad;
     let dx: Tensor | null = null;
@@ -140,7 +157,7 @@ const maskedFfnOp = defineOp<Attrs, Saved>({
     if (w2.requiresGrad) {
       // dw2[:, active] = gᵀ·act: [H, count], scattered to columns.
       dw2 = scattered([H, I]);
-      gemm({ M: H, N: I, K: M, lda: H, ldb: I, ldc: I, a: g, b: act, transA: true, scatterN: listed, count: listed ? COUNT_N : 0, c: dw2, active });
+      gemm({ M: H, N: I, K: M, lda: H, ldb: W, ldc: I, a: g, b: act, transA: true, scatterN: listed, count: listed ? COUNT_N : 0, c: dw2, active });
     }
     if (b2.requiresGrad) {
       db2 = Tensor.empty([H]);
@@ -148,27 +165,27 @@ const maskedFfnOp = defineOp<Attrs, Saved>({
     }
     if (needDpre || needT) {
       // da = g·w2[:, active]: [M, count]; dpre = da ⊙ z ⊙ gelu'(pre); t = da ⊙ gelu(pre) for dz.
-      const dpre = Tensor.empty([M, I], 'f32', 'ffn_dpre#');
-      const t = needT ? Tensor.empty([M, I], 'f32', 'ffn_dz_terms#') : null;
-      gemm({ M, N: I, K: H, lda: H, ldb: I, ldc: I, a: g, b: w2, gatherN: listed, count: listed ? COUNT_N : 0, epilogue: 2, z, aux: pre, c: dpre, c2: t, active });
+      const dpre = Tensor.empty([M, W], 'f32', 'ffn_dpre#');
+      const t = needT ? Tensor.empty([M, W], 'f32', 'ffn_dz_terms#') : null;
+      gemm({ M, N: I, K: H, lda: H, ldb: I, ldc: W, a: g, b: w2, gatherN: listed, count: listed ? COUNT_N : 0, epilogue: 2, z, aux: pre, c: dpre, c2: t, active });
       if (x.requiresGrad) {
         // dx = dpre·w1[active]: K = count.
         dx = Tensor.empty(x.shape);
-        gemm({ M, N: H, K: I, lda: I, ldb: H, ldc: H, a: dpre, b: w1, gatherK: listed, count: listed ? COUNT_K : 0, c: dx, active });
+        gemm({ M, N: H, K: I, lda: W, ldb: H, ldc: H, a: dpre, b: w1, gatherK: listed, count: listed ? COUNT_K : 0, c: dx, active });
       }
       if (w1.requiresGrad) {
         // dw1[active] = dpreᵀ·x: [count, H], scattered to rows.
         dw1 = scattered([I, H]);
-        gemm({ M: I, N: H, K: M, lda: I, ldb: H, ldc: H, a: dpre, b: x, transA: true, scatterM: listed, count: listed ? COUNT_M : 0, c: dw1, active });
+        gemm({ M: I, N: H, K: M, lda: W, ldb: H, ldc: H, a: dpre, b: x, transA: true, scatterM: listed, count: listed ? COUNT_M : 0, c: dw1, active });
       }
       if (b1.requiresGrad) {
         db1 = scattered([I]);
-        columnSums(dpre, M, I, I, active, db1);
+        columnSums(dpre, M, I, W, active, db1);
       }
       if (t) {
         // dz = Σ_rows da ⊙ gelu(pre) at active units, 0 at z = 0 (see maskedFfn).
         dz = zeros([I]);
-        columnSums(t, M, I, I, active, dz);
+        columnSums(t, M, I, W, active, dz);
         t.dispose();
       }
       dpre.dispose();

@@ -1,5 +1,5 @@
 import * as E from '../../engine/index.ts';
-import { AWKWARD, type OpCase, checkOp, useTestEngine } from '../helpers.ts';
+import { AWKWARD, type OpCase, checkOp, describeEachDeviceClass } from '../helpers.ts';
 import { erf64, gelu64, zipWith } from '../reference/ndarray.ts';
 
 const sigmoid64 = (x: number) => 1 / (1 + Math.exp(-x));
@@ -35,7 +35,11 @@ const BINARY: Array<[string, (a: E.Tensor, b: E.Tensor) => E.Tensor, (x: number,
   ['minimum', E.minimum, Math.min, [-1, 1]],
 ];
 
-/** Shape pairs: equal, row broadcast, column broadcast, both broadcast, rank-extended. */
+/**
+ * Shape pairs: equal, row broadcast, column broadcast, both broadcast, rank-extended; then the same
+ * kinds with an innermost dimension that is a multiple of 4 (the CPU kernels' vec4 reads of whole,
+ * broadcast and strided operands).
+ */
 const BROADCASTS: Array<[number[], number[]]> = [
   [[7, 33], [7, 33]],
   [[33, 7], [7]],
@@ -43,11 +47,13 @@ const BROADCASTS: Array<[number[], number[]]> = [
   [[3, 1, 7], [1, 5, 1]],
   [[129], [1]],
   [[2, 3, 4, 5], [3, 1, 5]],
+  [[3, 12], [3, 12]],
+  [[5, 8], [8]],
+  [[6, 1], [6, 4]],
+  [[4, 1, 8], [1, 3, 8]],
 ];
 
-describe('elementwise ops (float64 reference, finite-difference gradients) @gpu', () => {
-  before(useTestEngine);
-
+describeEachDeviceClass('unary ops (float64 reference, finite-difference gradients) @gpu', () => {
   for (const [name, gpu, ref, range] of UNARY) {
     it(`${name} at sizes ${AWKWARD.join(', ')}`, async () => {
       for (const n of AWKWARD) {
@@ -76,7 +82,9 @@ describe('elementwise ops (float64 reference, finite-difference gradients) @gpu'
       x.dispose();
     }
   });
+});
 
+describeEachDeviceClass('binary ops and where (float64 reference, finite-difference gradients) @gpu', () => {
   it('gelu is the erf form (not the tanh approximation)', async () => {
     // At x = 1 the two forms differ by 1.6e-4, far above f32 error.
     const y = await E.gelu(E.tensor([1])).read();
@@ -109,19 +117,21 @@ describe('elementwise ops (float64 reference, finite-difference gradients) @gpu'
   });
 
   it('where selects with broadcasting and routes gradients', async () => {
-    await checkOp({
-      name: 'where',
-      shapes: [[7, 1], [7, 33], [33]],
-      gpu: ([c, a, b]) => E.where(E.gt(c!, E.zeros([1])), a!, b!),
-      ref: ([c, a, b]) => {
-        const ab = zipWith(a!, b!, () => 0);
-        return ab.map((_, i) => {
-          const idx = ab.unravel(i);
-          return c!.atBroadcast(idx) > 0 ? a!.atBroadcast(idx) : b!.atBroadcast(idx);
-        });
-      },
-      noGrad: [0],
-      absScale: true, // b's gradient sums the upstream values routed to it
-    });
+    for (const shapes of [[[7, 1], [7, 33], [33]], [[5, 1], [5, 8], [8]]]) {
+      await checkOp({
+        name: 'where',
+        shapes,
+        gpu: ([c, a, b]) => E.where(E.gt(c!, E.zeros([1])), a!, b!),
+        ref: ([c, a, b]) => {
+          const ab = zipWith(a!, b!, () => 0);
+          return ab.map((_, i) => {
+            const idx = ab.unravel(i);
+            return c!.atBroadcast(idx) > 0 ? a!.atBroadcast(idx) : b!.atBroadcast(idx);
+          });
+        },
+        noGrad: [0],
+        absScale: true, // b's gradient sums the upstream values routed to it
+      });
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
 import { HostRandom } from '../../engine/random.ts';
-import { AWKWARD, freshSeed, useTestEngine } from '../helpers.ts';
+import { AWKWARD, describeEachDeviceClass, freshSeed, useTestEngine } from '../helpers.ts';
 
 /** f32 values from bit patterns. */
 const fromBits = (...bits: number[]) => new Float32Array(Uint32Array.from(bits).buffer);
@@ -93,9 +93,8 @@ describe('FiniteWatch: non-finite values found on the GPU @gpu', () => {
   });
 });
 
-describe('FiniteWatch in AdamW: the step and the gradient where a NaN appeared @gpu', () => {
-  before(useTestEngine);
-
+// Both AdamW variants (adamw.wgsl, and adamw_cpu.wgsl with its own clipping norm) keep the watch.
+describeEachDeviceClass('FiniteWatch in AdamW: the step and the gradient where a NaN appeared @gpu', () => {
   it('names the first non-finite gradient (checked before clipping spreads it) at the optimizer step it occurred', async () => {
     const watch = new E.FiniteWatch();
     const a = E.parameter([1, 2, 3], [3], 'a');

@@ -1,13 +1,11 @@
 import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
-import { AWKWARD, checkOp, useTestEngine } from '../helpers.ts';
+import { AWKWARD, checkOp, describeEachDeviceClass } from '../helpers.ts';
 import { matmulRef } from '../reference/ndarray.ts';
 
 // Every check is judged against Σ|a||b| (absScale): a dot product of terms of both signs can cancel
 // to near zero, and float32 GEMM error is a few ulps of Σ|a||b|, not of the result.
-describe('matmul @gpu', () => {
-  before(useTestEngine);
-
+describeEachDeviceClass('matmul @gpu', () => {
   it('2-D at awkward sizes, all transpose combinations (forward)', async () => {
     for (const M of AWKWARD) {
       for (const [K, N] of [[33, 7], [129, 65], [1, 129]]) {

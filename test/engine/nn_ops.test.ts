@@ -1,13 +1,11 @@
 import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
 import { HostRandom, uniformStream } from '../../engine/random.ts';
-import { AWKWARD, checkOp, expectClose, freshSeed, randomArray, toTensor, useTestEngine } from '../helpers.ts';
+import { AWKWARD, checkOp, describeEachDeviceClass, expectClose, freshSeed, randomArray, toTensor, useTestEngine } from '../helpers.ts';
 import { NDArray } from '../reference/ndarray.ts';
 import { crossEntropyRef, klDivRef, layerNormRef, softmaxRef } from '../reference/nn.ts';
 
-describe('softmax @gpu', () => {
-  before(useTestEngine);
-
+describeEachDeviceClass('softmax @gpu', () => {
   it('softmax and log-softmax over the last axis at awkward sizes', async () => {
     for (const C of AWKWARD) {
       await checkOp({ name: 'softmax', shapes: [[7, C]], range: [-4, 4], gpu: ([x]) => E.softmax(x!), ref: ([x]) => softmaxRef(x!) });
@@ -33,9 +31,7 @@ describe('softmax @gpu', () => {
   });
 });
 
-describe('layer norm @gpu', () => {
-  before(useTestEngine);
-
+describeEachDeviceClass('layer norm @gpu', () => {
   it('matches the float64 reference with gradients for x, gamma, beta', async () => {
     for (const C of [1, 7, 33, 129]) {
       await checkOp({
@@ -67,9 +63,7 @@ describe('layer norm @gpu', () => {
   });
 });
 
-describe('dropout @gpu', () => {
-  before(useTestEngine);
-
+describeEachDeviceClass('dropout @gpu', () => {
   it('drops exactly where the Philox stream is below p, scales the rest, and backward uses the same mask', async () => {
     const seed = freshSeed();
     const rng = new HostRandom(seed);

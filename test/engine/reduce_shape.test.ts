@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
-import { checkOp, useTestEngine } from '../helpers.ts';
+import { checkOp, describeEachDeviceClass, useTestEngine } from '../helpers.ts';
 import { NDArray, permuteRef, sumAxes } from '../reference/ndarray.ts';
 
 function maxRef(x: NDArray, axis: number): NDArray {
@@ -46,9 +46,7 @@ function concatRef(xs: NDArray[], axis: number): NDArray {
   return out;
 }
 
-describe('reductions @gpu', () => {
-  before(useTestEngine);
-
+describeEachDeviceClass('reductions @gpu', () => {
   const SUMS: Array<[number[], number[] | undefined, boolean]> = [
     [[129], undefined, false],
     [[7, 33], [0], false],

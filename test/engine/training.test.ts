@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
 import { HostRandom } from '../../engine/random.ts';
-import { expectClose, finiteDifferenceGrads, freshSeed, randomArray, toTensor, useTestEngine } from '../helpers.ts';
+import { describeEachDeviceClass, expectClose, finiteDifferenceGrads, freshSeed, randomArray, toTensor } from '../helpers.ts';
 import { NDArray, gelu64, matmulRef } from '../reference/ndarray.ts';
 import { crossEntropyRef, layerNormRef } from '../reference/nn.ts';
 
@@ -59,9 +59,7 @@ function adamwRef(params: NDArray[], grads: NDArray[], state: { m: Float64Array[
   });
 }
 
-describe('training @gpu', () => {
-  before(useTestEngine);
-
+describeEachDeviceClass('training @gpu', () => {
   it('a composed MLP (linear, layer norm, GELU, cross-entropy) has the float64 gradients end to end', async () => {
     const seed = freshSeed();
     const rng = new HostRandom(seed);
@@ -139,6 +137,24 @@ describe('training @gpu', () => {
     const final = losses[losses.length - 1]! - (await lambda.item());
     expect(final, `losses ${losses.map((l) => l.toFixed(3)).join(' → ')} seed=${seed}`).to.be.below(0.35);
     opt.dispose();
+  });
+
+  it('gradient clipping measures the float64 global norm over gradients of awkward sizes', async () => {
+    const seed = freshSeed();
+    const rng = new HostRandom(seed);
+    // Sizes below, at and past a vec4 and a partial-sum block of the CPU kernel (256 vec4s).
+    const arrays = [1, 7, 33, 129, 1024, 1031, 4099].map((n) => randomArray(rng, [n], -3, 3));
+    const params = arrays.map((a) => toTensor(a, true));
+    const grads = arrays.map((a) => randomArray(rng, a.shape, -2, 2));
+    params.forEach((p, i) => (p.grad = E.keep(toTensor(grads[i]!))));
+    const norm = Math.sqrt(grads.reduce((s, g) => s + g.data.reduce((t, v) => t + v * v, 0), 0));
+    const opt = new E.AdamW([{ params, lr: 0 }], { maxGradNorm: norm / 4 });
+    opt.step();
+    const [scale, measured] = await opt.lastClip!.read();
+    expect(Math.abs(measured! - norm) / norm, `norm ${measured} vs ${norm} seed=${seed}`).to.be.below(1e-6);
+    expect(Math.abs(scale! - (norm / 4) / (norm + 1e-6)), `scale seed=${seed}`).to.be.below(1e-6);
+    opt.dispose();
+    for (const p of params) p.dispose();
   });
 
   it('memory after step 50 equals memory after step 5', async () => {

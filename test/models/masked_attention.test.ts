@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { HostRandom } from '../../engine/random.ts';
-import { expectClose, freshSeed, randomArray, toTensor, useTestEngine } from '../helpers.ts';
+import { describeEachDeviceClass, expectClose, freshSeed, randomArray, toTensor } from '../helpers.ts';
 import { maskedAttention } from '../../models/ops/masked_attention.ts';
 
 /** transformers' additive mask value for padding (torch.finfo(float32).min). */
@@ -103,8 +103,7 @@ async function compare(c: Case): Promise<void> {
   upstream.dispose();
 }
 
-describe('fused masked attention @gpu', () => {
-  before(useTestEngine);
+describeEachDeviceClass('fused masked attention @gpu', () => {
   after(() => console.log(`      max relative error: forward ${maxErrors.forward.toExponential(2)}, gradients ${maxErrors.grad.toExponential(2)}`));
 
   const variants: Array<Pick<Case, 'mask' | 'z' | 'p' | 'training'>> = [

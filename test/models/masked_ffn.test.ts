@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { HostRandom } from '../../engine/random.ts';
-import { AWKWARD, expectClose, freshSeed, randomArray, toTensor, useTestEngine } from '../helpers.ts';
+import { AWKWARD, describeEachDeviceClass, expectClose, freshSeed, randomArray, toTensor } from '../helpers.ts';
 import type { NDArray } from '../reference/ndarray.ts';
 import { maskedFfn } from '../../models/ops/masked_ffn.ts';
 
@@ -86,8 +86,7 @@ async function compare(rows: number[], H: number, I: number, z: 'mixed' | 'none'
   }
 }
 
-describe('masked FFN @gpu', () => {
-  before(useTestEngine);
+describeEachDeviceClass('masked FFN @gpu', () => {
   after(() => console.log(`      max relative error: forward ${maxErrors.forward.toExponential(2)}, gradients ${maxErrors.grad.toExponential(2)}`));
 
   it('matches the unfused FFN forward and in every gradient at awkward H, I (z with zeros, soft values, ones; no z)', async () => {

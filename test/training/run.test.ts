@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BertTokenizer } from '../../data/tokenizer.ts';
+import * as E from '../../engine/index.ts';
 import { HostRandom } from '../../engine/index.ts';
 import { type FinetuneInput, type FinetuneSummary, finetuneJob } from '../../jobs/finetune.ts';
 import type { JobResult } from '../../jobs/job.ts';
@@ -123,6 +124,30 @@ describe('run loop (resume, kills, output directories) @gpu @slow', function () 
     const straight = path.join(root, 'changed-straight');
     summaryOf(await finetune(options(straight, { maxTrain: 40 })));
     expect(rows(out)).to.equal(rows(straight));
+  });
+
+  it('--profile writes one profile entry per training step (evaluation left out) and changes no result', async () => {
+    const out = path.join(root, 'profiled');
+    const file = path.join(root, 'profile.json');
+    const printed: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => printed.push(String(chunk)) > 0) as typeof process.stderr.write;
+    try {
+      summaryOf(await finetune(options(out, { profile: file })));
+    } finally {
+      process.stderr.write = write;
+    }
+    expectSameAsReference(out);
+    const report = JSON.parse(fs.readFileSync(file, 'utf8')) as E.ProfileReport;
+    expect(report.steps).to.equal(12);
+    // Every step runs the same kernels (a forward, a backward and an AdamW step; the first also
+    // zeroes the optimizer's moments): evaluation every 4 steps would add its forward passes to
+    // steps 5 and 9 if it were not left out.
+    const [first, ...rest] = report.stepList.map((st) => st.dispatches);
+    expect(new Set(rest).size, `dispatches per step: ${first}, ${rest.join(', ')}`).to.equal(1);
+    expect(first).to.be.greaterThan(rest[0]!);
+    expect(report.kernels.reduce((n, k) => n + k.dispatches, 0)).to.equal(first! + 11 * rest[0]!);
+    expect(printed.join('')).to.include('| kernel | dispatches/step | GPU ms/step |');
   });
 
   it('refuses to overwrite a run or other files without --overwrite, and an --out that is the --model', async () => {

@@ -159,6 +159,7 @@ class PhaseLoop {
         throw new RunStopped(reason, this.stage, this.step);
       }
       run.countStep();
+      E.profileStepStart(); // --profile: what ran since the last step (evaluation, checkpoints) is left out
       const scalars = phase.step(this.step);
       this.step++;
       this.stepsHere++;
@@ -170,6 +171,7 @@ class PhaseLoop {
       await previous;
       if (this.step % run.settings.logEvery === 0 || this.step === phase.totalSteps) await this.log(scalars);
       scalars.dispose();
+      E.profileStep();
       run.hooks.onStep?.(phase, this.step);
       await phase.afterStep?.(this.step);
       if (run.settings.checkpointEvery > 0 && this.step % run.settings.checkpointEvery === 0 && this.step < phase.totalSteps) await this.checkpoint();

@@ -39,6 +39,8 @@ export interface RunSettings {
   timeLimit?: number;
   /** A metrics.jsonl row every n steps. */
   logEvery: number;
+  /** Profile the training steps (engine profiler) and write the report to this JSON file. */
+  profile?: string;
 }
 
 /** Observers a test or a caller can attach. */

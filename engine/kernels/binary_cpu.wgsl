@@ -1,0 +1,86 @@
+// c = a ∘ b with broadcasting, for CPU adapters: the CPU variant of binary.wgsl (same OP codes,
+// shapes and strides), four elements per access where the layout allows (lib/strided_vec4.wgsl),
+// V output vec4s per invocation. a_mode / b_mode: how each operand is read (set by the host from
+// its strides; `vec4_rows`: the innermost dimension is a multiple of 4).
+#include "lib/strided_vec4.wgsl"
+
+override OP: u32;
+const V = 4u;
+struct Params {
+  n: u32,
+  rank: u32,
+  vec4_rows: u32,
+  a_mode: u32,
+  b_mode: u32,
+  shape: array<vec4<u32>, 2>,
+  a_strides: array<vec4<u32>, 2>,
+  b_strides: array<vec4<u32>, 2>,
+}
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+fn apply(x: f32, y: f32) -> f32 {
+  switch OP {
+    case 0u: { return x + y; }
+    case 1u: { return x - y; }
+    case 2u: { return x * y; }
+    case 3u: { return x / y; }
+    case 4u: { return max(x, y); }
+    case 5u: { return min(x, y); }
+    case 6u: { return pow(x, y); }
+    case 7u: { return select(0.0, 1.0, x > y); }
+    case 8u: { return select(0.0, 1.0, x >= y); }
+    case 9u: { return select(0.0, 1.0, x < y); }
+    case 10u: { return select(0.0, 1.0, x <= y); }
+    case 11u: { return select(0.0, 1.0, x == y); }
+    default: { return x; }
+  }
+}
+
+fn load_a(e: u32) -> vec4<f32> {
+  if (params.vec4_rows != 0u && params.a_mode != MODE_ELEMENTS) {
+    let off = strided_offset(e, params.rank, params.shape, params.a_strides);
+    if (params.a_mode == MODE_VEC4) { return a[off / 4u]; }
+    return vec4<f32>(a[off / 4u][off % 4u]);
+  }
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u && e + t < params.n; t++) {
+    let off = strided_offset(e + t, params.rank, params.shape, params.a_strides);
+    r[t] = a[off / 4u][off % 4u];
+  }
+  return r;
+}
+
+fn load_b(e: u32) -> vec4<f32> {
+  if (params.vec4_rows != 0u && params.b_mode != MODE_ELEMENTS) {
+    let off = strided_offset(e, params.rank, params.shape, params.b_strides);
+    if (params.b_mode == MODE_VEC4) { return b[off / 4u]; }
+    return vec4<f32>(b[off / 4u][off % 4u]);
+  }
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u && e + t < params.n; t++) {
+    let off = strided_offset(e + t, params.rank, params.shape, params.b_strides);
+    r[t] = b[off / 4u][off % 4u];
+  }
+  return r;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = (gid.x + gid.y * nwg.x * 64u) * V;
+  let n4 = (params.n + 3u) / 4u;
+  for (var j = 0u; j < V; j++) {
+    let i = first + j;
+    if (i >= n4) { break; }
+    let x = load_a(4u * i);
+    let y = load_b(4u * i);
+    let out = vec4<f32>(apply(x.x, y.x), apply(x.y, y.y), apply(x.z, y.z), apply(x.w, y.w));
+    if (4u * i + 3u < params.n) {
+      c[i] = out;
+    } else {
+      for (var t = 0u; 4u * i + t < params.n; t++) { c[i][t] = out[t]; }
+    }
+  }
+}

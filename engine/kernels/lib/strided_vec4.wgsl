@@ -1,0 +1,12 @@
+// Operand access of the CPU elementwise kernels with broadcasting (binary_cpu.wgsl, where_cpu.wgsl):
+// an invocation produces output vec4s, elements e .. e+3 of the broadcast shape. When the innermost
+// dimension is a multiple of 4 those elements share every outer coordinate, so one strided offset
+// serves all four and an operand is read as one vec4 (mode 1: innermost stride 1, offset on a
+// vec4) or one broadcast element (mode 2: innermost stride 0); otherwise (mode 0) each element
+// gets its own offset. On a CPU driver an access costs a per-lane loop, and the offset arithmetic
+// (a division per dimension) costs as much again: both are paid once per vec4 instead of per element.
+#include "lib/strided.wgsl"
+
+const MODE_ELEMENTS = 0u;
+const MODE_VEC4 = 1u;
+const MODE_BROADCAST = 2u;

@@ -1,0 +1,191 @@
+// The indexed GEMM of the masked FFN for CPU adapters: the CPU variant of ffn_gemm.wgsl, with the
+// same parameters and meaning (active-unit list `units`, counted dimensions, gathers, scatters and
+// epilogues 0/1/2: read that file's header). Only the register tile differs: lib/gemm_cpu.wgsl
+// (one subgroup per workgroup, TM rows × 4·TQ columns per lane, rows of op(a) shared through
+// subgroup shuffles, no workgroup memory or barriers) and why it suits a CPU driver.
+//
+// Loads follow the stored layouts: op(a) and ungathered op(b) are read as vec4s when their leading
+// dimension is a multiple of 4 (masked_ffn.ts pads the compact activations' width to one), a
+// gathered axis element by element through the unit list: a gathered k of a transposed b (the
+// forward down-projection, w2[:, unit(k)]) costs ~20% of the GEMM's time over a dense one.
+// Operand transposes are pipeline constants (three layouts occur: NT, NN, TN); the other flags
+// are uniforms, as in the GPU kernel, to keep pipeline variants (seconds of compilation each) few.
+// Workgroups whose rows or columns start past a count return at once.
+enable subgroups;
+
+#include "lib/math.wgsl"
+#include "lib/gemm_cpu.wgsl"
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  lda: u32,
+  ldb: u32,
+  ldc: u32,
+  trans_a: u32,
+  trans_b: u32,
+  gather_n: u32,
+  gather_k: u32,
+  scatter_m: u32,
+  scatter_n: u32,
+  count: u32,
+  epilogue: u32,
+  has_bias: u32,
+  has_z: u32,
+  write_c2: u32,
+}
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> z: array<f32>;
+@group(0) @binding(4) var<storage, read> aux: array<f32>;
+@group(0) @binding(5) var<storage, read> units: array<u32>;
+@group(0) @binding(6) var<storage, read_write> c: array<f32>;
+@group(0) @binding(7) var<storage, read_write> c2: array<f32>;
+@group(0) @binding(8) var<uniform> params: Params;
+
+// Sizes with counted dimensions resolved (set once in main).
+var<private> M: u32;
+var<private> N: u32;
+var<private> K: u32;
+
+fn trans_a() -> bool { return TRANS_A; }
+fn trans_b() -> bool { return TRANS_B; }
+
+fn unit_of(i: u32, listed: u32) -> u32 {
+  if (listed != 0u) {
+    return units[1u + i];
+  }
+  return i;
+}
+
+fn a_at(i: u32) -> f32 { return a[i / 4u][i % 4u]; }
+fn b_at(i: u32) -> f32 { return b[i / 4u][i % 4u]; }
+
+// Lanes of a vec4 along k that lie before K (a row's vec4 may run past K into padding or the
+// next row: those elements are zeroed, as NaN · 0 is not 0).
+fn below_k(k: u32) -> vec4<bool> {
+  return vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(K);
+}
+
+fn load_a_k(row: u32, k: u32) -> vec4<f32> {
+  let base = min(row, M - 1u) * params.lda;
+  if (params.lda % 4u == 0u) {
+    return select(vec4<f32>(0.0), a[(base + min(k, K - 1u)) / 4u], below_k(k));
+  }
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u; t++) {
+    if (k + t < K) { r[t] = a_at(base + k + t); }
+  }
+  return r;
+}
+
+fn load_a_m(row: u32, k: u32) -> vec4<f32> {
+  let m = min(row, (M - 1u) & ~3u);
+  let base = min(k, K - 1u) * params.lda + m;
+  var r = vec4<f32>(0.0);
+  if (params.lda % 4u == 0u) {
+    r = a[base / 4u];
+  } else {
+    for (var t = 0u; t < 4u; t++) {
+      if (m + t < M) { r[t] = a_at(base + t); }
+    }
+  }
+  return select(vec4<f32>(0.0), r, k < K);
+}
+
+// op(b)(k .. k+3, col) of a b stored [N, K]: stored row unit(col), stored columns unit(k + t).
+fn load_b_k(col: u32, k: u32) -> vec4<f32> {
+  let base = unit_of(min(col, N - 1u), params.gather_n) * params.ldb;
+  if (params.gather_k == 0u && params.ldb % 4u == 0u) {
+    return select(vec4<f32>(0.0), b[(base + min(k, K - 1u)) / 4u], below_k(k));
+  }
+  var r = vec4<f32>(0.0);
+  for (var t = 0u; t < 4u; t++) {
+    if (k + t < K) { r[t] = b_at(base + unit_of(k + t, params.gather_k)); }
+  }
+  return r;
+}
+
+// op(b)(k, col .. col+3) of a b stored [K, N]: stored row unit(k), stored columns unit(col + t).
+fn load_b_n(col: u32, k: u32) -> vec4<f32> {
+  let n = min(col, (N - 1u) & ~3u);
+  let base = unit_of(min(k, K - 1u), params.gather_k) * params.ldb;
+  var r = vec4<f32>(0.0);
+  if (params.gather_n == 0u && params.ldb % 4u == 0u) {
+    r = b[(base + n) / 4u];
+  } else {
+    for (var t = 0u; t < 4u; t++) {
+      if (n + t < N) { r[t] = b_at(base + unit_of(n + t, params.gather_n)); }
+    }
+  }
+  return select(vec4<f32>(0.0), r, k < K);
+}
+
+// Stores acc + epilogue at (m, n) as ffn_gemm.wgsl does.
+fn store(m: u32, n: u32, acc: f32) {
+  var v = acc;
+  let u = unit_of(n, params.gather_n);
+  var zu = 1.0;
+  if (params.has_z != 0u) { zu = z[u]; }
+  if (params.epilogue == 0u) {
+    if (params.has_bias != 0u) { v += bias[u]; }
+    c[unit_of(m, params.scatter_m) * params.ldc + unit_of(n, params.scatter_n)] = v;
+  } else if (params.epilogue == 1u) {
+    if (params.has_bias != 0u) { v += bias[u]; }
+    c[m * params.ldc + n] = v;
+    c2[m * params.ldc + n] = gelu(v) * zu;
+  } else {
+    let p = aux[m * params.ldc + n];
+    c[m * params.ldc + n] = v * zu * gelu_grad(p);
+    if (params.write_c2 != 0u) { c2[m * params.ldc + n] = v * gelu(p); }
+  }
+}
+
+@compute @workgroup_size(SG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  // Counted sizes as locals (uniform for the analysis the shuffles need), copied to the privates
+  // the loads clamp with.
+  var Ml = params.M;
+  var Nl = params.N;
+  var Kl = params.K;
+  if (params.count != 0u) {
+    let cnt = units[0];
+    if ((params.count & 1u) != 0u) { Ml = cnt; }
+    if ((params.count & 2u) != 0u) { Nl = cnt; }
+    if ((params.count & 4u) != 0u) { Kl = cnt; }
+  }
+  M = Ml;
+  N = Nl;
+  K = Kl;
+  let m0 = wid.y * TM;
+  let n0 = wid.x * (4u * TQ * SG);
+  if (m0 >= Ml || n0 >= Nl) {
+    return;
+  }
+  var acc: GemmTile;
+  for (var k = 0u; k < Kl; k += 4u * {{KU}}u) {
+#unroll u {{KU}}
+    gemm_cpu_step(&acc, m0, n0, k + 4u * {{u}}u, lane);
+#end
+  }
+  // The epilogue walks a copy of the tile with run-time indices (one store() in the code instead
+  // of TM·4·TQ inlined copies: shader compilation time); the tile itself stays in registers.
+  var out: GemmTile;
+#unroll i {{TM}} * {{TQ}}
+  out[{{i}}u] = acc[{{i}}u];
+#end
+  for (var q = 0u; q < TQ; q++) {
+    for (var t = 0u; t < 4u; t++) {
+      let n = gemm_cpu_col(n0, q, lane) + t;
+      if (n >= N) { continue; }
+      for (var i = 0u; i < TM && m0 + i < M; i++) {
+        store(m0 + i, n, out[i * TQ + q][t]);
+      }
+    }
+  }
+}
