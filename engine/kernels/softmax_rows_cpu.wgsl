@@ -3,8 +3,8 @@
 // scores: S = 32, 64, 128, 256 with SG = 8). Same bindings and parameters as softmax_cpu.wgsl,
 // which serves every other row length; the op picks between them.
 //
-// Design (measured on lavapipe, llvmpipe with 8-wide lanes, [8,8,128,128] with a [8,1,1,128] mask;
-// bench kernels and /tmp diagnostics with one driver thread, wall-clock minima in one run):
+// Design (lavapipe: llvmpipe with 8-wide lanes on 2 shared cores; measured as ratios within one
+// run, [8,8,128,128] scores with a [8,1,1,128] mask, the bench kernels' softmax row):
 // - A row per invocation, rows across the SIMD lanes, no workgroup memory, no barrier (as in
 //   softmax_cpu.wgsl; each lane then walks its own row sequentially, which measured faster on
 //   lavapipe than neighbouring lanes on neighbouring vec4s: a unary map with lanes on contiguous
@@ -17,10 +17,14 @@
 //   row. A per-lane load of it costs as much as the load of x (llvmpipe loads a vec4 lane by
 //   lane); with MASK_SHARED (the op checks that each aligned block of 64 rows adds one mask row)
 //   lane l loads vec4 l of each block of SG mask vec4s and every lane takes vec4 j of the block
-//   from lane j with subgroupShuffle (a register permute). On [8,8,128,128] this took the masked
-//   softmax from 2.15 to 1.27 ms (streaming kernel vs this one, wall-clock minima, same run), where
-//   the unmasked one stays at about 1.05 ms: the mask now costs about a fifth of the softmax
-//   instead of half. Without MASK_SHARED each lane loads its own mask row.
+//   from lane j with subgroupShuffle (a register permute). Without MASK_SHARED each lane loads
+//   its own mask row. Both changes together, against softmax_cpu.wgsl on the same input in the
+//   same run (41 interleaved runs, three runs): masked softmax 1.78 / 1.75 / 3.17 ms → 1.20 /
+//   1.15 / 1.76 ms (wall-clock minima), CPU time (medians) 1.6× less; unmasked about the same
+//   (1.27 / 1.12 / 2.05 → 1.09 / 1.39 / 1.73 ms): the mask's loads were half the masked kernel.
+//   Neither exp (replacing it by a subtraction left the time unchanged) nor the number of passes
+//   over x (three vs one: within noise without a mask) is what bounds it: llvmpipe's per-lane
+//   storage accesses are.
 // - Lanes past the last row work on the last row and store nothing: the shuffles need every lane
 //   of the subgroup.
 // - Why not this on a GPU: a thread per row leaves neighbouring threads' loads a row apart (no
