@@ -15,7 +15,7 @@ import { type HeadKind, expectedTensors } from './io/checkpoint.ts';
 import type { StructureMasks } from './masks.ts';
 import { maskedAttention } from './ops/masked_attention.ts';
 import { maskedFfn } from './ops/masked_ffn.ts';
-import { residualOutput } from './ops/residual_output.ts';
+import { residualInput, residualOutput } from './ops/masked_residual.ts';
 
 export type { HeadKind };
 
@@ -292,8 +292,7 @@ export class Bert {
    * through without the layer norm, as CoFi does.
    */
   private residual(out: Tensor, x: Tensor, normName: string, hz: Tensor | undefined, mayBeZero: boolean, training: boolean): Tensor {
-    let h = hz ? E.mul(out, hz) : out;
-    h = this.norm(E.add(E.dropout(h, this.config.hiddenDropout, training), x), normName, hz);
+    const h = this.norm(residualInput(out, x, hz, this.config.hiddenDropout, training), normName, hz);
     if (!mayBeZero) return hz ? E.mul(h, hz) : h;
     return residualOutput(h, out, x, hz);
   }
