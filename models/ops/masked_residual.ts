@@ -10,8 +10,9 @@
  * fill, eq, add, where after it, with as many dispatches again backward; fused they are one kernel
  * before and abs, sum and one kernel after, one kernel plus a row sum (hz's gradient) each backward.
  * On lavapipe the elementwise passes over the activations, not the launches, are most of the saving.
+ * f16 tensors (inference) take the composed engine ops, which have f16 routes.
  */
-import { abs, defineOp, getEngine, grid1d, launch, noGrad, shapeString, sum, sumTo, Tensor } from '../../engine/index.ts';
+import { abs, add, defineOp, dropout, eq, getEngine, grid1d, launch, mul, noGrad, shapeString, sum, sumTo, Tensor, where, zeros } from '../../engine/index.ts';
 import { BERT_KERNELS } from '../kernels/index.ts';
 
 interface Saved {
@@ -60,6 +61,11 @@ const residualOutputOp = defineOp<{ hasHz: boolean }, Saved>({
  */
 export function residualOutput(ln: Tensor, out: Tensor, x: Tensor, hz: Tensor | undefined): Tensor {
   checkShapes('residualOutput', { ln, out, x }, hz);
+  if ([ln, out, x].some((t) => t.dtype !== 'f32')) {
+    // f16 inference (models/ops/f16_inference.ts): the engine ops' f16 routes, composed.
+    const h = hz ? mul(ln, hz) : ln;
+    return where(eq(sum(abs(out)), zeros([])), add(out, x), h);
+  }
   return residualOutputOp(hz ? [ln, out, x, hz] : [ln, out, x], { hasHz: !!hz });
 }
 
@@ -127,6 +133,10 @@ export function residualInput(out: Tensor, x: Tensor, hz: Tensor | undefined, p:
   checkShapes('residualInput', { out, x }, hz);
   if (!(p >= 0 && p < 1)) throw new Error(`residualInput: dropout p = ${p} is outside [0, 1)`);
   const q = training ? p : 0;
+  if (out.dtype !== 'f32' || x.dtype !== 'f32') {
+    // f16 inference (models/ops/f16_inference.ts): the engine ops' f16 routes, composed.
+    return add(dropout(hz ? mul(out, hz) : out, q, q > 0, key), x);
+  }
   const attrs = { hasHz: !!hz, p: q, key: key ?? (q > 0 ? getEngine().nextRandomKey() : ([0, 0] as [number, number])) };
   return residualInputOp(hz ? [out, x, hz] : [out, x], attrs);
 }
