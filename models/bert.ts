@@ -15,6 +15,7 @@ import { type HeadKind, expectedTensors } from './io/checkpoint.ts';
 import type { StructureMasks } from './masks.ts';
 import { maskedAttention } from './ops/masked_attention.ts';
 import { maskedFfn } from './ops/masked_ffn.ts';
+import { residualInput, residualOutput } from './ops/masked_residual.ts';
 
 export type { HeadKind };
 
@@ -291,12 +292,9 @@ export class Bert {
    * through without the layer norm, as CoFi does.
    */
   private residual(out: Tensor, x: Tensor, normName: string, hz: Tensor | undefined, mayBeZero: boolean, training: boolean): Tensor {
-    let h = hz ? E.mul(out, hz) : out;
-    h = this.norm(E.add(E.dropout(h, this.config.hiddenDropout, training), x), normName, hz);
-    if (hz) h = E.mul(h, hz);
-    if (!mayBeZero) return h;
-    const isZero = E.eq(E.sum(E.abs(out)), E.zeros([]));
-    return E.where(isZero, E.add(out, x), h);
+    const h = this.norm(residualInput(out, x, hz, this.config.hiddenDropout, training), normName, hz);
+    if (!mayBeZero) return hz ? E.mul(h, hz) : h;
+    return residualOutput(h, out, x, hz);
   }
 
   /** tanh(W · h[CLS] + b): [B, S, H] → [B, P]. */

@@ -29,7 +29,7 @@ done
 [ -f "$dir/results.tar" ] || { echo "gpu-results.sh: $dir/results.tar not found (is $dir a gpu-run.sh output folder?)" >&2; exit 1; }
 dir=$(cd "$dir" && pwd)
 results_md=$ROOT/bench/RESULTS.md
-if tar -xOf "$dir/results.tar" results/env.txt 2>/dev/null | grep -qx 'mode: gpu'; then
+if tar -xOf "$dir/results.tar" results/env.txt 2>/dev/null | grep -x 'mode: gpu' >/dev/null; then  # not grep -q: tar's SIGPIPE under pipefail
   [ -n "$write" ] || write=$results_md
 else
   [ -n "$write" ] || write=$to/RESULTS-dry-run.md

@@ -83,6 +83,8 @@ log() { printf '[gpu-run %s +%ds] %s\n' "$(date -u +%H:%M:%S)" $(($(now) - START
 # ---- stages -------------------------------------------------------------------------------------
 STAGE="" STAGE_T0=0 STAGE_END=0 STAGE_NOTE="" PREVIOUS_OK=1
 printf 'stage\tstatus\tseconds\tnote\n' > "$R/stages.tsv"
+# The mode first, so that a run whose setup fails is still labelled for what it was.
+echo "mode: $([ $dry -eq 1 ] && echo dry-run || echo gpu)" > "$R/env.txt"
 
 # begin_stage NAME CAP: returns 1 (and records the stage as skipped) when a stage it needs failed (PREVIOUS_OK is 0).
 begin_stage() {
@@ -203,7 +205,9 @@ setup_modules() {
 # driver manifests where the image keeps them outside the loader's search path.
 setup_vulkan() {
   [ $dry -eq 1 ] && return 0
-  if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+  # grep reads all of ldconfig's output: grep -q would exit at the first match and, under pipefail,
+  # ldconfig's SIGPIPE would make a present loader look absent, depending on timing.
+  if ! ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null; then
     [ -n "$pack" ] && compgen -G "$pack/gl/*.deb" >/dev/null || { STAGE_NOTE="no libvulkan.so.1 and no .debs in the pack"; return 1; }
     if [ "$(id -u)" -eq 0 ]; then
       for f in "$pack"/gl/*.deb; do dpkg -x "$f" /; done
@@ -259,7 +263,6 @@ setup_data() {
 
 describe_machine() {
   {
-    echo "mode: $([ $dry -eq 1 ] && echo dry-run || echo gpu)"
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     if git rev-parse HEAD >/dev/null 2>&1; then
       echo "commit: $(git rev-parse HEAD)$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' (with uncommitted changes)')"
@@ -276,7 +279,7 @@ describe_machine() {
     echo "vulkan: VK_DRIVER_FILES=${VK_DRIVER_FILES:-} LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
     echo "data: $DATA"
     [ -n "$pack" ] && [ -f "$pack/pack.json" ] && echo "pack: $(grep -o '"created": *"[^"]*"\|"commit": *"[^"]*"' "$pack/pack.json" | tr '\n' ' ')"
-  } > "$R/env.txt" 2>/dev/null
+  } >> "$R/env.txt" 2>/dev/null
   cat "$R/env.txt" >> "$LOG"
 }
 

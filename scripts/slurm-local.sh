@@ -44,7 +44,7 @@ install_packages() {
 }
 
 write_config() {
-  if [ -f "$CONF" ] && ! head -n 1 "$CONF" | grep -qF "$MARK"; then
+  if [ -f "$CONF" ] && ! head -n 1 "$CONF" | grep -F "$MARK" >/dev/null; then
     die "$CONF exists and was not written by this script; not touching it (use that cluster, or move the file away)"
   fi
   local host node

@@ -1,6 +1,6 @@
 /**
  * BERT's fused kernels as typed handles: masked multi-head attention (forward, dQ, dK/dV, d head_z)
- * and the masked FFN (active-unit list, indexed GEMM, column sums). Their ops are in models/ops/.
+ * the masked FFN (active-unit list, indexed GEMM, column sums) and the masked residual's input and output. Their ops are in models/ops/.
  * `*Cpu` handles are the variants for CPU adapters (engine/runtime/device_class.ts), launched by
  * the same ops with the same contract (attention on CPU adapters is composed from engine kernels:
  * models/ops/masked_attention_cpu.ts).
@@ -16,6 +16,10 @@ import ffnGemm from './ffn_gemm.wgsl';
 import ffnGemmCpu from './ffn_gemm_cpu.wgsl';
 import attentionKvTiles from './lib/attention_kv_tiles.wgsl';
 import attentionRows from './lib/attention_rows.wgsl';
+import residualInput from './residual_input.wgsl';
+import residualInputBackward from './residual_input_backward.wgsl';
+import residualOutput from './residual_output.wgsl';
+import residualOutputBackward from './residual_output_backward.wgsl';
 // f16 inference kernels (models/ops/f16_inference.ts), defined in their own table and spread in.
 import { BERT_F16_KERNELS } from './f16/index.ts';
 
@@ -34,5 +38,9 @@ export const BERT_KERNELS = {
   ffnGemm: defineKernel('ffn_gemm', ffnGemm),
   ffnGemmCpu: defineKernel('ffn_gemm_cpu', ffnGemmCpu),
   ffnColsum: defineKernel('ffn_colsum', ffnColsum),
+  residualInput: defineKernel('residual_input', residualInput),
+  residualInputBackward: defineKernel('residual_input_backward', residualInputBackward),
+  residualOutput: defineKernel('residual_output', residualOutput),
+  residualOutputBackward: defineKernel('residual_output_backward', residualOutputBackward),
   ...BERT_F16_KERNELS,
 } as const;
