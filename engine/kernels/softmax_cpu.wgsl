@@ -1,6 +1,6 @@
 // y = softmax(x + mask) over the last axis (or log-softmax when LOG), for CPU adapters: the CPU
 // variant of softmax.wgsl (same bindings and parameters; mask broadcasting as described there).
-// Rows whose length is a multiple of 4 × the subgroup size, up to 256 (attention scores), go to
+// Rows whose length is a multiple of 4 × the subgroup size, up to 128 (attention scores), go to
 // softmax_rows_cpu.wgsl instead, which holds the row in registers and shares an attention mask
 // row across lanes; this kernel serves every other length.
 //

@@ -29,11 +29,12 @@ interface Attrs {
 const CPU_ROWS_PER_WORKGROUP = 64;
 
 /**
- * Longest row softmax_rows_cpu.wgsl holds in registers (elements). Attention rows (S ≤ 256 in the
- * tiny..small models and the bench) fit; longer rows would spill most of the row to the stack and
- * multiply the unrolled code, so they stream through softmax_cpu.wgsl.
+ * Longest row softmax_rows_cpu.wgsl holds in registers (elements). Its loops are unrolled, so
+ * llvmpipe's compile time grows with the row: measured cold (MESA_SHADER_CACHE_DISABLE=true, under
+ * load) 5.6 s for a pipeline of 128 and 25.5 s for 256, once per (length, LOG, mask) combination
+ * and then kept in Mesa's shader cache. Longer rows stream through softmax_cpu.wgsl.
  */
-export const CPU_REGISTER_ROW_MAX = 256;
+export const CPU_REGISTER_ROW_MAX = 128;
 
 /**
  * Whether softmax_rows_cpu.wgsl takes rows of `cols`: the adapter has a fixed subgroup size SG,
