@@ -39,6 +39,7 @@ import whereSource from './where.wgsl';
 import whereCpuSource from './where_cpu.wgsl';
 import softmaxSource from './softmax.wgsl';
 import softmaxCpuSource from './softmax_cpu.wgsl';
+import softmaxRowsCpuSource from './softmax_rows_cpu.wgsl';
 import softmaxBackwardSource from './softmax_backward.wgsl';
 import softmaxBackwardCpuSource from './softmax_backward_cpu.wgsl';
 import layerNormSource from './layer_norm.wgsl';
@@ -98,6 +99,7 @@ export const K = {
   whereCpu: defineKernel('where_cpu', whereCpuSource),
   softmax: defineKernel('softmax', softmaxSource),
   softmaxCpu: defineKernel('softmax_cpu', softmaxCpuSource),
+  softmaxRowsCpu: defineKernel('softmax_rows_cpu', softmaxRowsCpuSource),
   softmaxBackward: defineKernel('softmax_backward', softmaxBackwardSource),
   softmaxBackwardCpu: defineKernel('softmax_backward_cpu', softmaxBackwardCpuSource),
   layerNorm: defineKernel('layer_norm', layerNormSource),

@@ -1,5 +1,8 @@
 // y = softmax(x + mask) over the last axis (or log-softmax when LOG), for CPU adapters: the CPU
 // variant of softmax.wgsl (same bindings and parameters; mask broadcasting as described there).
+// Rows whose length is a multiple of 4 × the subgroup size, up to 128 (attention scores), go to
+// softmax_rows_cpu.wgsl instead, which holds the row in registers and shares an attention mask
+// row across lanes; this kernel serves every other length.
 //
 // Design. The GPU kernel gives each row a workgroup of 64 threads and combines their partial max
 // and sum through workgroup memory: on a CPU driver those 64 invocations are 8 SIMD passes of one

@@ -1,6 +1,8 @@
 /**
  * Softmax and log-softmax over the last axis, with an optional additive mask: softmax.wgsl (a
- * workgroup per row) on GPU adapters, softmax_cpu.wgsl (a row per invocation) on CPU adapters.
+ * workgroup per row) on GPU adapters; on CPU adapters a row per invocation, held in registers by
+ * softmax_rows_cpu.wgsl where the row length allows (cpuRegisterRow), else streamed by
+ * softmax_cpu.wgsl.
  */
 import { defineOp } from '../autograd.ts';
 import { getEngine } from '../context.ts';
@@ -23,6 +25,38 @@ interface Attrs {
   log: boolean;
 }
 
+/** Rows per workgroup of the CPU kernels (their workgroup size: a row per invocation). */
+const CPU_ROWS_PER_WORKGROUP = 64;
+
+/**
+ * Longest row softmax_rows_cpu.wgsl holds in registers (elements). Its loops are unrolled, so
+ * llvmpipe's compile time grows with the row: measured cold (MESA_SHADER_CACHE_DISABLE=true, under
+ * load) 5.6 s for a pipeline of 128 and 25.5 s for 256, once per (length, LOG, mask) combination
+ * and then kept in Mesa's shader cache. Longer rows stream through softmax_cpu.wgsl.
+ */
+export const CPU_REGISTER_ROW_MAX = 128;
+
+/**
+ * Whether softmax_rows_cpu.wgsl takes rows of `cols`: the adapter has a fixed subgroup size SG,
+ * and cols is a multiple of 4·SG of at most CPU_REGISTER_ROW_MAX.
+ */
+export function cpuRegisterRow(cols: number, subgroupSize: number | null): boolean {
+  return subgroupSize !== null && cols > 0 && cols % (4 * subgroupSize) === 0 && cols <= CPU_REGISTER_ROW_MAX;
+}
+
+/**
+ * Whether every aligned block of `block` consecutive rows adds one and the same mask row: the mask
+ * has a single row, or it does not vary along the innermost merged lead dimension (stride 0) and
+ * that dimension's size is a multiple of `block`.
+ * @param lead the lead dimensions of x merged with the mask's strides (mergeDims)
+ */
+export function maskRowSharedByBlocks(lead: { shape: readonly number[]; strides: readonly (readonly number[])[] }, block: number): boolean {
+  const strides = lead.strides[0]!;
+  if (strides.every((s) => s === 0)) return true;
+  const d = lead.shape.length - 1;
+  return strides[d] === 0 && lead.shape[d]! % block === 0;
+}
+
 function rowsOf(x: Tensor): [number, number] {
   const cols = x.shape[x.shape.length - 1] ?? 1;
   return [cols === 0 ? 0 : x.size / cols, cols];
@@ -36,6 +70,7 @@ const softmaxOp = defineOp<Attrs>({
     const y = Tensor.empty(x!.shape, 'f32', log ? 'log_softmax#' : 'softmax#');
     let lead = { shape: [1], strides: [[0]] };
     let maskCols = cols;
+    let maskShared = false;
     if (mask) {
       if (!sameShape(broadcastShapes('softmax mask', mask.shape, x!.shape), x!.shape)) {
         throw new Error(`softmax: mask ${mask.label} ${shapeString(mask.shape)} does not broadcast to ${shapeString(x!.shape)}`);
@@ -43,15 +78,26 @@ const softmaxOp = defineOp<Attrs>({
       const strides = broadcastStrides(mask.shape, x!.shape);
       maskCols = strides[strides.length - 1] === 0 ? 1 : cols;
       lead = mergeDims(x!.shape.slice(0, -1), [strides.slice(0, -1)]);
+      maskShared = maskCols === cols && maskRowSharedByBlocks(lead, CPU_ROWS_PER_WORKGROUP);
     }
-    const cpu = getEngine().deviceClass === 'cpu';
+    const engine = getEngine();
+    const cpu = engine.deviceClass === 'cpu';
+    const params = { rows, cols, lead_rank: lead.shape.length, mask_cols: maskCols, lead_shape: pack8(lead.shape, 'softmax'), mask_strides: pack8(lead.strides[0]!, 'softmax') };
+    if (cpu && rows > 0 && cpuRegisterRow(cols, engine.subgroupSize)) {
+      launch(K.softmaxRowsCpu, {
+        defines: { ROW4: cols / 4, SG: engine.subgroupSize! },
+        constants: { LOG: log ? 1 : 0, HAS_MASK: mask ? 1 : 0, MASK_SHARED: maskShared ? 1 : 0 },
+        tensors: { x: x!, mask: mask ?? null, y },
+        uniforms: { params },
+        workgroups: grid1d(rows, CPU_ROWS_PER_WORKGROUP),
+      });
+      return { output: y, saved: undefined };
+    }
     const [gx, gy] = cpu ? grid1d(rows, 64) : grid1d(rows, 1);
     launch(cpu ? K.softmaxCpu : K.softmax, {
       constants: { LOG: log ? 1 : 0, HAS_MASK: mask ? 1 : 0 },
       tensors: { x: x!, mask: mask ?? null, y },
-      uniforms: {
-        params: { rows, cols, lead_rank: lead.shape.length, mask_cols: maskCols, lead_shape: pack8(lead.shape, 'softmax'), mask_strides: pack8(lead.strides[0]!, 'softmax') },
-      },
+      uniforms: { params },
       workgroups: [gx, gy],
     });
     return { output: y, saved: undefined };

@@ -29,6 +29,35 @@ describeEachDeviceClass('softmax @gpu', () => {
     const p = await E.softmax(toTensor(randomArray(rng, [2, 3, 7, 7])), { mask: maskT }).read();
     expect(p[6]!, `seed=${seed}`).to.be.below(1e-30);
   });
+
+  // Rows of 32, 64 and 128 (multiples of 4 × the subgroup size) take softmax_rows_cpu.wgsl on CPU
+  // adapters: rows held in registers, a mask row shared per 64-row workgroup through shuffles.
+  it('at attention row lengths, with shared, per-row and per-row-scalar masks', async () => {
+    const seed = freshSeed();
+    const rng = new HostRandom(seed);
+    // −1e4 excludes a key position; a [rows, 1] mask only shifts its row (a large shift would round
+    // x away in f32, an error of the test's making), so it gets the moderate values only.
+    const mask = (shape: number[]) =>
+      NDArray.from(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (shape.at(-1)! > 1 && rng.uniform() < 0.25 ? -1e4 : rng.uniform() - 0.5)), shape);
+    for (const S of [32, 128]) {
+      await checkOp({ name: `softmax S=${S}`, shapes: [[7, S]], range: [-4, 4], gpu: ([x]) => E.softmax(x!), ref: ([x]) => softmaxRef(x!), gradTol: false });
+      await checkOp({ name: `log_softmax S=${S}`, shapes: [[3, S]], range: [-4, 4], gpu: ([x]) => E.logSoftmax(x!), ref: ([x]) => softmaxRef(x!, undefined, true), gradTol: false });
+    }
+    // [B, 1, 1, S] over [B, h, S', S]: h·S' = 128 rows share a mask row (aligned 64-row blocks);
+    // h·S' = 15 do not; [1, S] is shared by every row; [rows, 1] adds one value per row.
+    const cases: Array<{ x: number[]; m: number[] }> = [
+      { x: [2, 2, 64, 32], m: [2, 1, 1, 32] },
+      { x: [3, 5, 3, 64], m: [3, 1, 1, 64] },
+      { x: [5, 33, 32], m: [1, 32] },
+      { x: [65, 32], m: [65, 1] },
+    ];
+    for (const c of cases) {
+      const m = mask(c.m);
+      const mT = toTensor(m);
+      await checkOp({ name: `masked softmax ${c.x}`, shapes: [c.x], range: [-4, 4], gpu: ([x]) => E.softmax(x!, { mask: mT }), ref: ([x]) => softmaxRef(x!, m), gradTol: false });
+      await checkOp({ name: `masked log_softmax ${c.x}`, shapes: [c.x], range: [-4, 4], gpu: ([x]) => E.logSoftmax(x!, { mask: mT }), ref: ([x]) => softmaxRef(x!, m, true), gradTol: false });
+    }
+  });
 });
 
 describeEachDeviceClass('layer norm @gpu', () => {
