@@ -2,9 +2,11 @@
  * Test helpers: fresh seeds, random inputs shared by GPU and reference, relative-error checks
  * that also catch unwritten (NaN-poisoned) outputs, and float64 finite-difference gradients.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
+import * as path from 'node:path';
 import { expect } from 'chai';
 import { type DeviceClass, type Tensor, backward, getEngine, initEngine, tensor, tidy } from '../engine/index.ts';
+import { defaultDataDir } from '../data/paths.ts';
 import { DEVICE_CLASSES } from '../engine/runtime/device_class.ts';
 import { HostRandom } from '../engine/random.ts';
 import { NDArray } from './reference/ndarray.ts';
@@ -243,4 +245,27 @@ export async function checkOp(c: OpCase): Promise<{ forward: number; grads: numb
   out.dispose();
   for (const t of tensors) t.dispose();
   return result;
+}
+
+/**
+ * Skips the running test (or hook), printing why, where the machine lacks something the test needs.
+ * Where CI's machine provides it (`ci: 'provides'`: the data root, lavapipe's subgroups and timestamp
+ * queries, koffi, a SLURM cluster started by .ci/run), CI=true fails the test instead: a missing
+ * capability there is a failure CI must see, never a silent skip.
+ * @throws Error under CI for what CI provides; mocha's Pending otherwise (the skip)
+ */
+export function skipBecause(ctx: Mocha.Context, why: string, ci: 'provides' | 'lacks'): never {
+  if (ci === 'provides' && process.env['CI']) throw new Error(`CI provides this, so it must not be skipped: ${why}`);
+  console.log(`      skipped: ${why}`);
+  return ctx.skip();
+}
+
+/**
+ * Skips (printing which paths are missing, failing under CI) unless every path exists under the data
+ * root (`../shared/data` or $WEBPRUNE_DATA).
+ */
+export function needData(ctx: Mocha.Context, ...relativePaths: string[]): void {
+  const root = defaultDataDir();
+  const missing = relativePaths.filter((p) => !existsSync(path.join(root, p)));
+  if (missing.length > 0) skipBecause(ctx, `no ${missing.join(', ')} under the data root ${root} (set WEBPRUNE_DATA)`, 'provides');
 }

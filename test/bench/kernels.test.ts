@@ -6,6 +6,7 @@ import { runGemmSweep, sweepTable } from '../../bench/gemm_sweep.ts';
 import { profileCase } from '../../bench/profile.ts';
 import { CPU_GEMM_TILES, cpuGemmTile } from '../../engine/kernels/cpu_tiles.ts';
 import { useBenchTestEngine } from './helpers.ts';
+import { skipBecause } from '../helpers.ts';
 
 describe('bench: kernels @gpu', function () {
   this.timeout(300000);
@@ -110,7 +111,7 @@ describe('bench: kernels @gpu', function () {
   });
 
   it('--sweep times every candidate tile per layout and chooses the fastest; the GEMMs return to the committed table', async function () {
-    if (E.getEngine().subgroupSize === null) this.skip();
+    if (E.getEngine().subgroupSize === null) skipBecause(this, 'the adapter has no subgroups, which the CPU GEMM tiles need', 'provides');
     const tiles = [
       { TM: 8, TQ: 1, KU: 1 },
       { TM: 16, TQ: 1, KU: 1 },

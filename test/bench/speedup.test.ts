@@ -9,6 +9,7 @@ import { cofiLikeStructure, rankLikeStructure } from '../../bench/structures.ts'
 import { runTorchBench } from '../../bench/torch.ts';
 import { configToJson, namedConfig, parameterCount, writeConfig } from '../../models/config.ts';
 import { useBenchTestEngine } from './helpers.ts';
+import { skipBecause } from '../helpers.ts';
 
 const ROW_FIELDS = ['sparsity', 'params', 'flops', 'latency_ms', 'speedup', 'ideal_speedup'];
 
@@ -206,7 +207,7 @@ describe('bench: torch_bench.py @slow', function () {
 
   it('times the same ops and a compacted BERT in PyTorch (when an interpreter with torch exists)', async function () {
     const python = torchPython();
-    if (!python) this.skip();
+    if (!python) skipBecause(this, 'no Python that imports torch (set WEBPRUNE_PYTHON)', 'lacks');
     const pruned = cofiLikeStructure(namedConfig('tiny'), 0.9, 0);
     const t = await runTorchBench(
       [
@@ -233,7 +234,7 @@ describe('bench: torch_bench.py @slow', function () {
 
   it('accepts a bench report as its spec (rows with torch descriptors)', function () {
     const python = torchPython();
-    if (!python) this.skip();
+    if (!python) skipBecause(this, 'no Python that imports torch (set WEBPRUNE_PYTHON)', 'lacks');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-torchspec-'));
     try {
       const spec = path.join(dir, 'report.json');

@@ -7,6 +7,7 @@ import { DOC_SEPARATOR, SequencePacker, listCorpusFiles, pretokenize, readDocume
 import type { TokenShard } from '../../data/corpus.ts';
 import { defaultDataDir } from '../../data/paths.ts';
 import { BertTokenizer, loadTokenizer } from '../../data/tokenizer.ts';
+import { needData } from '../helpers.ts';
 
 // A vocabulary where word wN has id N + 5 (specials at 0..4 like BERT's [PAD] [UNK] [CLS] [SEP] [MASK]).
 const WORDS = Array.from({ length: 60 }, (_, i) => `w${i}`);
@@ -212,10 +213,7 @@ describe('corpus: real data @data @slow', function () {
   const valid = path.join(defaultDataDir(), 'corpus/valid.txt.gz');
   const vocabDir = path.join(defaultDataDir(), 'vocab/bert-base-uncased');
   before(function () {
-    if (!fs.existsSync(valid) || !fs.existsSync(vocabDir)) {
-      console.warn(`    skipped: no corpus under ${defaultDataDir()} (set WEBPRUNE_DATA)`);
-      this.skip();
-    }
+    needData(this, path.relative(defaultDataDir(), valid), 'vocab/bert-base-uncased');
   });
 
   it('tokenizes the held-out shard and packs 128-token sequences', async function () {

@@ -5,16 +5,13 @@ import * as path from 'node:path';
 import { defaultDataDir } from '../../data/paths.ts';
 import { DataFormatError, getTask, loadSplit } from '../../data/tasks.ts';
 import type { Split } from '../../data/tasks.ts';
+import { needData } from '../helpers.ts';
 
 const dataDir = defaultDataDir();
-const haveData = fs.existsSync(path.join(dataDir, 'glue/MRPC/train.tsv'));
 
 describe('tasks: real data @data', function () {
   before(function () {
-    if (!haveData) {
-      console.warn(`    skipped: no task data under ${dataDir} (set WEBPRUNE_DATA)`);
-      this.skip();
-    }
+    needData(this, 'glue/MRPC/train.tsv');
   });
 
   const counts: Record<string, [number, number, number]> = {

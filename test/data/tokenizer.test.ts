@@ -4,9 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultDataDir } from '../../data/paths.ts';
 import { BertTokenizer, loadTokenizer, parseVocab } from '../../data/tokenizer.ts';
+import { needData } from '../helpers.ts';
 
 const vocabDir = path.join(defaultDataDir(), 'vocab/bert-base-uncased');
-const haveData = fs.existsSync(path.join(vocabDir, 'vocab.txt'));
 
 /** Ids of tokens looked up directly in vocab.txt (line number − 1), independently of the tokenizer. */
 function vocabIds(): Map<string, number> {
@@ -86,10 +86,7 @@ describe('tokenizer: bert-base-uncased vocabulary @data', function () {
   let tok: BertTokenizer;
   let ids: Map<string, number>;
   before(function () {
-    if (!haveData) {
-      console.warn(`    skipped: no vocabulary at ${vocabDir} (set WEBPRUNE_DATA)`);
-      this.skip();
-    }
+    needData(this, 'vocab/bert-base-uncased/vocab.txt');
     tok = loadTokenizer(vocabDir);
     ids = vocabIds();
   });
@@ -172,7 +169,7 @@ describe('tokenizer: bert-base-uncased vocabulary @data', function () {
 
   it('agrees with an independent greedy WordPiece on 200 MRPC sentences', function () {
     const file = path.join(defaultDataDir(), 'glue/MRPC/train.tsv');
-    if (!fs.existsSync(file)) this.skip();
+    needData(this, 'glue/MRPC/train.tsv');
     const rows = fs.readFileSync(file, 'utf8').split('\n').slice(1, 101).map((l) => l.split('\t'));
     const sentences = rows.flatMap((r) => [r[3]!, r[4]!]);
     expect(sentences).to.have.length(200);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
-import { useTestEngine } from '../helpers.ts';
+import { useTestEngine, skipBecause } from '../helpers.ts';
 
 describe('command queue regions (timed benchmark regions) @gpu', () => {
   before(useTestEngine);
@@ -65,7 +65,7 @@ describe('command queue regions (timed benchmark regions) @gpu', () => {
 
   it('writes GPU timestamps around the region', async function () {
     const engine = E.getEngine();
-    if (!engine.gpu.features.has('timestamp-query')) this.skip();
+    if (!engine.gpu.features.has('timestamp-query')) skipBecause(this, 'the adapter has no timestamp-query', 'provides');
     const qs = engine.device.createQuerySet({ type: 'timestamp', count: 2 });
     const dst = engine.device.createBuffer({ size: 256, usage: 0x0200 /* QUERY_RESOLVE */ | 0x0004 /* COPY_SRC */ });
     const x = E.randn([128, 128], { seed: 1 });

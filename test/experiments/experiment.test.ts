@@ -12,12 +12,11 @@ import * as path from 'node:path';
 import { defaultDataDir } from '../../data/paths.ts';
 import { type ExperimentInput, experimentJob } from '../../jobs/experiment.ts';
 import { pruneJob } from '../../jobs/prune.ts';
-import { useTestEngine } from '../helpers.ts';
+import { useTestEngine, needData } from '../helpers.ts';
 import { FEW_STEPS, saveSmallEncoder, writeTsvTask } from './small_encoder.ts';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const dataDir = defaultDataDir();
-const haveData = fs.existsSync(path.join(dataDir, 'glue', 'MRPC')) && fs.existsSync(path.join(dataDir, 'glue', 'STS-B'));
 
 interface Results {
   table: Array<{ column: string; row: Record<string, number>; dev: Record<string, { mean: number; std: number; best: number; n: number }>; failed: number; chosen?: Record<string, unknown>; speedup?: { measured: number; ideal: number } }>;
@@ -33,7 +32,7 @@ describe('experiments (Dery et al. tables as jobs) @gpu @data @slow', function (
   const quiet = { info: () => {} };
 
   before(async function () {
-    if (!haveData) this.skip();
+    needData(this, 'glue/MRPC', 'glue/STS-B');
     await useTestEngine();
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-experiment-'));
     model = await saveSmallEncoder(root, dataDir);

@@ -15,12 +15,11 @@ import { defaultDataDir } from '../../data/paths.ts';
 import { FINAL_STATES, scancel, slurmReachable, slurmTool, squeue } from '../../experiments/executors/slurm_cli.ts';
 import { type ExperimentInput, experimentJob } from '../../jobs/experiment.ts';
 import { experimentStatus, formatStatus } from '../../jobs/experiment_status.ts';
-import { useTestEngine } from '../helpers.ts';
+import { useTestEngine, needData, skipBecause } from '../helpers.ts';
 import { FEW_STEPS, saveSmallEncoder, writeTsvTask } from './small_encoder.ts';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const dataDir = defaultDataDir();
-const haveData = fs.existsSync(path.join(dataDir, 'glue', 'MRPC'));
 /** How the array tasks start webprune: this checkout's sources, as the tests run them. */
 const COMMAND = `${process.execPath} --import ${path.join(ROOT, 'scripts', 'ts-register.mjs')} ${path.join(ROOT, 'cli', 'webprune.ts')}`;
 
@@ -46,14 +45,9 @@ describe('experiments on SLURM (--executor slurm, against a real cluster) @gpu @
 
   before(async function () {
     if (!(await slurmReachable())) {
-      if (process.env.CI) throw new Error('CI: no SLURM cluster answers here (sinfo): .ci/run starts one with scripts/slurm-local.sh start, and it did not come up');
-      console.log('      skipped: no SLURM cluster answers here (sinfo). Start a local one with: sudo bash scripts/slurm-local.sh start');
-      this.skip();
+      skipBecause(this, 'no SLURM cluster answers here (sinfo). Start a local one with: sudo bash scripts/slurm-local.sh start', 'provides');
     }
-    if (!haveData) {
-      console.log(`      skipped: no MRPC data under ${dataDir}`);
-      this.skip();
-    }
+    needData(this, 'glue/MRPC');
     await useTestEngine();
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-slurm-'));
     model = await saveSmallEncoder(root, dataDir);

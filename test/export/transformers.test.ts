@@ -8,7 +8,7 @@ import { MODELING_FILE, needsRemoteCode, writeTransformersExport } from '../../e
 import { readConfig } from '../../models/config.ts';
 import { loadCheckpoint } from '../../models/io/checkpoint.ts';
 import { loadModel } from '../../models/load.ts';
-import { freshSeed, useTestEngine } from '../helpers.ts';
+import { freshSeed, useTestEngine, skipBecause } from '../helpers.ts';
 import { type HostBatch, mrpcBatches, pythonWith, testConfig, vocabDir, webpruneLogits, writeCheckCase, writeTestModel } from './fixtures.ts';
 
 const CHECK_SCRIPT = path.resolve(import.meta.dirname, '../../scripts/check_export.py');
@@ -72,8 +72,7 @@ describe('export: transformers @gpu @slow', function () {
     before(async function () {
       const probe = pythonWith(['torch', 'transformers', 'onnx', 'onnxruntime']);
       if ('missing' in probe) {
-        console.log(`      skipped: ${probe.missing}`);
-        this.skip();
+        skipBecause(this, probe.missing, 'lacks');
       }
       await useTestEngine();
       batches = mrpcBatches(16, 8, 128, 100);

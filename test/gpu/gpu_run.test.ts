@@ -8,9 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { defaultDataDir, repoRoot } from '../../data/paths.ts';
+import { repoRoot } from '../../data/paths.ts';
 import { readGpuRun } from '../../gpu/report.ts';
 import { loadCheckpoint } from '../../models/io/checkpoint.ts';
+import { needData, skipBecause } from '../helpers.ts';
 
 const MiB = 2 ** 20;
 
@@ -22,8 +23,7 @@ describe('scripts/gpu-run.sh --dry-run @gpu @data @slow', function () {
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   before(async function () {
-    const data = defaultDataDir();
-    if (!fs.existsSync(path.join(data, 'vocab', 'bert-base-uncased')) || !fs.existsSync(path.join(data, 'corpus', 'valid.txt.gz'))) this.skip();
+    needData(this, 'vocab/bert-base-uncased', 'corpus/valid.txt.gz');
     run = await new Promise((resolve) => {
       execFile('bash', ['scripts/gpu-run.sh', '--dry-run', '--no-pack', '--out', out], { cwd: repoRoot, maxBuffer: 64 * MiB, env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } }, (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
@@ -96,7 +96,7 @@ describe('scripts/gpu-run.sh --dry-run @gpu @data @slow', function () {
       );
     });
     const summary = fs.readFileSync(path.join(real, 'summary.md'), 'utf8');
-    if (/\| check \| ok \|/.test(summary)) this.skip(); // a GPU adapter: nothing to refuse here
+    if (/\| check \| ok \|/.test(summary)) skipBecause(this, 'the adapter is a GPU: there is no CPU adapter to refuse', 'lacks');
     expect(r.code).to.equal(1);
     expect(summary).to.match(/\| check \| failed \| \d+ \| Dawn opened a CPU adapter/);
     for (const stage of ['tests', 'bench', 'pretrain']) expect(summary).to.include(`| ${stage} | skipped | 0 | a stage it needs failed |`);

@@ -13,6 +13,7 @@ import { loadCheckpoint, saveCheckpoint } from '../../models/io/checkpoint.ts';
 import { initialValues } from '../../models/bert.ts';
 import { testConfig, writeTestModel } from '../export/fixtures.ts';
 import { FakeHub, commitOf, sha256 } from './fake_hub.ts';
+import { skipBecause } from '../helpers.ts';
 
 /** The files of a directory as an in-memory repository. */
 function filesOf(dir: string, only?: (f: string) => boolean): Map<string, Uint8Array> {
@@ -104,8 +105,7 @@ describe('hub: --model hub ids against a loopback hub @gpu', function () {
     try {
       execFileSync(python, ['-c', 'import huggingface_hub'], { stdio: 'ignore' });
     } catch {
-      console.log(`      skipped: ${python} cannot import huggingface_hub`);
-      this.skip();
+      skipBecause(this, `${python} cannot import huggingface_hub`, 'lacks');
     }
     const dir = await resolveModelSource('acme/pruned', settings());
     const found = execFileSync(python, ['-c', 'import sys; from huggingface_hub import hf_hub_download; print(hf_hub_download("acme/pruned", "model.safetensors", cache_dir=sys.argv[1], local_files_only=True))', cacheDir], { encoding: 'utf8', env: { ...process.env, HF_HUB_OFFLINE: '1' } }).trim();

@@ -22,10 +22,9 @@ import { loadModel } from '../../models/load.ts';
 import { evaluate } from '../../training/evaluate.ts';
 import { slurmReachable } from '../../experiments/executors/slurm_cli.ts';
 import { saveSmallEncoder } from '../experiments/small_encoder.ts';
-import { useTestEngine } from '../helpers.ts';
+import { useTestEngine, needData, skipBecause } from '../helpers.ts';
 
 const dataDir = defaultDataDir();
-const haveData = fs.existsSync(path.join(dataDir, 'glue', 'MRPC')) && fs.existsSync(path.join(dataDir, 'glue', 'STS-B'));
 const quiet = { info: () => {}, quiet: true };
 const ROOT = path.join(import.meta.dirname, '../..');
 /** How SLURM array tasks start webprune: this checkout's sources, as the tests run them. */
@@ -49,7 +48,7 @@ describe('webprune multitask (job) and experiment multitask-vs-ensemble @gpu @da
   const summaries: Record<string, MultitaskSummary> = {};
 
   before(async function () {
-    if (!haveData) this.skip();
+    needData(this, 'glue/MRPC', 'glue/STS-B');
     await useTestEngine();
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-multitask-job-'));
     model = await saveSmallEncoder(root, dataDir);
@@ -91,7 +90,7 @@ describe('webprune multitask (job) and experiment multitask-vs-ensemble @gpu @da
   }
 
   it('a run stopped and resumed reproduces the uninterrupted run exactly', async function () {
-    if (!summaries['rank']) this.skip();
+    if (!summaries['rank']) throw new Error('needs the rank run of the first test, which did not finish');
     const out = path.join(root, 'resumed');
     const first = await multitaskJob(options(out, { stopAfter: 4 }), { inputs, hooks: quiet });
     expect(first).to.deep.include({ status: 'stopped', stage: 'prune', step: 4 });
@@ -188,12 +187,10 @@ describe('webprune multitask (job) and experiment multitask-vs-ensemble @gpu @da
 
   it('on SLURM (--executor slurm, a real cluster): the array tasks plan the same cells and write the same results.json; status reads it', async function () {
     if (!(await slurmReachable())) {
-      if (process.env.CI) throw new Error('CI: no SLURM cluster answers here (sinfo): .ci/run starts one with scripts/slurm-local.sh start');
-      console.log('      skipped: no SLURM cluster answers here (sinfo). Start a local one with: sudo bash scripts/slurm-local.sh start');
-      this.skip();
+      skipBecause(this, 'no SLURM cluster answers here (sinfo). Start a local one with: sudo bash scripts/slurm-local.sh start', 'provides');
     }
     const local = path.join(root, 'experiment');
-    if (!fs.existsSync(path.join(local, 'results.json'))) this.skip();
+    if (!fs.existsSync(path.join(local, 'results.json'))) throw new Error(`needs ${local}/results.json from the local experiment test above, which did not finish`);
     const out = path.join(root, 'experiment-slurm');
     const summary = await multitaskExperimentJob(experiment(out, { executor: 'slurm', maxRunning: 2, webpruneCommand: COMMAND, pollEvery: 1 }), { hooks: quiet });
     expect(summary.complete).to.equal(true);

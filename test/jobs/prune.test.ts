@@ -14,10 +14,9 @@ import { resolveOptions } from '../../jobs/options.ts';
 import { PRUNE_OPTIONS, type PruneInput, type PruneInputs, pruneJob, validatePruneOptions } from '../../jobs/prune.ts';
 import type { PruneSummary } from '../../pruning/report.ts';
 import { latestCheckpoint } from '../../training/run/checkpoint.ts';
-import { useTestEngine } from '../helpers.ts';
+import { useTestEngine, needData } from '../helpers.ts';
 
 const dataDir = defaultDataDir();
-const haveData = fs.existsSync(path.join(dataDir, 'glue', 'MRPC'));
 
 /** A small random "pretrained" encoder with the real vocabulary, saved as a checkpoint. */
 async function smallModelDir(root: string): Promise<string> {
@@ -80,7 +79,7 @@ describe('webprune prune (job) @gpu @data @slow', function () {
   let root = '';
   let model = '';
   before(async function () {
-    if (!haveData) this.skip();
+    needData(this, 'glue/MRPC', 'glue/STS-B');
     await useTestEngine();
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-prune-'));
     model = await smallModelDir(root);

@@ -15,6 +15,7 @@ import {
   writeConfig,
 } from '../../models/config.ts';
 import { defaultDataDir } from '../../data/paths.ts';
+import { needData } from '../helpers.ts';
 
 /** A config.json as transformers 4.x writes it for BertForSequenceClassification (3 labels). */
 const HF_CLASSIFIER = {
@@ -66,7 +67,7 @@ describe('config: parsing', () => {
 
   it('parses the original Google bert_config.json of bert-base-uncased (defaults filled in) as the base model @data', function () {
     const file = path.join(defaultDataDir(), 'vocab/bert-base-uncased/bert_config.json');
-    if (!fs.existsSync(file)) this.skip();
+    needData(this, 'vocab/bert-base-uncased/bert_config.json');
     const c = parseConfig(JSON.parse(fs.readFileSync(file, 'utf8')), file);
     expect(c).to.deep.equal(namedConfig('base'));
   });

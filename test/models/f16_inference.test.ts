@@ -10,7 +10,7 @@ import { maskedAttention } from '../../models/ops/masked_attention.ts';
 import { maskedFfn } from '../../models/ops/masked_ffn.ts';
 import { F16RangeError, castModel, modelDtype } from '../../models/precision.ts';
 import { F16_TINY, U16, U32, expectWithinBounds, f16Tensor, randomF16 } from '../f16_helpers.ts';
-import { freshSeed, useTestEngine } from '../helpers.ts';
+import { freshSeed, useTestEngine, needData } from '../helpers.ts';
 import { NDArray } from '../reference/ndarray.ts';
 import { attentionRef } from '../reference/nn.ts';
 
@@ -84,7 +84,7 @@ describe('f16 inference of BERT @gpu', () => {
     const { loadEncoded } = await import('../../jobs/inputs.ts');
     const { makeBatch } = await import('../../training/data.ts');
     const dataDir = defaultDataDir();
-    if (!fs.existsSync(path.join(dataDir, 'glue', 'MRPC'))) this.skip();
+    needData(this, 'glue/MRPC', 'vocab/bert-base-uncased');
     const seed = freshSeed();
     const tokenizer = loadTokenizer(path.join(dataDir, 'vocab', 'bert-base-uncased'));
     const { encoded } = loadEncoded(getTask('mrpc'), dataDir, 'dev', tokenizer, 64, 64);
@@ -136,7 +136,7 @@ describe('webprune eval --dtype f16 @gpu @data @slow', () => {
     const { saveModel } = await import('../../models/load.ts');
     const { withLabels } = await import('../../models/config.ts');
     const dataDir = defaultDataDir();
-    if (!fs.existsSync(path.join(dataDir, 'glue', 'MRPC'))) this.skip();
+    needData(this, 'glue/MRPC', 'vocab/bert-base-uncased');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webprune-eval-f16-'));
     try {
       const model = Bert.random(withLabels({ ...namedConfig('tiny'), maxPositionEmbeddings: 32 }, 2, ['0', '1']), 'classification', freshSeed());

@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../../models/io/atomic.ts';
 import { expectedTensors, loadCheckpoint, saveCheckpoint } from '../../models/io/checkpoint.ts';
 import { FileSystemError, makeDirectory } from '../../models/io/fs_errors.ts';
 import { SafetensorsError, readSafetensors } from '../../models/io/safetensors.ts';
+import { skipBecause } from '../helpers.ts';
 
 describe('file-system errors name the path and what was being done', () => {
   let root: string;
@@ -53,8 +54,7 @@ describe('file-system errors name the path and what was being done', () => {
     const full = path.join(root, 'full');
     const ro = path.join(root, 'ro');
     if (!mount(full, 'size=64k') || !mount(ro, 'ro,size=64k')) {
-      console.warn('    skipped: cannot mount a tmpfs here (needs root)');
-      this.skip();
+      skipBecause(this, 'cannot mount a tmpfs here (needs root)', 'lacks');
     }
     const config = { ...withLabels(namedConfig('tiny'), 2), vocabSize: 300 };
     const tensors = new Map([...expectedTensors(config, 'classification')].map(([n, shape]) => [n, { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) }]));

@@ -5,7 +5,7 @@ import { type BertConfig, namedConfig, parameterCount } from '../../models/confi
 import { compact } from '../../pruning/compact.ts';
 import { L0Module, MASK_TYPES, MaskParameters } from '../../pruning/l0_module.ts';
 import { fitToBudget, summarize } from '../../pruning/structure.ts';
-import { expectClose, freshSeed, useTestEngine } from '../helpers.ts';
+import { expectClose, freshSeed, useTestEngine, needData } from '../helpers.ts';
 
 function smallConfig(): BertConfig {
   const base = namedConfig('tiny');
@@ -74,10 +74,9 @@ describe('compaction @gpu', () => {
     const { loadTokenizer } = await import('../../data/tokenizer.ts');
     const { loadEncoded } = await import('../../jobs/inputs.ts');
     const { makeBatch } = await import('../../training/data.ts');
-    const fs = await import('node:fs');
     const path = await import('node:path');
     const dataDir = defaultDataDir();
-    if (!fs.existsSync(path.join(dataDir, 'glue', 'MRPC'))) this.skip();
+    needData(this, 'glue/MRPC', 'vocab/bert-base-uncased');
     const seed = freshSeed();
     const rng = new E.HostRandom(seed);
     const tokenizer = loadTokenizer(path.join(dataDir, 'vocab', 'bert-base-uncased'));

@@ -16,7 +16,7 @@ import { HostRandom } from '../../engine/index.ts';
 import { Bert } from '../../models/bert.ts';
 import { type BertConfig, configToJson, namedConfig, withLabels } from '../../models/config.ts';
 import { saveModel } from '../../models/load.ts';
-import { freshSeed, useTestEngine } from '../helpers.ts';
+import { freshSeed, useTestEngine, needData } from '../helpers.ts';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const KILL_POINTS = Number(process.env['WEBPRUNE_KILL_POINTS'] ?? 3);
@@ -140,7 +140,7 @@ describe(`kill harness: SIGKILL at ${KILL_POINTS} seeded random points, then --r
 
   for (const c of cases) {
     it(`${c.name}: ends with the uninterrupted run's weights and metrics.jsonl`, async function () {
-      if (c.needsData && !haveData) this.skip();
+      if (c.needsData) needData(this, 'glue/MRPC', 'glue/STS-B');
       const seed = freshSeed();
       const reference = path.join(root, `${c.name}-reference`);
       const straight = await cli(c.args(reference));

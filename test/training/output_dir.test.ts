@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { OutputDirError, validateOutputDir } from '../../training/output_dir.ts';
+import { skipBecause } from '../helpers.ts';
 
 /** Runs validateOutputDir in a child process with a deadline: a hang fails the test instead of the suite. */
 function validateInChild(dir: string): { status: number | null; output: string; timedOut: boolean } {
@@ -67,8 +68,7 @@ describe('output directories are validated before any work', () => {
     const ro = path.join(root, 'ro');
     const full = path.join(root, 'full');
     if (!mountTmpfs(ro, 'ro,size=64k') || !mountTmpfs(full, 'size=8k')) {
-      console.warn('    skipped: cannot mount a tmpfs here (needs root)');
-      this.skip();
+      skipBecause(this, 'cannot mount a tmpfs here (needs root)', 'lacks');
     }
     mounts.push(ro, full);
     expect(() => validateOutputDir(path.join(ro, 'out', 'x'), '--out')).to.throw(OutputDirError, `--out ${path.join(ro, 'out', 'x')}: ${path.join(ro, 'out')}: cannot create the directory: read-only file system (EROFS)`);
