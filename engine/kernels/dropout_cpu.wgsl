@@ -17,8 +17,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var j = 0u; j < V; j++) {
     let i = first + j;
     if (i >= n4) { break; }
-    let r = philox4x32(vec4<u32>(i, 0u, 0u, 0u), params.key);
-    let u = vec4<f32>(u01(r.x), u01(r.y), u01(r.z), u01(r.w));
+    let u = philox_uniform4(params.key, i);
     let out = select(vec4<f32>(0.0), x[i] * params.scale, u >= vec4<f32>(params.p));
     if (4u * i + 3u < params.n) {
       y[i] = out;

@@ -21,8 +21,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (4u * blk >= params.n) {
     return;
   }
-  let r = philox4x32(vec4<u32>(blk, 0u, 0u, 0u), params.key);
-  let u = vec4<f32>(u01(r.x), u01(r.y), u01(r.z), u01(r.w));
+  let u = philox_uniform4(params.key, blk);
   for (var t = 0u; t < 4u; t++) {
     let i = 4u * blk + t;
     if (i >= params.n) { break; }

@@ -32,6 +32,12 @@ fn u01(x: u32) -> f32 {
   return (f32(x >> 8u) + 0.5) * (1.0 / 16777216.0);
 }
 
+// Uniforms 4·blk … 4·blk + 3 of the stream with this key (one Philox block).
+fn philox_uniform4(key: vec2<u32>, blk: u32) -> vec4<f32> {
+  let r = philox4x32(vec4<u32>(blk, 0u, 0u, 0u), key);
+  return vec4<f32>(u01(r.x), u01(r.y), u01(r.z), u01(r.w));
+}
+
 // The i-th uniform of the stream with this key.
 fn philox_uniform(key: vec2<u32>, i: u32) -> f32 {
   let r = philox4x32(vec4<u32>(i / 4u, 0u, 0u, 0u), key);
