@@ -4,15 +4,36 @@
 // elements per loop) and several elements per invocation (fewer index computations and
 // invocations) are what make this memory-bound kernel fast; a GPU prefers one element per thread.
 // The last vec4 of a tensor whose size is not a multiple of 4 is written component by component.
+// With a FiniteWatch (watch_serial ≠ 0) the written values are checked in the same pass, as in
+// adamw.wgsl: one vector test per vec4, the per-element record only where it finds something.
+#include "lib/finite_flag.wgsl"
+
 const V = 4u;
 
-struct Params { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32 }
+struct Params {
+  n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32,
+  watch_serial: u32, watch_step: u32, watch_slot: u32,
+}
 @group(0) @binding(0) var<storage, read_write> param: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> grad: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> m: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> v: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> clip_scale: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(6) var<storage, read_write> flag: array<atomic<u32>>;
+
+// Checks the first `valid` components of the vec4 at element 4·i of each part.
+fn watch4(i: u32, valid: u32, p: vec4<f32>, mi: vec4<f32>, vi: vec4<f32>) {
+  if (!(any_nonfinite4(p) || any_nonfinite4(mi) || any_nonfinite4(vi))) {
+    return;
+  }
+  let check = FiniteCheck(params.watch_serial, params.watch_step, params.watch_slot);
+  for (var t = 0u; t < valid; t++) {
+    finite_flag_value(check, params.n, 0u, 4u * i + t, p[t]);
+    finite_flag_value(check, params.n, 1u, 4u * i + t, mi[t]);
+    finite_flag_value(check, params.n, 2u, 4u * i + t, vi[t]);
+  }
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -29,7 +50,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let mi = params.beta1 * m[i] + (1.0 - params.beta1) * g;
     let vi = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;
     let p = param[i] * decay - params.lr * (mi / params.bc1) / (sqrt(vi / params.bc2) + params.eps);
-    if (4u * i + 3u < params.n) {
+    let valid = min(4u, params.n - 4u * i);
+    if (params.watch_serial != 0u) {
+      // Components past n of the last vec4 may hold anything: only the valid ones are checked.
+      watch4(i, valid, p, mi, vi);
+    }
+    if (valid == 4u) {
       m[i] = mi;
       v[i] = vi;
       param[i] = p;

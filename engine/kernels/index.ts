@@ -5,6 +5,7 @@
  * test/engine/kernel_registry.test.ts checks that every .wgsl file of the project is defined once.
  */
 import { defineKernel } from '../runtime/kernel_registry.ts';
+import libFiniteFlag from './lib/finite_flag.wgsl';
 import libGemmCpu from './lib/gemm_cpu.wgsl';
 import libGemmTile from './lib/gemm_tile.wgsl';
 import libMath from './lib/math.wgsl';
@@ -61,6 +62,7 @@ import { F16_KERNELS } from './f16/index.ts';
 
 /** Include files every kernel can use, by the path written in `#include "..."`. */
 export const CORE_LIBRARY: Readonly<Record<string, string>> = {
+  'lib/finite_flag.wgsl': libFiniteFlag,
   'lib/gemm_cpu.wgsl': libGemmCpu,
   'lib/gemm_tile.wgsl': libGemmTile,
   'lib/math.wgsl': libMath,

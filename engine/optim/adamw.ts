@@ -17,7 +17,7 @@ import { noGrad } from '../autograd.ts';
 import { keep, tidy } from '../scope.ts';
 import { Tensor, grid1d } from '../tensor.ts';
 import { K } from '../kernels/index.ts';
-import type { FiniteWatch } from '../finite_watch.ts';
+import { type FiniteWatch, activeFiniteWatch } from '../finite_watch.ts';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -35,9 +35,12 @@ export interface AdamWOptions {
   /** Clip the global gradient norm over all groups to this value (none when undefined). */
   maxGradNorm?: number;
   /**
-   * Checks every gradient before the update (labels `PARAM.grad`) and every parameter after it
-   * (labels `PARAM`), under the optimizer's step count, for NaN and ±Infinity; read the watch when
-   * the loss is read. Gradients are checked before clipping, which would spread one NaN to all.
+   * Checks every gradient before the update (labels `PARAM.grad`, a pass of its own) and, inside
+   * the update kernel, every parameter and moment it writes (labels `PARAM`, `PARAM.exp_avg`,
+   * `PARAM.exp_avg_sq`), under the optimizer's step count, for NaN and ±Infinity; read the watch
+   * when the loss is read. Gradients are checked before clipping, which would spread one NaN to all.
+   * Without this option, a watch made active by the run loop (FiniteWatch.activate) gets the
+   * in-kernel checks of what is written, under the loop's step (no gradient pass).
    */
   finiteWatch?: FiniteWatch;
 }
@@ -101,19 +104,35 @@ export class AdamW {
     const withGrad = this.groups.flatMap((g) => g.params.filter((p) => p.grad).map((p) => [g, p] as const));
     if (withGrad.length === 0) return;
     this.finiteWatch?.check(t, withGrad.map(([, p]) => [`${p.label}.grad`, p.grad] as const));
+    const watching = this.finiteWatch ? { watch: this.finiteWatch, step: t } : activeFiniteWatch();
     const scale = this.maxGradNorm === undefined ? this.one : this.clipScale(withGrad.map(([, p]) => p.grad!));
     const cpu = getEngine().deviceClass === 'cpu';
     for (const [group, p] of withGrad) {
       const s = this.stateOf(p);
+      const parts = [[p.label, p], [`${p.label}.exp_avg`, s.m], [`${p.label}.exp_avg_sq`, s.v]] as const;
+      const check = watching?.watch.fused(watching.step, parts) ?? null;
       launch(cpu ? K.adamwCpu : K.adamw, {
-        tensors: { param: p, grad: p.grad!, m: s.m, v: s.v, clip_scale: scale },
+        tensors: { param: p, grad: p.grad!, m: s.m, v: s.v, clip_scale: scale, flag: check?.flag ?? null },
         uniforms: {
-          params: { n: p.size, lr: group.lr * lrScale, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weight_decay: group.weightDecay ?? 0, bc1, bc2 },
+          params: {
+            n: p.size,
+            lr: group.lr * lrScale,
+            beta1: this.beta1,
+            beta2: this.beta2,
+            eps: this.eps,
+            weight_decay: group.weightDecay ?? 0,
+            bc1,
+            bc2,
+            watch_serial: check?.serial ?? 0,
+            watch_step: check?.step ?? 0,
+            watch_slot: check?.slot ?? 0,
+          },
         },
         workgroups: cpu ? grid1d(Math.ceil(p.size / (4 * ADAMW_CPU_VEC4S)), 64) : grid1d(p.size),
       });
+      // Too large to share one check's index space: a pass of its own after the update.
+      if (watching && !check) watching.watch.check(watching.step, parts);
     }
-    this.finiteWatch?.check(t, withGrad.map(([, p]) => [p.label, p] as const));
   }
 
   /** [scale, norm] on the GPU: the clipping factor for max_norm over all gradients. */

@@ -119,3 +119,94 @@ describeEachDeviceClass('FiniteWatch in AdamW: the step and the gradient where a
     watch.dispose();
   });
 });
+
+// The run loop's check of the training state, fused into the update: with an active watch, AdamW
+// flags the parameter, exp_avg and exp_avg_sq it writes (parts 0, 1, 2 of one check) without a
+// pass of its own, and check() then skips them at that step.
+describeEachDeviceClass('FiniteWatch fused into AdamW: what an update writes, checked in its kernel @gpu', () => {
+  /** AdamW's update in float64: which written values are not finite (param, m, v per element). */
+  function reference(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number) {
+    const [b1, b2, eps, wd] = [0.9, 0.999, 1e-8, 0.01];
+    const [bc1, bc2] = [1 - b1, 1 - b2];
+    return Array.from(p, (pi, i) => {
+      const mi = b1 * m[i]! + (1 - b1) * g[i]!;
+      const vi = b2 * v[i]! + (1 - b2) * g[i]! * g[i]!;
+      const pn = pi * (1 - lr * wd) - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
+      return [pn, mi, vi];
+    });
+  }
+  const kindOf = (x: number) => (Number.isNaN(x) ? 'NaN' : x > 0 ? '+Infinity' : '-Infinity');
+
+  it('names the first bad part and element, its count and kinds, at awkward sizes, under the active step and names', async () => {
+    const seed = freshSeed();
+    const rng = new HostRandom(seed);
+    const labels = ['w', 'opt.w.exp_avg', 'opt.w.exp_avg_sq'];
+    for (const n of [...AWKWARD, 1031]) {
+      const p = Float32Array.from({ length: n }, () => rng.normal());
+      const g = Float32Array.from({ length: n }, () => rng.normal());
+      const m = Float32Array.from({ length: n }, () => 0.1 * rng.normal());
+      const v = Float32Array.from({ length: n }, () => 0.1 * rng.uniform());
+      // Non-finite values planted in one to three of param, m, v at random places.
+      const planted = [p, m, v].filter(() => rng.uniform() < 0.6);
+      if (planted.length === 0) planted.push([p, m, v][rng.int(3)]!);
+      for (const x of planted) for (let k = 1 + rng.int(2); k > 0; k--) x[rng.int(n)] = [NaN, Infinity, -Infinity][rng.int(3)]!;
+      const w = E.parameter(p, [n], 'w');
+      w.grad = E.tensor(g, [n]);
+      const opt = new E.AdamW([{ params: [w], lr: 0.01, weightDecay: 0.01 }]);
+      const state = opt.stateTensors();
+      E.getEngine().queue.upload(state.get('w.exp_avg')!.buffer, m);
+      E.getEngine().queue.upload(state.get('w.exp_avg_sq')!.buffer, v);
+      const watch = new E.FiniteWatch();
+      watch.activate(12, [['w', w], ['opt.w.exp_avg', state.get('w.exp_avg')!], ['opt.w.exp_avg_sq', state.get('w.exp_avg_sq')!]]);
+      opt.step();
+      watch.deactivate();
+      const found = await watch.read();
+      const ref = reference(p, g, m, v, 0.01);
+      const ctx = `n=${n} seed=${seed}`;
+      const part = [0, 1, 2].find((k) => ref.some((r) => !Number.isFinite(r[k]!)));
+      if (part === undefined) {
+        expect(found, ctx).to.equal(null);
+      } else {
+        const bad = ref.map((r, i) => [r[part]!, i] as const).filter(([x]) => !Number.isFinite(x));
+        expect(found, ctx).to.deep.equal({
+          step: 12,
+          label: labels[part],
+          shape: [n],
+          index: bad[0]![1],
+          count: bad.length,
+          kinds: ['NaN', '+Infinity', '-Infinity'].filter((k) => bad.some(([x]) => kindOf(x) === k)),
+        });
+      }
+      opt.dispose();
+      w.dispose();
+      watch.dispose();
+    }
+  });
+
+  it('leaves a clean update unflagged, and check() skips what the update checked at that step only', async () => {
+    const w = E.parameter([1, 2, 3, 4, 5], [5], 'w');
+    const other = E.tensor([1, 2], [2], 'f32', 'other');
+    w.grad = E.tensor([0.5, -1, 2, 0, 1], [5]);
+    const opt = new E.AdamW([{ params: [w], lr: 0.1 }]);
+    const watch = new E.FiniteWatch();
+    watch.activate(3);
+    opt.step();
+    watch.deactivate();
+    expect(await watch.read(), 'clean update').to.equal(null);
+    // Poisoned after the update: step 3's check of w was the update's own, so check() skips w there...
+    E.getEngine().queue.upload(w.buffer, new Float32Array([NaN]), 8);
+    watch.check(3, [['w', w], ['other', other]]);
+    expect(await watch.read(), 'skipped at step 3').to.equal(null);
+    // ...and checks it at the next step.
+    watch.check(4, [['w', w], ['other', other]]);
+    expect(await watch.read()).to.deep.equal({ step: 4, label: 'w', shape: [5], index: 2, count: 1, kinds: ['NaN'] });
+    // Without an active watch, AdamW checks nothing.
+    watch.reset();
+    opt.step();
+    expect(await watch.read(), 'inactive').to.equal(null);
+    expect(() => new E.FiniteWatch().activate(1.5)).to.throw(/step must be an integer/);
+    opt.dispose();
+    for (const x of [w, other]) x.dispose();
+    watch.dispose();
+  });
+});

@@ -127,10 +127,17 @@ class PhaseLoop {
     if (bad) throw new Error(`non-finite state at ${this.phase.name} ${E.describeNonFiniteValue(bad)}; ${this.kept()}`);
   }
 
-  /** Records this step's check of every f32 state tensor (one elementwise pass each, no readback). */
-  private checkFinite(): void {
-    const f32 = [...this.phase.stateTensors()].filter(([, t]) => t.dtype === 'f32');
-    this.watch.check(this.step, f32);
+  /** The phase's f32 state tensors, by name (what the watch checks). */
+  private f32State(): Array<[string, Tensor]> {
+    return [...this.phase.stateTensors()].filter(([, t]) => t.dtype === 'f32');
+  }
+
+  /**
+   * Records this step's check of every f32 state tensor (no readback): one elementwise pass each,
+   * except those an optimizer already checked in its update kernel during the step.
+   */
+  private checkFinite(state: Array<[string, Tensor]>): void {
+    this.watch.check(this.step, state);
   }
 
   private async checkpoint(): Promise<void> {
@@ -160,10 +167,19 @@ class PhaseLoop {
       }
       run.countStep();
       E.profileStepStart(); // --profile: what ran since the last step (evaluation, checkpoints) is left out
-      const scalars = phase.step(this.step);
+      // Optimizers check what they write inside their update kernels (FiniteWatch.activate);
+      // checkFinite then passes over the state tensors no optimizer wrote in this step.
+      const state = this.f32State();
+      this.watch.activate(this.step + 1, state);
+      let scalars: Tensor;
+      try {
+        scalars = phase.step(this.step);
+      } finally {
+        this.watch.deactivate();
+      }
       this.step++;
       this.stepsHere++;
-      this.checkFinite();
+      this.checkFinite(state);
       this.accumulate(scalars);
       // Keep the GPU at most one step behind: the time limit then measures finished work.
       const previous = inFlight;
