@@ -10,6 +10,9 @@
 
 struct Params {
   n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32,
+  // 1 − β1 and 1 − β2 from the host in float64: 1 − 0.999 in f32 is off by 1.3e-5 (0.999 rounds
+  // to 0.99900001), which scaled v by that much and every update by half of it.
+  one_minus_beta1: f32, one_minus_beta2: f32,
   watch_serial: u32, watch_step: u32, watch_slot: u32,
 }
 @group(0) @binding(0) var<storage, read_write> param: array<f32>;
@@ -27,8 +30,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     return;
   }
   let g = grad[i] * clip_scale[0];
-  let mi = params.beta1 * m[i] + (1.0 - params.beta1) * g;
-  let vi = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;
+  let mi = params.beta1 * m[i] + params.one_minus_beta1 * g;
+  let vi = params.beta2 * v[i] + params.one_minus_beta2 * g * g;
   m[i] = mi;
   v[i] = vi;
   let p = param[i] * (1.0 - params.lr * params.weight_decay) - params.lr * (mi / params.bc1) / (sqrt(vi / params.bc2) + params.eps);

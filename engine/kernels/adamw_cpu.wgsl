@@ -12,6 +12,9 @@ const V = 4u;
 
 struct Params {
   n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32,
+  // 1 − β1 and 1 − β2 from the host in float64: 1 − 0.999 in f32 is off by 1.3e-5 (0.999 rounds
+  // to 0.99900001), which scaled v by that much and every update by half of it.
+  one_minus_beta1: f32, one_minus_beta2: f32,
   watch_serial: u32, watch_step: u32, watch_slot: u32,
 }
 @group(0) @binding(0) var<storage, read_write> param: array<vec4<f32>>;
@@ -47,8 +50,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       break;
     }
     let g = grad[i] * cs;
-    let mi = params.beta1 * m[i] + (1.0 - params.beta1) * g;
-    let vi = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;
+    let mi = params.beta1 * m[i] + params.one_minus_beta1 * g;
+    let vi = params.beta2 * v[i] + params.one_minus_beta2 * g * g;
     let p = param[i] * decay - params.lr * (mi / params.bc1) / (sqrt(vi / params.bc2) + params.eps);
     let valid = min(4u, params.n - 4u * i);
     if (params.watch_serial != 0u) {

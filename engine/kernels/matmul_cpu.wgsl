@@ -11,17 +11,21 @@
 // workgroup. Tiling and why: lib/gemm_cpu.wgsl.
 //
 // Operands are bound as vec4 arrays. When an operand's rows and batch offsets are whole vec4s
-// (a_vec4, b_vec4, c_vec4: leading dimension and strides multiples of 4) a load is one vec4 (4
-// elements per lane loop); otherwise the kernel reads single elements (the awkward sizes pruning
-// and tests produce), about 1.5× slower. Those flags and has_bias are uniforms (a uniform branch
-// costs a few instructions next to a load's ~40): only the transposes are pipeline constants, as
-// every pipeline variant is seconds of shader compilation on a CPU driver.
+// (A_VEC4, B_VEC4: leading dimension and strides multiples of 4) a load is one vec4 (4 elements
+// per lane loop); otherwise the kernel reads single elements (the awkward sizes pruning and tests
+// produce). Those two are pipeline constants, like the transposes: as uniforms (one pipeline for
+// both kinds of load, a uniform branch per load) the peak GEMM ran at 23 GFLOP/s against 36 with
+// the element path compiled out (bench/results/cpu_gemm_sweep.md), since llvmpipe does not skip
+// the untaken side of a branch on a uniform as cheaply as a GPU. c_vec4 (the epilogue's stores,
+// once per tile) and has_bias stay uniforms: each pipeline variant is seconds of compilation.
 enable subgroups;
 
 #include "lib/gemm_cpu.wgsl"
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
+override A_VEC4: bool = true;
+override B_VEC4: bool = true;
 
 struct Params {
   M: u32,
@@ -41,8 +45,6 @@ struct Params {
   alpha_gate: u32,
   alpha_scale: f32,
   has_bias: u32,
-  a_vec4: u32,
-  b_vec4: u32,
   c_vec4: u32,
 }
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
@@ -87,21 +89,21 @@ fn below_k(k: u32) -> vec4<bool> {
 
 fn load_a_k(row: u32, k: u32) -> vec4<f32> {
   let m = min(row, params.M - 1u);
-  return select(vec4<f32>(0.0), a_run(a_base + m * params.lda + min(k, params.K - 1u), 1u, k, params.K, params.a_vec4 != 0u), below_k(k));
+  return select(vec4<f32>(0.0), a_run(a_base + m * params.lda + min(k, params.K - 1u), 1u, k, params.K, A_VEC4), below_k(k));
 }
 fn load_a_m(row: u32, k: u32) -> vec4<f32> {
   let m = min(row, (params.M - 1u) & ~3u);
   let kk = min(k, params.K - 1u);
-  return select(vec4<f32>(0.0), a_run(a_base + kk * params.lda + m, 1u, m, params.M, params.a_vec4 != 0u), k < params.K);
+  return select(vec4<f32>(0.0), a_run(a_base + kk * params.lda + m, 1u, m, params.M, A_VEC4), k < params.K);
 }
 fn load_b_k(col: u32, k: u32) -> vec4<f32> {
   let n = min(col, params.N - 1u);
-  return select(vec4<f32>(0.0), b_run(b_base + n * params.ldb + min(k, params.K - 1u), 1u, k, params.K, params.b_vec4 != 0u), below_k(k));
+  return select(vec4<f32>(0.0), b_run(b_base + n * params.ldb + min(k, params.K - 1u), 1u, k, params.K, B_VEC4), below_k(k));
 }
 fn load_b_n(col: u32, k: u32) -> vec4<f32> {
   let n = min(col, (params.N - 1u) & ~3u);
   let kk = min(k, params.K - 1u);
-  return select(vec4<f32>(0.0), b_run(b_base + kk * params.ldb + n, 1u, n, params.N, params.b_vec4 != 0u), k < params.K);
+  return select(vec4<f32>(0.0), b_run(b_base + kk * params.ldb + n, 1u, n, params.N, B_VEC4), k < params.K);
 }
 
 @compute @workgroup_size(SG)

@@ -64,7 +64,7 @@ export function launchCpuGemm(g: CpuGemm): void {
   const tile = cpuGemmTile(g.M, transA, transB, SG);
   launch(K.matmulCpu, {
     defines: { SG, ...tile },
-    constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 },
+    constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, A_VEC4: whole(lda, sa.outer, sa.inner), B_VEC4: whole(ldb, sb.outer, sb.inner) },
     tensors: { a: g.a, b: g.b, bias: g.bias ?? null, alpha: g.alpha ?? null, c: g.c },
     uniforms: {
       params: {
@@ -85,8 +85,6 @@ export function launchCpuGemm(g: CpuGemm): void {
         alpha_gate: g.alphaGate ? 1 : 0,
         alpha_scale: g.scale ?? 1,
         has_bias: g.bias ? 1 : 0,
-        a_vec4: whole(lda, sa.outer, sa.inner),
-        b_vec4: whole(ldb, sb.outer, sb.inner),
         c_vec4: whole(ldc, sc.outer, sc.inner, g.N),
       },
     },

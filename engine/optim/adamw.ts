@@ -119,6 +119,8 @@ export class AdamW {
             lr: group.lr * lrScale,
             beta1: this.beta1,
             beta2: this.beta2,
+            one_minus_beta1: 1 - this.beta1,
+            one_minus_beta2: 1 - this.beta2,
             eps: this.eps,
             weight_decay: group.weightDecay ?? 0,
             bc1,

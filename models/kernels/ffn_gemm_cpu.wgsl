@@ -8,8 +8,11 @@
 // dimension is a multiple of 4 (masked_ffn.ts pads the compact activations' width to one), a
 // gathered axis element by element through the unit list: a gathered k of a transposed b (the
 // forward down-projection, w2[:, unit(k)]) costs ~20% of the GEMM's time over a dense one.
-// Operand transposes are pipeline constants (three layouts occur: NT, NN, TN); the other flags
-// are uniforms, as in the GPU kernel, to keep pipeline variants (seconds of compilation each) few.
+// Operand transposes are pipeline constants (three layouts occur: NT, NN, TN), and so is whether
+// each operand's load along its contiguous axis is a whole vec4 (A_VEC4, B_VEC4: no gather on that
+// axis, leading dimension a multiple of 4): llvmpipe pays for the element path of a uniform branch
+// even when it is not taken (matmul_cpu.wgsl: 23 against 36 GFLOP/s). The other flags are uniforms,
+// as in the GPU kernel, to keep pipeline variants (seconds of compilation each) few.
 // Workgroups whose rows or columns start past a count return at once.
 enable subgroups;
 
@@ -18,6 +21,9 @@ enable subgroups;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
+// lda % 4 = 0; for b: ldb % 4 = 0 and no gather along the stored row (k when TRANS_B, else n).
+override A_VEC4: bool = true;
+override B_VEC4: bool = true;
 
 struct Params {
   M: u32,
@@ -74,7 +80,7 @@ fn below_k(k: u32) -> vec4<bool> {
 
 fn load_a_k(row: u32, k: u32) -> vec4<f32> {
   let base = min(row, M - 1u) * params.lda;
-  if (params.lda % 4u == 0u) {
+  if (A_VEC4) {
     return select(vec4<f32>(0.0), a[(base + min(k, K - 1u)) / 4u], below_k(k));
   }
   var r = vec4<f32>(0.0);
@@ -88,7 +94,7 @@ fn load_a_m(row: u32, k: u32) -> vec4<f32> {
   let m = min(row, (M - 1u) & ~3u);
   let base = min(k, K - 1u) * params.lda + m;
   var r = vec4<f32>(0.0);
-  if (params.lda % 4u == 0u) {
+  if (A_VEC4) {
     r = a[base / 4u];
   } else {
     for (var t = 0u; t < 4u; t++) {
@@ -101,7 +107,7 @@ fn load_a_m(row: u32, k: u32) -> vec4<f32> {
 // op(b)(k .. k+3, col) of a b stored [N, K]: stored row unit(col), stored columns unit(k + t).
 fn load_b_k(col: u32, k: u32) -> vec4<f32> {
   let base = unit_of(min(col, N - 1u), params.gather_n) * params.ldb;
-  if (params.gather_k == 0u && params.ldb % 4u == 0u) {
+  if (B_VEC4) {
     return select(vec4<f32>(0.0), b[(base + min(k, K - 1u)) / 4u], below_k(k));
   }
   var r = vec4<f32>(0.0);
@@ -116,7 +122,7 @@ fn load_b_n(col: u32, k: u32) -> vec4<f32> {
   let n = min(col, (N - 1u) & ~3u);
   let base = unit_of(min(k, K - 1u), params.gather_k) * params.ldb;
   var r = vec4<f32>(0.0);
-  if (params.gather_n == 0u && params.ldb % 4u == 0u) {
+  if (B_VEC4) {
     r = b[(base + n) / 4u];
   } else {
     for (var t = 0u; t < 4u; t++) {

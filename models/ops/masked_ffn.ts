@@ -71,7 +71,7 @@ function gemm(g: Gemm): void {
   const tile = cpu ? cpuGemmTile(g.M, !!g.transA, !!g.transB, SG) : null;
   launch(cpu ? BERT_KERNELS.ffnGemmCpu : BERT_KERNELS.ffnGemm, {
     defines: tile ? { SG, ...tile } : undefined,
-    constants: tile ? { TRANS_A: g.transA ? 1 : 0, TRANS_B: g.transB ? 1 : 0 } : undefined,
+    constants: tile ? cpuLoadConstants(g) : undefined,
     tensors: { a: g.a, b: g.b, bias: g.bias ?? null, z: g.z ?? null, aux: g.aux ?? null, units: g.active ?? null, c: g.c, c2 },
     uniforms: {
       params: {
@@ -97,6 +97,17 @@ function gemm(g: Gemm): void {
     workgroups: tile ? [Math.ceil(g.N / (4 * tile.TQ * SG)), Math.ceil(g.M / tile.TM)] : [Math.ceil(g.N / 64), Math.ceil(g.M / 64)],
   });
   if (!g.c2) c2.dispose();
+}
+
+/** The CPU kernel's pipeline constants: transposes, and which operand loads are whole vec4s. */
+function cpuLoadConstants(g: Gemm): Record<string, number> {
+  const bGathered = g.transB ? g.gatherK : g.gatherN;
+  return {
+    TRANS_A: g.transA ? 1 : 0,
+    TRANS_B: g.transB ? 1 : 0,
+    A_VEC4: g.lda % 4 === 0 ? 1 : 0,
+    B_VEC4: !bGathered && g.ldb % 4 === 0 ? 1 : 0,
+  };
 }
 
 /**
