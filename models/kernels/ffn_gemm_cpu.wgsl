@@ -4,15 +4,16 @@
 // (one subgroup per workgroup, TM rows × 4·TQ columns per lane, rows of op(a) shared through
 // subgroup shuffles, no workgroup memory or barriers) and why it suits a CPU driver.
 //
-// Loads follow the stored layouts: op(a) and ungathered op(b) are read as vec4s when their leading
-// dimension is a multiple of 4 (masked_ffn.ts pads the compact activations' width to one), a
-// gathered axis element by element through the unit list: a gathered k of a transposed b (the
-// forward down-projection, w2[:, unit(k)]) costs ~20% of the GEMM's time over a dense one.
-// Operand transposes are pipeline constants (three layouts occur: NT, NN, TN), and so is whether
-// each operand's load along its contiguous axis is a whole vec4 (A_VEC4, B_VEC4: no gather on that
-// axis, leading dimension a multiple of 4): llvmpipe pays for the element path of a uniform branch
-// even when it is not taken (matmul_cpu.wgsl: 23 against 36 GFLOP/s). The other flags are uniforms,
-// as in the GPU kernel, to keep pipeline variants (seconds of compilation each) few.
+// Loads never go through the unit list: with a list, masked_ffn.ts passes w1's active rows and
+// w2's active columns already copied into compact buffers (ffn_gather_cpu.wgsl), since a lookup
+// per load inside the k loop halved the speed of a listed FFN here; gather_n and gather_k only
+// steer the epilogue's bias and z lookups. op(a) and op(b) are read as vec4s when their leading
+// dimension is a multiple of 4 (masked_ffn.ts pads the compact widths to one), else element by
+// element. Operand transposes are pipeline constants (three layouts occur: NT, NN, TN), and so is
+// whether each operand's rows are whole vec4s (A_VEC4, B_VEC4): llvmpipe pays for the element path
+// of a uniform branch even when it is not taken (matmul_cpu.wgsl: 23 against 36 GFLOP/s). The
+// other flags are uniforms, as in the GPU kernel, to keep pipeline variants (seconds of
+// compilation each) few.
 // Workgroups whose rows or columns start past a count return at once.
 enable subgroups;
 
@@ -21,7 +22,7 @@ enable subgroups;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
-// lda % 4 = 0; for b: ldb % 4 = 0 and no gather along the stored row (k when TRANS_B, else n).
+// lda % 4 = 0 and ldb % 4 = 0.
 override A_VEC4: bool = true;
 override B_VEC4: bool = true;
 
@@ -104,29 +105,29 @@ fn load_a_m(row: u32, k: u32) -> vec4<f32> {
   return select(vec4<f32>(0.0), r, k < K);
 }
 
-// op(b)(k .. k+3, col) of a b stored [N, K]: stored row unit(col), stored columns unit(k + t).
+// op(b)(k .. k+3, col) of a b stored [N, K].
 fn load_b_k(col: u32, k: u32) -> vec4<f32> {
-  let base = unit_of(min(col, N - 1u), params.gather_n) * params.ldb;
+  let base = min(col, N - 1u) * params.ldb;
   if (B_VEC4) {
     return select(vec4<f32>(0.0), b[(base + min(k, K - 1u)) / 4u], below_k(k));
   }
   var r = vec4<f32>(0.0);
   for (var t = 0u; t < 4u; t++) {
-    if (k + t < K) { r[t] = b_at(base + unit_of(k + t, params.gather_k)); }
+    if (k + t < K) { r[t] = b_at(base + k + t); }
   }
   return r;
 }
 
-// op(b)(k, col .. col+3) of a b stored [K, N]: stored row unit(k), stored columns unit(col + t).
+// op(b)(k, col .. col+3) of a b stored [K, N].
 fn load_b_n(col: u32, k: u32) -> vec4<f32> {
   let n = min(col, (N - 1u) & ~3u);
-  let base = unit_of(min(k, K - 1u), params.gather_k) * params.ldb;
+  let base = min(k, K - 1u) * params.ldb;
   var r = vec4<f32>(0.0);
   if (B_VEC4) {
     r = b[(base + n) / 4u];
   } else {
     for (var t = 0u; t < 4u; t++) {
-      if (n + t < N) { r[t] = b_at(base + unit_of(n + t, params.gather_n)); }
+      if (n + t < N) { r[t] = b_at(base + n + t); }
     }
   }
   return select(vec4<f32>(0.0), r, k < K);

@@ -14,6 +14,7 @@ import ffnColsum from './ffn_colsum.wgsl';
 import ffnCompact from './ffn_compact.wgsl';
 import ffnGemm from './ffn_gemm.wgsl';
 import ffnGemmCpu from './ffn_gemm_cpu.wgsl';
+import ffnGatherCpu from './ffn_gather_cpu.wgsl';
 import attentionKvTiles from './lib/attention_kv_tiles.wgsl';
 import attentionRows from './lib/attention_rows.wgsl';
 import residualInput from './residual_input.wgsl';
@@ -37,6 +38,7 @@ export const BERT_KERNELS = {
   ffnCompact: defineKernel('ffn_compact', ffnCompact),
   ffnGemm: defineKernel('ffn_gemm', ffnGemm),
   ffnGemmCpu: defineKernel('ffn_gemm_cpu', ffnGemmCpu),
+  ffnGatherCpu: defineKernel('ffn_gather_cpu', ffnGatherCpu),
   ffnColsum: defineKernel('ffn_colsum', ffnColsum),
   residualInput: defineKernel('residual_input', residualInput),
   residualInputBackward: defineKernel('residual_input_backward', residualInputBackward),
