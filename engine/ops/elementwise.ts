@@ -124,22 +124,37 @@ function vec4Mode(strides: readonly number[]): number {
   return 0;
 }
 
+/**
+ * How binary_cpu.wgsl reads an operand with these strides over the merged output shape (modes in
+ * lib/strided_vec4.wgsl): laid out as the output (3), a single element (4), else by vec4 rows (1, 2)
+ * when the innermost dimension is a multiple of 4, else element by element (0).
+ */
+function operandMode(shape: readonly number[], strides: readonly number[]): number {
+  let expected = 1;
+  let same = true;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (strides[d] !== expected) same = false;
+    expected *= shape[d]!;
+  }
+  if (same) return 3;
+  if (strides.every((s) => s === 0)) return 4;
+  return (shape[shape.length - 1] ?? 1) % 4 === 0 ? vec4Mode(strides) : 0;
+}
+
 function launchBinary(name: BinaryOpName, a: Tensor, b: Tensor): Tensor {
   checkF32(name, a, b);
   const shape = broadcastShapes(name, a.shape, b.shape);
   const c = Tensor.empty(shape, 'f32', `${name}#`);
   const merged = mergeDims(shape, [broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
   if (getEngine().deviceClass === 'cpu') {
+    const mode = (strides: readonly number[]) => operandMode(merged.shape, strides);
     launch(K.binaryCpu, {
-      constants: { OP: BINARY_OPS[name] },
+      constants: { OP: BINARY_OPS[name], A_MODE: mode(merged.strides[0]!), B_MODE: mode(merged.strides[1]!) },
       tensors: { a, b, c },
       uniforms: {
         params: {
           n: c.size,
           rank: merged.shape.length,
-          vec4_rows: (merged.shape[merged.shape.length - 1] ?? 1) % 4 === 0 ? 1 : 0,
-          a_mode: vec4Mode(merged.strides[0]!),
-          b_mode: vec4Mode(merged.strides[1]!),
           shape: pack8(merged.shape, name),
           a_strides: pack8(merged.strides[0]!, name),
           b_strides: pack8(merged.strides[1]!, name),

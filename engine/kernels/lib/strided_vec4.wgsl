@@ -10,3 +10,8 @@
 const MODE_ELEMENTS = 0u;
 const MODE_VEC4 = 1u;
 const MODE_BROADCAST = 2u;
+// Two layouts that need no offset arithmetic (its divisions are per-lane scalar loops on a CPU
+// driver and cost several times the access itself): the operand is laid out as the output
+// (element e at e), or it is a single element.
+const MODE_SAME = 3u;
+const MODE_SCALAR = 4u;
