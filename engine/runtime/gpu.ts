@@ -6,6 +6,8 @@
  * (`scripts/setup.sh` installs it).
  */
 import { create, globals } from 'webgpu';
+import { installPollThrottle } from './dawn_poll.ts';
+import { classifyAdapter } from './device_class.ts';
 import { DAWN_LIMIT_NOTICES, withNativeStderrFiltered } from './native_stderr.ts';
 
 // Dawn's bindings export the WebGPU constants (GPUBufferUsage, GPUMapMode, ...) instead of
@@ -92,6 +94,9 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<Gpu> {
   // Dawn prints two limit-clamping notices while it enumerates adapters: dropped at the source (native_stderr.ts).
   const adapter = await withNativeStderrFiltered(DAWN_LIMIT_NOTICES, () => gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' }));
   if (!adapter) throw new NoAdapterError('requestAdapter() returned null');
+  const description = describeAdapter(adapter);
+  // On a CPU adapter Dawn's busy polling competes with the driver's threads (dawn_poll.ts).
+  if (classifyAdapter(description).deviceClass === 'cpu') installPollThrottle();
 
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
   const requiredLimits: Record<string, number> = {};
@@ -102,7 +107,7 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<Gpu> {
     instance: gpu,
     adapter,
     device,
-    description: describeAdapter(adapter),
+    description,
     features: new Set(device.features),
     dawnOptions: [...(options.dawnOptions ?? [])],
   };

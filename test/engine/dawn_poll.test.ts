@@ -1,0 +1,48 @@
+import { expect } from 'chai';
+import * as E from '../../engine/index.ts';
+import { POLL_ENV, installPollThrottle, pollThrottleCounts } from '../../engine/runtime/dawn_poll.ts';
+import { skipBecause, useTestEngine } from '../helpers.ts';
+
+// Dawn's Node bindings poll for finished GPU work from a setImmediate chain; on a CPU adapter the
+// engine reroutes those polls so that a long wait sleeps between them (engine/runtime/dawn_poll.ts).
+describe('Dawn polling on CPU adapters @gpu', () => {
+  before(useTestEngine);
+
+  it('reroutes Dawn’s polls: at once at the start of a wait, then at most one per millisecond', async function () {
+    const engine = E.getEngine();
+    if (engine.deviceClassChoice.detected !== 'cpu') return skipBecause(this, 'the adapter is a GPU: Dawn keeps its own polling there', 'lacks');
+    if (process.env[POLL_ENV] === 'spin') return skipBecause(this, `${POLL_ENV}=spin keeps Dawn's polling`, 'lacks');
+    const before = pollThrottleCounts();
+    expect(before, 'installed when the engine opened a CPU adapter').to.not.equal(null);
+    // A wait long enough to leave the spinning phase: a GEMM of ~0.5 GFLOP on lavapipe.
+    const a = E.randn([512, 512], { seed: 1 });
+    const b = E.randn([512, 1024], { seed: 2 });
+    await engine.sync();
+    const mid = pollThrottleCounts()!;
+    const t0 = performance.now();
+    const c = E.noGrad(() => E.matmul(E.matmul(a, b), E.matmul(a, b), { transB: true }));
+    await c.read();
+    const waited = performance.now() - t0;
+    const after = pollThrottleCounts()!;
+    const immediate = after.immediate - mid.immediate;
+    const delayed = after.delayed - mid.delayed;
+    expect(immediate + delayed, 'Dawn polled through the throttle').to.be.greaterThan(0);
+    if (waited > 20) expect(delayed, `a ${waited.toFixed(0)} ms wait reached the sleeping phase`).to.be.greaterThan(0);
+    // Sleeping polls are ≥ 1 ms apart (Node's timers): never more of them than milliseconds waited.
+    expect(delayed, `${delayed} sleeping polls in ${waited.toFixed(0)} ms`).to.be.at.most(Math.ceil(waited) + 1);
+    for (const t of [a, b, c]) t.dispose();
+  });
+
+  it('leaves JavaScript callbacks of setImmediate as they were, and can be turned off', async () => {
+    const order: string[] = [];
+    await new Promise<void>((resolve) => {
+      setTimeout(() => {
+        order.push('timeout');
+        resolve();
+      }, 5);
+      setImmediate((x: string) => order.push(x), 'immediate');
+    });
+    expect(order).to.deep.equal(['immediate', 'timeout']);
+    expect(installPollThrottle({ [POLL_ENV]: 'spin' })).to.equal(false);
+  });
+});
