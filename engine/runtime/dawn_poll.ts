@@ -14,15 +14,20 @@
  * one from inside the current one) first polls at full speed for SPIN_MS, so short waits cost
  * what they did; after that each poll first sleeps a tenth of the time waited so far (a futex
  * sleep through Atomics.wait below 1 ms, a 1 ms timer from 10 ms on), so a long wait ends at most
- * ~10% (and 1 ms) after its work. SPIN_MS by measurement: with 0.5 ms, `npm run test:fast` (many
- * waits of a few ms) took 36.8 s against 31.3 s with Dawn's polling, as an idle CPU is slower to
- * wake for the next small dispatch; with 5 ms it took 31.9 and 32.1 s against 33.6 s.
+ * ~10% (and 1 ms) after its work. SPIN_MS by measurement (bench kernels' softmax, layer norm and
+ * GELU rows, single kernels of 0.6–3 ms, and `npm run test:fast`, many short waits): spinning 5 ms
+ * kept those kernels at about half speed (1.6–2.9 ms for softmax), 0.5 ms still at times (medians
+ * 1.86 ms, minimum 1.46), 0.1 ms not (1.38–1.47 ms, tight); the tests took 31.6 s with 0.1 ms,
+ * 30.9–31.1 s with 0.5–2 ms, 31.3–33.6 s with Dawn's own polling. (A first version told waits
+ * apart by the gap between polls, and a new wait inherited the previous one's long sleeps: every
+ * short wait then lasted ≥ 1 ms and the tests took 37 s. A chain is now told apart by whether it
+ * is scheduled from inside a poll.)
  * Dawn looks setImmediate up on the global object at each call, which is what makes this work;
  * the test in test/engine/dawn_poll.test.ts checks that it still does.
  */
 
 /** How long a wait polls at full speed before it sleeps between polls (ms). */
-export const SPIN_MS = 5;
+export const SPIN_MS = 0.1;
 /** A poll sleeps this fraction of the time waited so far, at most MAX_SLEEP_MS. */
 export const SLEEP_FRACTION = 0.1;
 export const MAX_SLEEP_MS = 1;

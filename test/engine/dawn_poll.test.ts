@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as E from '../../engine/index.ts';
-import { POLL_ENV, installPollThrottle, pollThrottleCounts } from '../../engine/runtime/dawn_poll.ts';
+import { POLL_ENV, SLEEP_FRACTION, SPIN_MS, installPollThrottle, pollThrottleCounts } from '../../engine/runtime/dawn_poll.ts';
 import { skipBecause, useTestEngine } from '../helpers.ts';
 
 // Dawn's Node bindings poll for finished GPU work from a setImmediate chain; on a CPU adapter the
@@ -29,8 +29,9 @@ describe('Dawn polling on CPU adapters @gpu', () => {
     expect(immediate + delayed, 'Dawn polled through the throttle').to.be.greaterThan(0);
     if (waited > 20) expect(delayed, `a ${waited.toFixed(0)} ms wait reached the sleeping phase`).to.be.greaterThan(0);
     // Each sleeping poll sleeps a tenth of the time waited (at most 1 ms): the wait grows by 10% per
-    // poll from SPIN_MS (≥ 0.5 ms) to 10 ms (at most ⌈ln 20 / ln 1.1⌉ = 32 polls), then by 1 ms.
-    expect(delayed, `${delayed} sleeping polls in ${waited.toFixed(0)} ms`).to.be.at.most(32 + Math.ceil(waited));
+    // poll from SPIN_MS to 10 ms (⌈ln(10 / SPIN_MS) / ln 1.1⌉ polls), then by 1 ms.
+    const growth = Math.ceil(Math.log(10 / SPIN_MS) / Math.log(1 + SLEEP_FRACTION));
+    expect(delayed, `${delayed} sleeping polls in ${waited.toFixed(0)} ms`).to.be.at.most(growth + Math.ceil(waited));
     for (const t of [a, b, c]) t.dispose();
   });
 
