@@ -52,8 +52,11 @@ describeEachDeviceClass('reductions @gpu', () => {
     [[7, 33], [0], false],
     [[7, 33], [1], true],
     [[33, 129], [0], false], // column sums (wide inner): reduce_sum_cols
-    [[3, 7, 33], [0, 2], false], // non-adjacent axes: permuted first
+    [[3, 7, 33], [0, 2], false], // non-adjacent axes: one reduction per run of adjacent axes
     [[1, 7, 1], [0, 2], true],
+    [[7, 33, 2], [0, 2], false], // the second reduction (over 7, inner 33) by columns
+    [[2, 3, 1, 7], [0, 1, 3], true],
+    [[2, 3, 2, 5, 2], [0, 2, 4], false], // three runs
   ];
   it('sum and mean over axes', async () => {
     for (const [shape, axes, keep] of SUMS) {
