@@ -5,7 +5,7 @@
 // pipeline constants, not uniforms: llvmpipe pays for the per-element path of a uniform branch
 // even when no lane takes it ([1024, 128] + [1024, 128]: 0.67-0.90 ms as uniforms, against 0.16 ms
 // for a unary map over the same tensor), and so are MODE_SAME / MODE_SCALAR (lib/strided_vec4.wgsl),
-// which skip the offset arithmetic.
+// and MODE_ROW, which skip most of the offset arithmetic.
 #include "lib/strided_vec4.wgsl"
 
 override OP: u32;
@@ -15,6 +15,8 @@ const V = 4u;
 struct Params {
   n: u32,
   rank: u32,
+  // Row length of MODE_ROW operands (the merged shape's innermost dimension).
+  row_len: u32,
   shape: array<vec4<u32>, 2>,
   a_strides: array<vec4<u32>, 2>,
   b_strides: array<vec4<u32>, 2>,
@@ -45,6 +47,7 @@ fn apply(x: f32, y: f32) -> f32 {
 fn load_a(e: u32) -> vec4<f32> {
   if (A_MODE == MODE_SAME) { return a[e / 4u]; }
   if (A_MODE == MODE_SCALAR) { return vec4<f32>(a[0][0]); }
+  if (A_MODE == MODE_ROW) { return a[(e % params.row_len) / 4u]; }
   if (A_MODE != MODE_ELEMENTS) {
     let off = strided_offset(e, params.rank, params.shape, params.a_strides);
     if (A_MODE == MODE_VEC4) { return a[off / 4u]; }
@@ -61,6 +64,7 @@ fn load_a(e: u32) -> vec4<f32> {
 fn load_b(e: u32) -> vec4<f32> {
   if (B_MODE == MODE_SAME) { return b[e / 4u]; }
   if (B_MODE == MODE_SCALAR) { return vec4<f32>(b[0][0]); }
+  if (B_MODE == MODE_ROW) { return b[(e % params.row_len) / 4u]; }
   if (B_MODE != MODE_ELEMENTS) {
     let off = strided_offset(e, params.rank, params.shape, params.b_strides);
     if (B_MODE == MODE_VEC4) { return b[off / 4u]; }

@@ -126,7 +126,8 @@ function vec4Mode(strides: readonly number[]): number {
 
 /**
  * How binary_cpu.wgsl reads an operand with these strides over the merged output shape (modes in
- * lib/strided_vec4.wgsl): laid out as the output (3), a single element (4), else by vec4 rows (1, 2)
+ * lib/strided_vec4.wgsl): laid out as the output (3), a single element (4), one row repeated over
+ * the rows (5), else by vec4 rows (1, 2)
  * when the innermost dimension is a multiple of 4, else element by element (0).
  */
 function operandMode(shape: readonly number[], strides: readonly number[]): number {
@@ -138,6 +139,8 @@ function operandMode(shape: readonly number[], strides: readonly number[]): numb
   }
   if (same) return 3;
   if (strides.every((s) => s === 0)) return 4;
+  const inner = shape[shape.length - 1] ?? 1;
+  if (shape.length === 2 && strides[0] === 0 && strides[1] === 1 && inner % 4 === 0) return 5;
   return (shape[shape.length - 1] ?? 1) % 4 === 0 ? vec4Mode(strides) : 0;
 }
 
@@ -155,6 +158,7 @@ function launchBinary(name: BinaryOpName, a: Tensor, b: Tensor): Tensor {
         params: {
           n: c.size,
           rank: merged.shape.length,
+          row_len: merged.shape[merged.shape.length - 1] ?? 1,
           shape: pack8(merged.shape, name),
           a_strides: pack8(merged.strides[0]!, name),
           b_strides: pack8(merged.strides[1]!, name),

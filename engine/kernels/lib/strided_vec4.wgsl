@@ -10,8 +10,11 @@
 const MODE_ELEMENTS = 0u;
 const MODE_VEC4 = 1u;
 const MODE_BROADCAST = 2u;
-// Two layouts that need no offset arithmetic (its divisions are per-lane scalar loops on a CPU
+// Layouts that need little or no offset arithmetic (its divisions are per-lane scalar loops on a CPU
 // driver and cost several times the access itself): the operand is laid out as the output
 // (element e at e), or it is a single element.
 const MODE_SAME = 3u;
 const MODE_SCALAR = 4u;
+// One row of `row_len` elements (a multiple of 4) repeated over the output's rows (a bias): element
+// e at e mod row_len, one division instead of two per dimension.
+const MODE_ROW = 5u;
