@@ -6,22 +6,13 @@
 // With a FiniteWatch (watch_serial ≠ 0), the values written are checked for NaN and ±Infinity in
 // the same pass, as parts 0 (param), 1 (m) and 2 (v) of one check (lib/finite_flag.wgsl): the
 // run loop's per-step check of the training state then costs no extra read of it.
-#include "lib/finite_flag.wgsl"
+#include "lib/adamw_params.wgsl"
 
-struct Params {
-  n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32,
-  // 1 − β1 and 1 − β2 from the host in float64: 1 − 0.999 in f32 is off by 1.3e-5 (0.999 rounds
-  // to 0.99900001), which scaled v by that much and every update by half of it.
-  one_minus_beta1: f32, one_minus_beta2: f32,
-  watch_serial: u32, watch_step: u32, watch_slot: u32,
-}
 @group(0) @binding(0) var<storage, read_write> param: array<f32>;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 @group(0) @binding(4) var<storage, read> clip_scale: array<f32>;
-@group(0) @binding(5) var<uniform> params: Params;
-@group(0) @binding(6) var<storage, read_write> flag: array<atomic<u32>>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -37,7 +28,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let p = param[i] * (1.0 - params.lr * params.weight_decay) - params.lr * (mi / params.bc1) / (sqrt(vi / params.bc2) + params.eps);
   param[i] = p;
   if (params.watch_serial != 0u) {
-    let check = FiniteCheck(params.watch_serial, params.watch_step, params.watch_slot);
+    let check = adamw_check();
     finite_flag_value(check, params.n, 0u, i, p);
     finite_flag_value(check, params.n, 1u, i, mi);
     finite_flag_value(check, params.n, 2u, i, vi);

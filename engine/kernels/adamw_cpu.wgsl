@@ -6,31 +6,22 @@
 // The last vec4 of a tensor whose size is not a multiple of 4 is written component by component.
 // With a FiniteWatch (watch_serial ≠ 0) the written values are checked in the same pass, as in
 // adamw.wgsl: one vector test per vec4, the per-element record only where it finds something.
-#include "lib/finite_flag.wgsl"
+#include "lib/adamw_params.wgsl"
 
 const V = 4u;
 
-struct Params {
-  n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32,
-  // 1 − β1 and 1 − β2 from the host in float64: 1 − 0.999 in f32 is off by 1.3e-5 (0.999 rounds
-  // to 0.99900001), which scaled v by that much and every update by half of it.
-  one_minus_beta1: f32, one_minus_beta2: f32,
-  watch_serial: u32, watch_step: u32, watch_slot: u32,
-}
 @group(0) @binding(0) var<storage, read_write> param: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> grad: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> m: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> v: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> clip_scale: array<f32>;
-@group(0) @binding(5) var<uniform> params: Params;
-@group(0) @binding(6) var<storage, read_write> flag: array<atomic<u32>>;
 
 // Checks the first `valid` components of the vec4 at element 4·i of each part.
 fn watch4(i: u32, valid: u32, p: vec4<f32>, mi: vec4<f32>, vi: vec4<f32>) {
   if (!(any_nonfinite4(p) || any_nonfinite4(mi) || any_nonfinite4(vi))) {
     return;
   }
-  let check = FiniteCheck(params.watch_serial, params.watch_step, params.watch_slot);
+  let check = adamw_check();
   for (var t = 0u; t < valid; t++) {
     finite_flag_value(check, params.n, 0u, 4u * i + t, p[t]);
     finite_flag_value(check, params.n, 1u, 4u * i + t, mi[t]);

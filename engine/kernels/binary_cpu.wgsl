@@ -7,6 +7,7 @@
 // for a unary map over the same tensor), and so are MODE_SAME / MODE_SCALAR (lib/strided_vec4.wgsl),
 // and MODE_ROW, which skip most of the offset arithmetic.
 #include "lib/strided_vec4.wgsl"
+#include "lib/binary_ops.wgsl"
 
 override OP: u32;
 override A_MODE: u32;
@@ -26,23 +27,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-fn apply(x: f32, y: f32) -> f32 {
-  switch OP {
-    case 0u: { return x + y; }
-    case 1u: { return x - y; }
-    case 2u: { return x * y; }
-    case 3u: { return x / y; }
-    case 4u: { return max(x, y); }
-    case 5u: { return min(x, y); }
-    case 6u: { return pow(x, y); }
-    case 7u: { return select(0.0, 1.0, x > y); }
-    case 8u: { return select(0.0, 1.0, x >= y); }
-    case 9u: { return select(0.0, 1.0, x < y); }
-    case 10u: { return select(0.0, 1.0, x <= y); }
-    case 11u: { return select(0.0, 1.0, x == y); }
-    default: { return x; }
-  }
-}
 
 fn load_a(e: u32) -> vec4<f32> {
   if (A_MODE == MODE_SAME) { return a[e / 4u]; }
@@ -87,7 +71,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= n4) { break; }
     let x = load_a(4u * i);
     let y = load_b(4u * i);
-    let out = vec4<f32>(apply(x.x, y.x), apply(x.y, y.y), apply(x.z, y.z), apply(x.w, y.w));
+    let out = vec4<f32>(binary_op(x.x, y.x), binary_op(x.y, y.y), binary_op(x.z, y.z), binary_op(x.w, y.w));
     if (4u * i + 3u < params.n) {
       c[i] = out;
     } else {

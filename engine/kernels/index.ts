@@ -5,6 +5,7 @@
  * test/engine/kernel_registry.test.ts checks that every .wgsl file of the project is defined once.
  */
 import { defineKernel } from '../runtime/kernel_registry.ts';
+import libAdamwParams from './lib/adamw_params.wgsl';
 import libFiniteFlag from './lib/finite_flag.wgsl';
 import libGemmCpu from './lib/gemm_cpu.wgsl';
 import libGemmTile from './lib/gemm_tile.wgsl';
@@ -12,6 +13,8 @@ import libMath from './lib/math.wgsl';
 import libPhilox from './lib/philox.wgsl';
 import libStrided from './lib/strided.wgsl';
 import libStridedVec4 from './lib/strided_vec4.wgsl';
+import libUnaryOps from './lib/unary_ops.wgsl';
+import libBinaryOps from './lib/binary_ops.wgsl';
 import libWorkgroupReduce from './lib/workgroup_reduce.wgsl';
 import accumulateSource from './accumulate.wgsl';
 import accumulateCpuSource from './accumulate_cpu.wgsl';
@@ -62,6 +65,7 @@ import { F16_KERNELS } from './f16/index.ts';
 
 /** Include files every kernel can use, by the path written in `#include "..."`. */
 export const CORE_LIBRARY: Readonly<Record<string, string>> = {
+  'lib/adamw_params.wgsl': libAdamwParams,
   'lib/finite_flag.wgsl': libFiniteFlag,
   'lib/gemm_cpu.wgsl': libGemmCpu,
   'lib/gemm_tile.wgsl': libGemmTile,
@@ -69,6 +73,8 @@ export const CORE_LIBRARY: Readonly<Record<string, string>> = {
   'lib/philox.wgsl': libPhilox,
   'lib/strided.wgsl': libStrided,
   'lib/strided_vec4.wgsl': libStridedVec4,
+  'lib/unary_ops.wgsl': libUnaryOps,
+  'lib/binary_ops.wgsl': libBinaryOps,
   'lib/workgroup_reduce.wgsl': libWorkgroupReduce,
 };
 

@@ -1,6 +1,7 @@
 // dx = dy * f'(x), with f and its codes as in unary.wgsl. Both x and y = f(x) are bound; each
 // derivative uses whichever is cheaper and more precise.
 #include "lib/math.wgsl"
+#include "lib/unary_ops.wgsl"
 
 override OP: u32;
 struct Params { n: u32, alpha: f32, beta: f32 }
@@ -10,31 +11,10 @@ struct Params { n: u32, alpha: f32, beta: f32 }
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-fn derivative(v: f32, out: f32) -> f32 {
-  switch OP {
-    case 0u: { return -1.0; }
-    case 1u: { return out; }
-    case 2u: { return 1.0 / v; }
-    case 3u: { return 0.5 / out; }
-    case 4u: { return tanh_grad(v); }
-    case 5u: { return sigmoid_grad(v); }
-    case 6u: { return gelu_grad(v); }
-    case 7u: { return select(0.0, 1.0, v > 0.0); }
-    case 8u: { return sign(v); }
-    case 9u: { return params.alpha; }
-    case 10u: { return params.alpha * pow(v, params.alpha - 1.0); }
-    case 11u: { return select(0.0, 1.0, v >= params.alpha && v <= params.beta); }
-    case 12u: { return 2.0 * v; }
-    case 13u: { return -out * out; }
-    case 14u: { return -0.5 * out * out * out; }
-    default: { return 1.0; }
-  }
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i < params.n) {
-    dx[i] = dy[i] * derivative(x[i], y[i]);
+    dx[i] = dy[i] * unary_derivative(x[i], y[i], params.alpha, params.beta);
   }
 }

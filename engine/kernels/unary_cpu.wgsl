@@ -4,6 +4,7 @@
 // map fast; a GPU wants one element per thread (unary.wgsl). The last, partial vec4 is written
 // component by component.
 #include "lib/math.wgsl"
+#include "lib/unary_ops.wgsl"
 
 override OP: u32;
 const V = 4u;
@@ -12,29 +13,8 @@ struct Params { n: u32, alpha: f32, beta: f32 }
 @group(0) @binding(1) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-fn apply(v: f32) -> f32 {
-  switch OP {
-    case 0u: { return -v; }
-    case 1u: { return exp(v); }
-    case 2u: { return log(v); }
-    case 3u: { return sqrt(v); }
-    case 4u: { return tanh_safe(v); }
-    case 5u: { return sigmoid(v); }
-    case 6u: { return gelu(v); }
-    case 7u: { return max(v, 0.0); }
-    case 8u: { return abs(v); }
-    case 9u: { return params.alpha * v + params.beta; }
-    case 10u: { return pow(v, params.alpha); }
-    case 11u: { return clamp(v, params.alpha, params.beta); }
-    case 12u: { return v * v; }
-    case 13u: { return 1.0 / v; }
-    case 14u: { return inverseSqrt(v); }
-    default: { return v; }
-  }
-}
-
 fn apply4(v: vec4<f32>) -> vec4<f32> {
-  return vec4<f32>(apply(v.x), apply(v.y), apply(v.z), apply(v.w));
+  return vec4<f32>(unary_op(v.x, params.alpha, params.beta), unary_op(v.y, params.alpha, params.beta), unary_op(v.z, params.alpha, params.beta), unary_op(v.w, params.alpha, params.beta));
 }
 
 @compute @workgroup_size(64)

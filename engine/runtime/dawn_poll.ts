@@ -32,7 +32,7 @@ export const SPIN_MS = 0.1;
 export const SLEEP_FRACTION = 0.1;
 export const MAX_SLEEP_MS = 1;
 
-/** Environment variable: `spin` keeps Dawn's own polling (for A/B measurements). */
+/** Environment variable: `spin` keeps Dawn's own polling (for A/B measurements), `throttle` (default) does not. */
 export const POLL_ENV = 'WEBPRUNE_DAWN_POLL';
 
 interface Throttle {
@@ -50,9 +50,14 @@ const isNative = (fn: unknown): boolean => typeof fn === 'function' && /\{\s*\[n
 /**
  * Installs the throttle (once per process; later calls do nothing). Returns false when
  * WEBPRUNE_DAWN_POLL=spin asks for Dawn's own polling.
+ * @throws Error naming WEBPRUNE_DAWN_POLL when it is set to anything but spin or throttle
  */
 export function installPollThrottle(env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env[POLL_ENV] === 'spin') return false;
+  const mode = env[POLL_ENV];
+  if (mode !== undefined && mode !== '' && mode !== 'spin' && mode !== 'throttle') {
+    throw new Error(`${POLL_ENV}=${JSON.stringify(mode.slice(0, 200))}: expected spin (Dawn's own polling) or throttle (the default on CPU adapters)`);
+  }
+  if (mode === 'spin') return false;
   if (installed) return true;
   const original = globalThis.setImmediate;
   const state: Throttle = { original, immediate: 0, delayed: 0 };

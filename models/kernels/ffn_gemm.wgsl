@@ -30,55 +30,17 @@
 // about five seconds of shader compilation on lavapipe.
 #include "lib/math.wgsl"
 #include "lib/gemm_tile.wgsl"
+#include "lib/ffn_gemm_io.wgsl"
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  lda: u32,
-  ldb: u32,
-  ldc: u32,
-  trans_a: u32,
-  trans_b: u32,
-  gather_n: u32,
-  gather_k: u32,
-  scatter_m: u32,
-  scatter_n: u32,
-  count: u32,
-  epilogue: u32,
-  has_bias: u32,
-  has_z: u32,
-  write_c2: u32,
-}
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> z: array<f32>;
-@group(0) @binding(4) var<storage, read> aux: array<f32>;
-@group(0) @binding(5) var<storage, read> units: array<u32>;
-@group(0) @binding(6) var<storage, read_write> c: array<f32>;
-@group(0) @binding(7) var<storage, read_write> c2: array<f32>;
-@group(0) @binding(8) var<uniform> params: Params;
-
-
-fn unit_of(i: u32, listed: u32) -> u32 {
-  if (listed != 0u) {
-    return units[1u + i];
-  }
-  return i;
-}
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  var M = params.M;
-  var N = params.N;
-  var K = params.K;
-  if (params.count != 0u) {
-    let cnt = units[0];
-    if ((params.count & 1u) != 0u) { M = cnt; }
-    if ((params.count & 2u) != 0u) { N = cnt; }
-    if ((params.count & 4u) != 0u) { K = cnt; }
-  }
+  let sizes = ffn_sizes();
+  let M = sizes.x;
+  let N = sizes.y;
+  let K = sizes.z;
   let m0 = wid.y * TILE;
   let n0 = wid.x * TILE;
   if (m0 >= M || n0 >= N) {
@@ -122,22 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var j = 0u; j < 8u; j++) {
       let n = n0 + lid.x + 8u * j;
       if (n >= N) { continue; }
-      var v = acc[i * 8u + j];
-      let u = unit_of(n, params.gather_n);
-      var zu = 1.0;
-      if (params.has_z != 0u) { zu = z[u]; }
-      if (params.epilogue == 0u) {
-        if (params.has_bias != 0u) { v += bias[u]; }
-        c[unit_of(m, params.scatter_m) * params.ldc + unit_of(n, params.scatter_n)] = v;
-      } else if (params.epilogue == 1u) {
-        if (params.has_bias != 0u) { v += bias[u]; }
-        c[m * params.ldc + n] = v;
-        c2[m * params.ldc + n] = gelu(v) * zu;
-      } else {
-        let p = aux[m * params.ldc + n];
-        c[m * params.ldc + n] = v * zu * gelu_grad(p);
-        if (params.write_c2 != 0u) { c2[m * params.ldc + n] = v * gelu(p); }
-      }
+      ffn_store(m, n, acc[i * 8u + j]);
     }
   }
 }

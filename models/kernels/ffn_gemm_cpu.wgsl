@@ -19,6 +19,7 @@ enable subgroups;
 
 #include "lib/math.wgsl"
 #include "lib/gemm_cpu.wgsl"
+#include "lib/ffn_gemm_io.wgsl"
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -26,34 +27,8 @@ override TRANS_B: bool = false;
 override A_VEC4: bool = true;
 override B_VEC4: bool = true;
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  lda: u32,
-  ldb: u32,
-  ldc: u32,
-  trans_a: u32,
-  trans_b: u32,
-  gather_n: u32,
-  gather_k: u32,
-  scatter_m: u32,
-  scatter_n: u32,
-  count: u32,
-  epilogue: u32,
-  has_bias: u32,
-  has_z: u32,
-  write_c2: u32,
-}
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> z: array<f32>;
-@group(0) @binding(4) var<storage, read> aux: array<f32>;
-@group(0) @binding(5) var<storage, read> units: array<u32>;
-@group(0) @binding(6) var<storage, read_write> c: array<f32>;
-@group(0) @binding(7) var<storage, read_write> c2: array<f32>;
-@group(0) @binding(8) var<uniform> params: Params;
 
 // Sizes with counted dimensions resolved (set once in main).
 var<private> M: u32;
@@ -62,13 +37,6 @@ var<private> K: u32;
 
 fn trans_a() -> bool { return TRANS_A; }
 fn trans_b() -> bool { return TRANS_B; }
-
-fn unit_of(i: u32, listed: u32) -> u32 {
-  if (listed != 0u) {
-    return units[1u + i];
-  }
-  return i;
-}
 
 fn a_at(i: u32) -> f32 { return a[i / 4u][i % 4u]; }
 fn b_at(i: u32) -> f32 { return b[i / 4u][i % 4u]; }
@@ -133,39 +101,14 @@ fn load_b_n(col: u32, k: u32) -> vec4<f32> {
   return select(vec4<f32>(0.0), r, k < K);
 }
 
-// Stores acc + epilogue at (m, n) as ffn_gemm.wgsl does.
-fn store(m: u32, n: u32, acc: f32) {
-  var v = acc;
-  let u = unit_of(n, params.gather_n);
-  var zu = 1.0;
-  if (params.has_z != 0u) { zu = z[u]; }
-  if (params.epilogue == 0u) {
-    if (params.has_bias != 0u) { v += bias[u]; }
-    c[unit_of(m, params.scatter_m) * params.ldc + unit_of(n, params.scatter_n)] = v;
-  } else if (params.epilogue == 1u) {
-    if (params.has_bias != 0u) { v += bias[u]; }
-    c[m * params.ldc + n] = v;
-    c2[m * params.ldc + n] = gelu(v) * zu;
-  } else {
-    let p = aux[m * params.ldc + n];
-    c[m * params.ldc + n] = v * zu * gelu_grad(p);
-    if (params.write_c2 != 0u) { c2[m * params.ldc + n] = v * gelu(p); }
-  }
-}
-
 @compute @workgroup_size(SG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   // Counted sizes as locals (uniform for the analysis the shuffles need), copied to the privates
   // the loads clamp with.
-  var Ml = params.M;
-  var Nl = params.N;
-  var Kl = params.K;
-  if (params.count != 0u) {
-    let cnt = units[0];
-    if ((params.count & 1u) != 0u) { Ml = cnt; }
-    if ((params.count & 2u) != 0u) { Nl = cnt; }
-    if ((params.count & 4u) != 0u) { Kl = cnt; }
-  }
+  let sizes = ffn_sizes();
+  let Ml = sizes.x;
+  let Nl = sizes.y;
+  let Kl = sizes.z;
   M = Ml;
   N = Nl;
   K = Kl;
@@ -180,7 +123,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     gemm_cpu_step(&acc, m0, n0, k + 4u * {{u}}u, lane);
 #end
   }
-  // The epilogue walks a copy of the tile with run-time indices (one store() in the code instead
+  // The epilogue walks a copy of the tile with run-time indices (one ffn_store() in the code instead
   // of TM·4·TQ inlined copies: shader compilation time); the tile itself stays in registers.
   var out: GemmTile;
 #unroll i {{TM}} * {{TQ}}
@@ -191,7 +134,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       let n = gemm_cpu_col(n0, q, lane) + t;
       if (n >= N) { continue; }
       for (var i = 0u; i < TM && m0 + i < M; i++) {
-        store(m0 + i, n, out[i * TQ + q][t]);
+        ffn_store(m0 + i, n, out[i * TQ + q][t]);
       }
     }
   }

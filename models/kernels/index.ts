@@ -17,6 +17,7 @@ import ffnGemmCpu from './ffn_gemm_cpu.wgsl';
 import ffnGatherCpu from './ffn_gather_cpu.wgsl';
 import attentionKvTiles from './lib/attention_kv_tiles.wgsl';
 import attentionRows from './lib/attention_rows.wgsl';
+import ffnGemmIo from './lib/ffn_gemm_io.wgsl';
 import residualInput from './residual_input.wgsl';
 import residualInputBackward from './residual_input_backward.wgsl';
 import residualOutput from './residual_output.wgsl';
@@ -30,14 +31,17 @@ const ATTENTION_LIBRARY = {
   'lib/attention_rows.wgsl': attentionRows,
 };
 
+/** Parameters, bindings and epilogues shared by the two masked-FFN GEMM kernels. */
+const FFN_GEMM_LIBRARY = { 'lib/ffn_gemm_io.wgsl': ffnGemmIo };
+
 export const BERT_KERNELS = {
   attentionForward: defineKernel('attention_forward', attentionForward, { library: ATTENTION_LIBRARY }),
   attentionBackwardDq: defineKernel('attention_backward_dq', attentionBackwardDq, { library: ATTENTION_LIBRARY }),
   attentionBackwardDkv: defineKernel('attention_backward_dkv', attentionBackwardDkv, { library: ATTENTION_LIBRARY }),
   attentionDz: defineKernel('attention_dz', attentionDz),
   ffnCompact: defineKernel('ffn_compact', ffnCompact),
-  ffnGemm: defineKernel('ffn_gemm', ffnGemm),
-  ffnGemmCpu: defineKernel('ffn_gemm_cpu', ffnGemmCpu),
+  ffnGemm: defineKernel('ffn_gemm', ffnGemm, { library: FFN_GEMM_LIBRARY }),
+  ffnGemmCpu: defineKernel('ffn_gemm_cpu', ffnGemmCpu, { library: FFN_GEMM_LIBRARY }),
   ffnGatherCpu: defineKernel('ffn_gather_cpu', ffnGatherCpu),
   ffnColsum: defineKernel('ffn_colsum', ffnColsum),
   residualInput: defineKernel('residual_input', residualInput),

@@ -11,7 +11,7 @@ describe('Dawn polling on CPU adapters @gpu', () => {
   it('reroutes Dawn’s polls: at once at the start of a wait, then sleeping a tenth of the wait so far, at most 1 ms', async function () {
     const engine = E.getEngine();
     if (engine.deviceClassChoice.detected !== 'cpu') return skipBecause(this, 'the adapter is a GPU: Dawn keeps its own polling there', 'lacks');
-    if (process.env[POLL_ENV] === 'spin') return skipBecause(this, `${POLL_ENV}=spin keeps Dawn's polling`, 'lacks');
+    if (process.env[POLL_ENV] === 'spin') return skipBecause(this, `${POLL_ENV}=spin keeps Dawn's polling (CI never sets it)`, 'provides');
     const before = pollThrottleCounts();
     expect(before, 'installed when the engine opened a CPU adapter').to.not.equal(null);
     // A wait long enough to leave the spinning phase: a GEMM of ~0.5 GFLOP on lavapipe.
@@ -46,5 +46,6 @@ describe('Dawn polling on CPU adapters @gpu', () => {
     });
     expect(order).to.deep.equal(['immediate', 'timeout']);
     expect(installPollThrottle({ [POLL_ENV]: 'spin' })).to.equal(false);
+    expect(() => installPollThrottle({ [POLL_ENV]: 'off' })).to.throw(`${POLL_ENV}="off": expected spin (Dawn's own polling) or throttle`);
   });
 });

@@ -54,7 +54,7 @@ describe('file-system errors name the path and what was being done', () => {
     const full = path.join(root, 'full');
     const ro = path.join(root, 'ro');
     if (!mount(full, 'size=64k') || !mount(ro, 'ro,size=64k')) {
-      skipBecause(this, 'cannot mount a tmpfs here (needs root)', 'lacks');
+      skipBecause(this, 'cannot mount a tmpfs here (needs root; CI runs as root)', 'provides');
     }
     const config = { ...withLabels(namedConfig('tiny'), 2), vocabSize: 300 };
     const tensors = new Map([...expectedTensors(config, 'classification')].map(([n, shape]) => [n, { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) }]));

@@ -68,7 +68,7 @@ describe('output directories are validated before any work', () => {
     const ro = path.join(root, 'ro');
     const full = path.join(root, 'full');
     if (!mountTmpfs(ro, 'ro,size=64k') || !mountTmpfs(full, 'size=8k')) {
-      skipBecause(this, 'cannot mount a tmpfs here (needs root)', 'lacks');
+      skipBecause(this, 'cannot mount a tmpfs here (needs root; CI runs as root)', 'provides');
     }
     mounts.push(ro, full);
     expect(() => validateOutputDir(path.join(ro, 'out', 'x'), '--out')).to.throw(OutputDirError, `--out ${path.join(ro, 'out', 'x')}: ${path.join(ro, 'out')}: cannot create the directory: read-only file system (EROFS)`);
